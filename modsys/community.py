@@ -1,0 +1,67 @@
+"""Communities and the policy each one runs under."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from modsys import clock
+from modsys.errors import NotFound
+from modsys.models import Community, PolicyVersion
+from modsys.policy import Policy, load_policy
+
+DEFAULT_SLUG = "default"
+
+
+def policy_for(session: Session, community_id: int) -> Policy:
+    community = session.get(Community, community_id)
+    if community is None:
+        raise NotFound(f"community {community_id} does not exist")
+    return load_policy(community.policy_path)
+
+
+def remember_policy_version(session: Session, community_id: int, policy: Policy) -> None:
+    """Keep the text of every version that was ever in force (idempotent)."""
+    exists = session.exec(
+        select(PolicyVersion.id).where(
+            PolicyVersion.community_id == community_id, PolicyVersion.version == policy.version
+        )
+    ).first()
+    if exists:
+        return
+    try:
+        with session.begin_nested():
+            session.add(PolicyVersion(
+                community_id=community_id, version=policy.version, label=policy.label,
+                content=policy.text, loaded_at=clock.now(),
+            ))
+    except IntegrityError:
+        pass  # another process recorded the same version first
+
+
+def ensure_community(session: Session, policy_path: Path | str, slug: str = DEFAULT_SLUG) -> Community:
+    """Create (or point at a new policy file) the community `slug`; validates the policy."""
+    policy = load_policy(policy_path)
+    community = session.exec(select(Community).where(Community.slug == slug)).first()
+    if community is None:
+        community = Community(
+            slug=slug, name=policy.community.name, platform=policy.community.platform,
+            policy_path=str(policy_path), created_at=clock.now(),
+        )
+        session.add(community)
+        session.flush()
+    elif community.policy_path != str(policy_path):
+        community.policy_path = str(policy_path)
+        session.add(community)
+    remember_policy_version(session, community.id, policy)
+    session.commit()
+    return community
+
+
+def default_community(session: Session) -> Community:
+    community = session.exec(select(Community).where(Community.slug == DEFAULT_SLUG)).first()
+    if community is None:
+        raise NotFound("no community yet: run `modsys init` first")
+    return community

@@ -1,0 +1,448 @@
+"""SQLModel tables: the system of record.
+
+Conventions: every row belongs to a Community; enums are stored as short
+strings (portable across SQLite and PostgreSQL, cheap to migrate); times are
+timezone-aware UTC (see `UTCDateTime`); JSON columns hold lists/dicts only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from modsys.policy import SanctionKind
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware datetimes as UTC; always returns aware UTC datetimes
+    (SQLite drops the zone, PostgreSQL keeps it as timestamptz)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _str(n: int, **kw: Any) -> Any:
+    return Field(sa_type=sa.String(n), **kw)
+
+
+def _time(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(sa_type=sa.JSON, **kw)
+
+
+def _fk(target: str, **kw: Any) -> Any:
+    return Field(foreign_key=target, index=True, **kw)
+
+
+# --- enums -----------------------------------------------------------------
+
+
+class Role(StrEnum):
+    moderator = "moderator"
+    leadership = "leadership"
+    admin = "admin"
+
+
+class ActionStatus(StrEnum):
+    pending_cosign = "pending_cosign"  # waiting for a second signature (two-person rule)
+    active = "active"
+    expired = "expired"
+    revoked = "revoked"
+    overturned = "overturned"
+    modified = "modified"
+
+
+class ActionSource(StrEnum):
+    flag = "flag"
+    moderator = "moderator"
+    automated_detection = "automated_detection"
+
+
+class EvidenceKind(StrEnum):
+    text = "text"
+    link = "link"
+    message_snapshot = "message_snapshot"
+    file = "file"
+
+
+class Visibility(StrEnum):
+    public = "public"  # the appellant sees it
+    private = "private"  # staff only
+
+
+class FlagStatus(StrEnum):
+    open = "open"
+    dismissed = "dismissed"
+    actioned = "actioned"
+
+
+class ScoreState(StrEnum):
+    pending = "pending"  # waiting for the scoring worker
+    scored = "scored"
+    unsupported_language = "unsupported_language"  # left for humans, unscored
+    empty = "empty"  # nothing to score
+    failed = "failed"
+
+
+class AppealStatus(StrEnum):
+    submitted = "submitted"
+    in_review = "in_review"
+    escalated = "escalated"
+    decided = "decided"
+    withdrawn = "withdrawn"
+
+
+OPEN_APPEAL_STATES = (AppealStatus.submitted, AppealStatus.in_review, AppealStatus.escalated)
+
+
+class AppealOutcome(StrEnum):
+    upheld = "upheld"
+    overturned = "overturned"
+    modified = "modified"
+
+
+class Channel(StrEnum):
+    """Where a notification goes; each maps to a configurable webhook."""
+
+    modlog = "modlog"
+    appeals = "appeals"
+    leadership = "leadership"
+    member = "member"  # direct notice to the member (delivered by a bot, if configured)
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    dead = "dead"  # gave up after max attempts; shown to admins, retryable
+    skipped = "skipped"  # no webhook configured for its channel
+
+
+# --- tables ----------------------------------------------------------------
+
+
+class Community(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = _str(64, unique=True)
+    name: str = _str(200)
+    platform: str = _str(32, default="discord")
+    policy_path: str = _str(500)
+    created_at: datetime = _time()
+
+
+class PolicyVersion(SQLModel, table=True):
+    """The text of every policy version ever loaded, so a cited version can be read later."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    version: str = _str(64)
+    label: str = _str(100, default="")
+    content: str = Field(sa_type=sa.Text)
+    loaded_at: datetime = _time()
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A Discord webhook per community and channel. The URL is a secret."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "channel"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    channel: str = _str(32)
+    url: str = _str(500)
+
+
+class Member(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("community_id", "platform", "platform_user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    platform: str = _str(32, default="discord")
+    platform_user_id: str = _str(64)
+    display_name: str = _str(100)
+    created_at: datetime = _time()
+
+
+class StaffUser(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    username: str = _str(64, unique=True)
+    password_hash: str = _str(256)
+    role: str = _str(16)
+    active: bool = True
+    # Changing this token invalidates every session of the user (logout, deactivation).
+    session_token: str = _str(64)
+    created_at: datetime = _time()
+
+
+class ApiKey(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    name: str = _str(100)
+    prefix: str = _str(16, index=True)  # shown to identify the key; the rest is only hashed
+    key_hash: str = _str(128)
+    role: str = _str(16)  # "reporter" (flags only), "moderator", "leadership"
+    created_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    created_at: datetime = _time()
+    revoked_at: Optional[datetime] = _time(default=None)
+
+
+class Flag(SQLModel, table=True):
+    """A reported message: one row per message, with a count of reporters."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("community_id", "platform_message_id"),
+        sa.Index("ix_flag_queue", "community_id", "status", "priority", "max_score"),
+        sa.Index("ix_flag_scoring", "score_state", "claimed_until"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    platform_message_id: str = _str(64)
+    channel_id: str = _str(64)
+    channel_name: str = _str(100, default="")
+    author_id: int = _fk("member.id")
+    content: str = Field(sa_type=sa.Text)
+    language: Optional[str] = _str(16, default=None)
+    message_sent_at: Optional[datetime] = _time(default=None)
+    reason: str = _str(500, default="")  # first reporter's reason
+    reporter_count: int = 0
+    status: str = _str(16, default=FlagStatus.open)
+    # Scoring (the model orders the queue; it never decides).
+    score_state: str = _str(32, default=ScoreState.pending)
+    max_score: Optional[float] = None
+    max_label: Optional[str] = _str(32, default=None)
+    priority: bool = False  # a score crossed a policy threshold
+    claimed_by: Optional[str] = _str(100, default=None)
+    claimed_until: Optional[datetime] = _time(default=None)
+    resolved_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    resolved_at: Optional[datetime] = _time(default=None)
+    resolution_note: str = _str(2000, default="")
+    created_at: datetime = _time(index=True)
+
+
+class FlagReport(SQLModel, table=True):
+    """One reporter's report of a flagged message (a reporter counts once)."""
+
+    __table_args__ = (sa.UniqueConstraint("flag_id", "reporter_key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    flag_id: int = _fk("flag.id")
+    reporter_key: str = _str(100)  # e.g. "discord:1234" or "api:botname"
+    reason: str = _str(500, default="")
+    created_at: datetime = _time()
+
+
+class ToxicityScore(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    flag_id: int = _fk("flag.id")
+    model_name: str = _str(64)
+    model_sha256: str = _str(64)
+    package_version: str = _str(32)
+    labels: dict[str, float] = _json()
+    max_label: str = _str(32)
+    max_score: float
+    over_threshold: list[str] = _json(default_factory=list)
+    created_at: datetime = _time()
+
+
+class Action(SQLModel, table=True):
+    """A moderation case: a note, warning, timeout, ban or unban of one member."""
+
+    __table_args__ = (sa.Index("ix_action_member", "member_id", "created_at"),
+                      sa.Index("ix_action_expiry", "status", "ends_at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    member_id: int = Field(foreign_key="member.id")
+    kind: str = _str(16)
+    moderator_id: int = _fk("staffuser.id")
+    cosigner_id: Optional[int] = _fk("staffuser.id", default=None)
+    cosigned_at: Optional[datetime] = _time(default=None)
+    rules: list[str] = _json()
+    policy_version: str = _str(64)
+    public_reason: str = Field(sa_type=sa.Text)
+    private_note: str = Field(sa_type=sa.Text, default="")
+    starts_at: datetime = _time()
+    ends_at: Optional[datetime] = _time(default=None)  # None = permanent (or not timed)
+    status: str = _str(16, default=ActionStatus.active)
+    source: str = _str(32, default=ActionSource.moderator)
+    flag_id: Optional[int] = _fk("flag.id", default=None)
+    appealable: bool = True
+    appeal_deadline: Optional[datetime] = _time(default=None)
+    supersedes_id: Optional[int] = _fk("action.id", default=None)  # set on a modified sanction
+    lifted_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    lifted_at: Optional[datetime] = _time(default=None)
+    lifted_reason: str = _str(2000, default="")
+    created_at: datetime = _time()
+
+    @property
+    def is_permanent(self) -> bool:
+        return self.kind == SanctionKind.ban and self.ends_at is None
+
+
+class StatementOfReasons(SQLModel, table=True):
+    """What the member is told (EU DSA Art. 17). Written once when the action is
+    filed; field names follow the DSA Transparency Database."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", unique=True)
+    decision_ground: str = _str(64)  # DECISION_GROUND_ILLEGAL_CONTENT | _INCOMPATIBLE_CONTENT
+    category: str = _str(96)  # STATEMENT_CATEGORY_*
+    decision_account: Optional[str] = _str(64, default=None)  # DECISION_ACCOUNT_SUSPENDED | _TERMINATED
+    measure: str = _str(200)  # "24 hours timeout", "permanent ban", "warning"
+    end_date_account_restriction: Optional[datetime] = _time(default=None)
+    decision_facts: str = Field(sa_type=sa.Text)  # facts and circumstances
+    ground_reference: str = Field(sa_type=sa.Text)  # the rule(s) relied on, with policy version
+    ground_explanation: str = Field(sa_type=sa.Text)  # why the rule applies
+    automated_detection: bool = False
+    automated_decision: str = _str(64, default="AUTOMATED_DECISION_NOT_AUTOMATED")
+    redress: str = Field(sa_type=sa.Text)  # how to appeal and by when
+    created_at: datetime = _time()
+
+
+class Evidence(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    action_id: Optional[int] = _fk("action.id", default=None)
+    flag_id: Optional[int] = _fk("flag.id", default=None)
+    appeal_id: Optional[int] = _fk("appeal.id", default=None)  # attachments of an appeal
+    kind: str = _str(32)
+    visibility: str = _str(16)
+    content: str = Field(sa_type=sa.Text, default="")  # text, URL or snapshot
+    blob: Optional[bytes] = Field(default=None, sa_type=sa.LargeBinary)
+    filename: str = _str(255, default="")
+    mime_type: str = _str(100, default="text/plain")
+    size: int = 0
+    sha256: str = _str(64)
+    added_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    added_by_member_id: Optional[int] = _fk("member.id", default=None)
+    created_at: datetime = _time()
+
+
+class Appeal(SQLModel, table=True):
+    __table_args__ = (
+        # One open appeal per action, enforced by the database (races included).
+        sa.Index(
+            "uq_appeal_open_per_action", "action_id", unique=True,
+            sqlite_where=sa.text("status IN ('submitted', 'in_review', 'escalated')"),
+            postgresql_where=sa.text("status IN ('submitted', 'in_review', 'escalated')"),
+        ),
+        sa.Index("ix_appeal_sla", "status", "review_due_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    action_id: int = _fk("action.id")
+    appellant_id: int = _fk("member.id")
+    statement: str = Field(sa_type=sa.Text)
+    status: str = _str(16, default=AppealStatus.submitted)
+    submitted_at: datetime = _time()
+    review_due_at: datetime = _time()
+    reviewer_id: Optional[int] = _fk("staffuser.id", default=None)
+    review_started_at: Optional[datetime] = _time(default=None)
+    escalated_at: Optional[datetime] = _time(default=None)
+    escalated_by_id: Optional[int] = _fk("staffuser.id", default=None)  # None = the scheduler
+    escalation_reason: str = Field(sa_type=sa.Text, default="")
+    recommendation: str = Field(sa_type=sa.Text, default="")  # reviewer's advice to leadership
+    leadership_due_at: Optional[datetime] = _time(default=None)
+    outcome: Optional[str] = _str(16, default=None)
+    outcome_reasons: str = Field(sa_type=sa.Text, default="")
+    modified_action_id: Optional[int] = _fk("action.id", default=None)
+    decided_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    decided_at: Optional[datetime] = _time(default=None)
+    withdrawn_at: Optional[datetime] = _time(default=None)
+
+
+class AppealMessage(SQLModel, table=True):
+    """The thread between the appellant and staff."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    appeal_id: int = _fk("appeal.id")
+    author_staff_id: Optional[int] = _fk("staffuser.id", default=None)
+    author_member_id: Optional[int] = _fk("member.id", default=None)
+    body: str = Field(sa_type=sa.Text)
+    created_at: datetime = _time()
+
+
+class AppealReminder(SQLModel, table=True):
+    """A reminder sent for an appeal at a share of its SLA; unique, so never twice."""
+
+    __table_args__ = (sa.UniqueConstraint("appeal_id", "stage", "threshold"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    appeal_id: int = _fk("appeal.id")
+    stage: str = _str(16)  # "review" or "leadership"
+    threshold: float
+    sent_at: datetime = _time()
+
+
+class OfficialStatement(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    appeal_id: int = _fk("appeal.id")
+    title: str = _str(200)
+    body: str = Field(sa_type=sa.Text)
+    author_id: int = _fk("staffuser.id")
+    published_at: datetime = _time(index=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained event log. `seq` is contiguous; each row's hash
+    covers its content and the previous row's hash."""
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    community_id: Optional[int] = _fk("community.id", default=None)
+    created_at: datetime = _time()
+    actor_kind: str = _str(16)  # staff | member | system | api
+    actor_id: Optional[int] = None
+    actor_name: str = _str(100)
+    verb: str = _str(64, index=True)
+    subject_type: str = _str(32)
+    subject_id: Optional[int] = None
+    data: dict[str, Any] = _json(default_factory=dict)
+    request_id: Optional[str] = _str(64, default=None)
+    prev_hash: str = _str(64)
+    hash: str = _str(64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's tip. Appends lock this row, which serialises writers and lets
+    the verifier detect a deleted tail."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = _str(64, default="0" * 64)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A notification written in the same transaction as the change it reports;
+    delivered later by the scheduler (at least once)."""
+
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "channel", "id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    channel: str = _str(32)
+    event: str = _str(64)
+    payload: dict[str, Any] = _json()
+    dedupe_key: Optional[str] = _str(200, default=None, unique=True)
+    status: str = _str(16, default=OutboxStatus.pending)
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    last_error: str = _str(500, default="")
+    created_at: datetime = _time()
+    sent_at: Optional[datetime] = _time(default=None)

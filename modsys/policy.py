@@ -1,0 +1,329 @@
+"""Community policy as data: loads `policies/*.yaml` into typed, validated objects.
+
+A bad file fails at load time with file, field and reason. The policy's version
+is the SHA-256 of its bytes; every action stores the version it cited, and the
+text of each version is kept in the database (see `models.PolicyVersion`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from modsys.errors import PolicyError
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'30m', '24h', '7d', '2w' -> timedelta. Plain integers are seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match and int(match.group(1)) > 0:
+            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    raise ValueError(f"invalid duration {value!r} (use a positive number with a unit, e.g. 30m, 24h, 7d)")
+
+
+def format_duration(delta: timedelta | None) -> str:
+    """Human form: 'permanent', '7 days', '1 hour', '90 minutes'."""
+    if delta is None:
+        return "permanent"
+    seconds = int(delta.total_seconds())
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class SanctionKind(StrEnum):
+    note = "note"
+    warning = "warning"
+    timeout = "timeout"
+    ban = "ban"
+    unban = "unban"
+
+
+class DecisionGround(StrEnum):
+    """DSA Transparency Database `decision_ground` values."""
+
+    illegal = "DECISION_GROUND_ILLEGAL_CONTENT"
+    incompatible = "DECISION_GROUND_INCOMPATIBLE_CONTENT"
+
+
+# DSA Transparency Database statement categories that fit a chat community.
+DSA_CATEGORIES = {
+    "STATEMENT_CATEGORY_ANIMAL_WELFARE",
+    "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
+    "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
+    "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS",
+    "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
+    "STATEMENT_CATEGORY_NON_CONSENSUAL_BEHAVIOUR",
+    "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT",
+    "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",
+    "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
+    "STATEMENT_CATEGORY_SCAMS_AND_FRAUD",
+    "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE",
+    "STATEMENT_CATEGORY_SELF_HARM",
+    "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS",
+    "STATEMENT_CATEGORY_VIOLENCE",
+    "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+}
+
+DETOXIFY_LABELS = {
+    "toxicity", "severe_toxicity", "obscene", "threat", "insult",
+    "identity_attack", "sexual_explicit",
+}
+
+TIMED_KINDS = {SanctionKind.timeout, SanctionKind.ban}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LadderStep(_Strict):
+    kind: SanctionKind
+    duration: Duration | None = None  # None on a ban = permanent
+
+    @model_validator(mode="after")
+    def _duration_fits_kind(self) -> "LadderStep":
+        if self.kind == SanctionKind.timeout and self.duration is None:
+            raise ValueError("a timeout step needs a duration")
+        if self.kind not in TIMED_KINDS and self.duration is not None:
+            raise ValueError(f"a {self.kind} step takes no duration")
+        if self.kind == SanctionKind.unban:
+            raise ValueError("unban is not a sanction step")
+        return self
+
+    def describe(self) -> str:
+        if self.kind == SanctionKind.ban and self.duration is None:
+            return "permanent ban"
+        if self.duration is not None:
+            return f"{format_duration(self.duration)} {self.kind}"
+        return str(self.kind)
+
+
+class Rule(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+    title: Annotated[str, Field(min_length=3, max_length=120)]
+    description: Annotated[str, Field(min_length=3, max_length=2000)]
+    ground: DecisionGround = DecisionGround.incompatible
+    category: str = "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE"
+    ladder: Annotated[list[LadderStep], Field(min_length=1)]
+
+    @field_validator("ground", mode="before")
+    @classmethod
+    def _ground_alias(cls, v: Any) -> Any:
+        return {"illegal": DecisionGround.illegal, "incompatible": DecisionGround.incompatible}.get(v, v)
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, v: str) -> str:
+        if v not in DSA_CATEGORIES:
+            raise ValueError(f"unknown DSA category {v!r}; use one of {sorted(DSA_CATEGORIES)}")
+        return v
+
+
+class DurationBounds(_Strict):
+    min: Duration
+    max: Duration
+    permanent_allowed: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DurationBounds":
+        if self.min > self.max:
+            raise ValueError("min is longer than max")
+        return self
+
+
+class Sanctions(_Strict):
+    timeout: DurationBounds
+    ban: DurationBounds
+    ladder_lookback: Duration = timedelta(days=365)
+
+
+class Appeals(_Strict):
+    window: Duration = timedelta(days=180)
+    cooldown: Duration = timedelta(hours=24)
+    review_sla: Duration = timedelta(hours=72)
+    leadership_sla: Duration = timedelta(days=7)
+    reminders: list[Annotated[float, Field(gt=0, lt=1)]] = [0.5, 0.9]
+    appealable_kinds: list[SanctionKind] = [SanctionKind.warning, SanctionKind.timeout, SanctionKind.ban]
+    statement_min_chars: Annotated[int, Field(ge=1)] = 20
+    statement_max_chars: Annotated[int, Field(le=20000)] = 4000
+    message_max_chars: Annotated[int, Field(ge=1, le=20000)] = 2000
+    max_attachments: Annotated[int, Field(ge=0, le=20)] = 3
+    redress: Annotated[str, Field(min_length=10)]
+
+    @model_validator(mode="after")
+    def _sane(self) -> "Appeals":
+        if self.statement_min_chars > self.statement_max_chars:
+            raise ValueError("statement_min_chars exceeds statement_max_chars")
+        return self
+
+
+class FinalDecisionMaker(StrEnum):
+    leadership = "leadership"
+
+
+class Decisions(_Strict):
+    final_decision_maker: FinalDecisionMaker = FinalDecisionMaker.leadership
+    # The reviewer of an appeal may never be the moderator who filed or co-signed
+    # the action; this is not configurable, on purpose.
+
+
+class TwoPersonRule(_Strict):
+    kind: SanctionKind
+    permanent_only: bool = True
+
+
+class Toxicity(_Strict):
+    model: Annotated[str, Field(pattern=r"^(original|unbiased|multilingual)$")] = "original"
+    thresholds: dict[str, Annotated[float, Field(gt=0, le=1)]]
+    announce_over_threshold: bool = True
+    multilingual_languages: list[str] = ["en", "fr", "es", "it", "pt", "tr", "ru"]
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_labels(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = set(v) - DETOXIFY_LABELS
+        if unknown:
+            raise ValueError(f"unknown label(s) {sorted(unknown)}; detoxify labels are {sorted(DETOXIFY_LABELS)}")
+        return v
+
+
+class Evidence(_Strict):
+    max_file_bytes: Annotated[int, Field(gt=0, le=50 * 1024 * 1024)] = 5 * 1024 * 1024
+    max_text_chars: Annotated[int, Field(gt=0, le=100_000)] = 10_000
+    max_items_per_action: Annotated[int, Field(gt=0, le=50)] = 10
+    allowed_mime_types: list[str] = ["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf"]
+
+
+class CommunityInfo(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    platform: str = "discord"
+
+
+class Policy(_Strict):
+    community: CommunityInfo
+    label: str = ""  # a human version label, e.g. "2026-11"; the hash is the real version
+    rules: Annotated[list[Rule], Field(min_length=1)]
+    sanctions: Sanctions
+    appeals: Appeals
+    decisions: Decisions = Decisions()
+    two_person_rule: list[TwoPersonRule] = []
+    toxicity: Toxicity
+    evidence: Evidence = Evidence()
+    # Filled by the loader, not the file.
+    version: str = ""
+    source: str = ""
+    text: str = ""
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, rules: list[Rule]) -> list[Rule]:
+        ids = [r.id for r in rules]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rule id(s): {dupes}")
+        return rules
+
+    @model_validator(mode="after")
+    def _ladders_within_bounds(self) -> "Policy":
+        for rule in self.rules:
+            for i, step in enumerate(rule.ladder):
+                bounds = getattr(self.sanctions, step.kind, None) if step.kind in TIMED_KINDS else None
+                if bounds is not None:
+                    self._check_bounds(step.kind, step.duration, bounds, f"rules.{rule.id}.ladder.{i}")
+        return self
+
+    @staticmethod
+    def _check_bounds(kind: str, duration: timedelta | None, bounds: DurationBounds, where: str) -> None:
+        if duration is None:
+            if not bounds.permanent_allowed:
+                raise ValueError(f"{where}: a permanent {kind} is not allowed by sanctions.{kind}")
+        elif not bounds.min <= duration <= bounds.max:
+            raise ValueError(
+                f"{where}: {format_duration(duration)} is outside sanctions.{kind} "
+                f"({format_duration(bounds.min)} to {format_duration(bounds.max)})"
+            )
+
+    # -- lookups used by the services ------------------------------------
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def requires_cosign(self, kind: str, duration: timedelta | None) -> bool:
+        return any(
+            r.kind == kind and (duration is None or not r.permanent_only)
+            for r in self.two_person_rule
+        )
+
+    def bounds_for(self, kind: str) -> DurationBounds | None:
+        return getattr(self.sanctions, kind) if kind in TIMED_KINDS else None
+
+
+def _format_errors(path: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        reason = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {field}: {reason}")
+    return "\n".join(lines)
+
+
+def parse_policy(text: str | bytes, source: str = "<string>") -> Policy:
+    raw = text.encode() if isinstance(text, str) else text
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise PolicyError(f"{source}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: (top level): expected a mapping of policy sections")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as e:
+        raise PolicyError(_format_errors(source, e)) from None
+    return policy.model_copy(update={
+        "version": hashlib.sha256(raw).hexdigest()[:16],
+        "source": source,
+        "text": raw.decode("utf-8", errors="replace"),
+    })
+
+
+_cache: dict[tuple[str, float], Policy] = {}
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and validate a policy file; cached per (path, mtime) so edits are picked up."""
+    p = Path(path)
+    try:
+        key = (str(p.resolve()), p.stat().st_mtime)
+    except FileNotFoundError:
+        raise PolicyError(f"{p}: file not found") from None
+    if key not in _cache:
+        _cache[key] = parse_policy(p.read_bytes(), source=str(p))
+    return _cache[key]

@@ -1,0 +1,65 @@
+"""Statements of reasons (EU DSA Art. 17) and sanction severity, as pure functions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from modsys.models import Action, ActionSource, StatementOfReasons
+from modsys.policy import Policy, SanctionKind, format_duration
+
+_KIND_RANK = {SanctionKind.note: 0, SanctionKind.warning: 1, SanctionKind.timeout: 2, SanctionKind.ban: 3}
+
+
+def duration_of(action: Action) -> timedelta | None:
+    return None if action.ends_at is None else action.ends_at - action.starts_at
+
+
+def measure(kind: str, duration: timedelta | None) -> str:
+    if kind == SanctionKind.ban:
+        return "permanent ban" if duration is None else f"{format_duration(duration)} ban"
+    if kind == SanctionKind.timeout:
+        return f"{format_duration(duration)} timeout"
+    return str(kind)
+
+
+def severity(kind: str, duration: timedelta | None) -> tuple[int, float]:
+    """Comparable severity: kind first, then length (permanent is the longest)."""
+    length = float("inf") if duration is None else duration.total_seconds()
+    if kind not in (SanctionKind.timeout, SanctionKind.ban):
+        length = 0.0
+    return (_KIND_RANK.get(SanctionKind(kind), 0), length)
+
+
+def build_statement(action: Action, policy: Policy, *, facts: str, automated_detection: bool,
+                    appeal_deadline: datetime | None) -> StatementOfReasons:
+    rules = [policy.rule(r) for r in action.rules]
+    first = rules[0]
+    assert first is not None  # the service validated every cited rule
+    duration = duration_of(action)
+    account = None
+    if action.kind in (SanctionKind.timeout, SanctionKind.ban):
+        account = "DECISION_ACCOUNT_TERMINATED" if duration is None else "DECISION_ACCOUNT_SUSPENDED"
+    ground_reference = "; ".join(
+        f"Rule '{r.id}': {r.title}. {r.description}" for r in rules if r is not None
+    ) + f" (policy version {policy.version}{', ' + policy.label if policy.label else ''})"
+    if action.appealable and appeal_deadline is not None:
+        redress = (f"You can appeal this decision until {appeal_deadline:%Y-%m-%d %H:%M} UTC through the "
+                   f"appeal link you received. A moderator who was not involved reviews it; "
+                   f"if nobody decides in time it goes to {policy.decisions.final_decision_maker}.")
+    else:
+        redress = policy.appeals.redress
+    return StatementOfReasons(
+        action_id=action.id,  # type: ignore[arg-type]
+        decision_ground=first.ground.value,
+        category=first.category,
+        decision_account=account,
+        measure=measure(action.kind, duration),
+        end_date_account_restriction=action.ends_at if account else None,
+        decision_facts=facts,
+        ground_reference=ground_reference,
+        ground_explanation=action.public_reason,
+        automated_detection=automated_detection or action.source == ActionSource.automated_detection,
+        automated_decision="AUTOMATED_DECISION_NOT_AUTOMATED",  # humans decide, always
+        redress=redress,
+        created_at=action.created_at,
+    )

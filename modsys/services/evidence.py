@@ -1,0 +1,142 @@
+"""Evidence on actions, flags and appeals: bounded, typed by content, hashed.
+
+Blobs live in the database so every web host sees them. Evidence on an action
+can't be deleted while the member may still appeal or an appeal is open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from modsys import audit, clock
+from modsys.actors import Actor
+from modsys.community import policy_for
+from modsys.errors import Conflict, PermissionDenied, ValidationFailed
+from modsys.models import OPEN_APPEAL_STATES, Action, Appeal, Evidence, EvidenceKind, Role, Visibility
+from modsys.policy import Policy
+from modsys.services._base import MODERATION_ROLES, get_or_404, require_staff, service
+
+
+@dataclass(frozen=True)
+class EvidenceInput:
+    kind: str
+    visibility: str
+    content: str = ""  # text, URL or message snapshot
+    data: bytes | None = None  # file contents
+    filename: str = ""
+
+
+# Signatures of the file types we accept; the declared type is never trusted.
+_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+]
+
+
+def sniff_mime(data: bytes) -> str | None:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if b"\x00" not in data:
+        try:
+            data.decode("utf-8")
+            return "text/plain"
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def _safe_filename(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "._- " else "_" for c in name.strip())[:200]
+    return keep.lstrip(".") or "evidence"
+
+
+def build_evidence(item: EvidenceInput, policy: Policy, community_id: int) -> Evidence:
+    """Validate one item against the policy's limits; returns an unsaved row."""
+    if item.kind not in set(EvidenceKind):
+        raise ValidationFailed(f"unknown evidence kind {item.kind!r}; use one of {', '.join(EvidenceKind)}", field="evidence.kind")
+    if item.visibility not in set(Visibility):
+        raise ValidationFailed("evidence visibility must be 'public' (the member sees it) or 'private' (staff only)", field="evidence.visibility")
+    limits = policy.evidence
+    if item.kind == EvidenceKind.file:
+        data = item.data or b""
+        if not data:
+            raise ValidationFailed("the uploaded file is empty", field="evidence.file")
+        if len(data) > limits.max_file_bytes:
+            raise ValidationFailed(
+                f"file {item.filename or ''} is {len(data)} bytes; the limit is {limits.max_file_bytes} bytes",
+                field="evidence.file",
+            )
+        mime = sniff_mime(data)
+        if mime is None or mime not in limits.allowed_mime_types:
+            raise ValidationFailed(
+                f"file type not allowed (allowed: {', '.join(limits.allowed_mime_types)})", field="evidence.file"
+            )
+        return Evidence(community_id=community_id, kind=item.kind, visibility=item.visibility, blob=data,
+                        filename=_safe_filename(item.filename), mime_type=mime, size=len(data),
+                        sha256=hashlib.sha256(data).hexdigest(), created_at=clock.now())
+    text = (item.content or "").strip()
+    if not text:
+        raise ValidationFailed(f"{item.kind.replace('_', ' ')} evidence is empty", field="evidence.content")
+    if len(text) > limits.max_text_chars:
+        raise ValidationFailed(f"evidence text is limited to {limits.max_text_chars} characters", field="evidence.content")
+    if item.kind == EvidenceKind.link and not text.lower().startswith(("https://", "http://")):
+        raise ValidationFailed("a link must start with https:// or http://", field="evidence.content")
+    raw = text.encode()
+    return Evidence(community_id=community_id, kind=item.kind, visibility=item.visibility, content=text,
+                    mime_type="text/plain", size=len(raw), sha256=hashlib.sha256(raw).hexdigest(),
+                    created_at=clock.now())
+
+
+def appeal_possible_or_open(session: Session, action: Action) -> bool:
+    open_appeal = session.exec(
+        select(Appeal.id).where(Appeal.action_id == action.id, Appeal.status.in_(OPEN_APPEAL_STATES))
+    ).first()
+    window_open = action.appealable and action.appeal_deadline is not None and clock.now() <= action.appeal_deadline
+    return bool(open_appeal) or window_open
+
+
+@service
+def add_evidence(session: Session, actor: Actor, action_id: int, item: EvidenceInput) -> Evidence:
+    staff = require_staff(session, actor, MODERATION_ROLES)
+    action = get_or_404(session, Action, action_id, "action")
+    if action.community_id != staff.community_id:
+        raise PermissionDenied("that action belongs to another community")
+    policy = policy_for(session, action.community_id)
+    count = len(session.exec(select(Evidence.id).where(Evidence.action_id == action.id)).all())
+    if count >= policy.evidence.max_items_per_action:
+        raise ValidationFailed(f"an action holds at most {policy.evidence.max_items_per_action} evidence items")
+    evidence = build_evidence(item, policy, action.community_id)
+    evidence.action_id, evidence.added_by_id = action.id, staff.id
+    session.add(evidence)
+    session.flush()
+    audit.record(session, actor, "evidence.added", evidence,
+                 {"action_id": action.id, "kind": evidence.kind, "visibility": evidence.visibility, "sha256": evidence.sha256})
+    return evidence
+
+
+@service
+def delete_evidence(session: Session, actor: Actor, evidence_id: int, reason: str) -> None:
+    staff = require_staff(session, actor, (*MODERATION_ROLES, Role.admin))
+    evidence = get_or_404(session, Evidence, evidence_id, "evidence")
+    if evidence.community_id != staff.community_id:
+        raise PermissionDenied("that evidence belongs to another community")
+    if evidence.added_by_id != staff.id and staff.role not in (Role.leadership, Role.admin):
+        raise PermissionDenied("only whoever added evidence, leadership or an admin can delete it")
+    if not (reason or "").strip():
+        raise ValidationFailed("say why the evidence is deleted", field="reason")
+    if evidence.action_id is not None:
+        action = get_or_404(session, Action, evidence.action_id, "action")
+        if appeal_possible_or_open(session, action):
+            raise Conflict("evidence can't be deleted while the member can still appeal or an appeal is open")
+    audit.record(session, actor, "evidence.deleted", evidence,
+                 {"action_id": evidence.action_id, "sha256": evidence.sha256, "reason": reason.strip()})
+    session.delete(evidence)

@@ -1,0 +1,39 @@
+"""Community members, keyed by platform and platform user id."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from modsys import clock
+from modsys.errors import ValidationFailed
+from modsys.models import Member
+from modsys.services._base import clean_text
+
+
+def get_or_create_member(
+    session: Session, community_id: int, platform_user_id: str, display_name: str, platform: str = "discord"
+) -> Member:
+    """Find the member or create them (race-safe: a concurrent insert wins, we reuse it).
+    Runs inside the caller's transaction; the caller audits what it did."""
+    uid = clean_text(platform_user_id, "platform_user_id", min_len=1, max_len=64, label="platform user id")
+    if platform == "discord" and not uid.isdigit():
+        raise ValidationFailed("a Discord user id is a number (snowflake)", field="platform_user_id")
+    name = clean_text(display_name, "display_name", min_len=1, max_len=100, label="display name")
+    query = select(Member).where(
+        Member.community_id == community_id, Member.platform == platform, Member.platform_user_id == uid
+    )
+    member = session.exec(query).first()
+    if member is not None:
+        if member.display_name != name:
+            member.display_name = name
+            session.add(member)
+        return member
+    try:
+        with session.begin_nested():
+            member = Member(community_id=community_id, platform=platform, platform_user_id=uid,
+                            display_name=name, created_at=clock.now())
+            session.add(member)
+    except IntegrityError:
+        member = session.exec(query).one()
+    return member

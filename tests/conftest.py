@@ -1,0 +1,165 @@
+"""Shared fixtures. Every test that uses `engine` runs twice: on SQLite and on
+the real PostgreSQL server (each pytest process gets its own schema there, so
+parallel runs don't collide). PostgreSQL being down fails the run; it never skips."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel
+
+from modsys import clock as clock_mod
+from modsys.actors import CLI, Actor
+from modsys.community import ensure_community
+from modsys.config import DEFAULT_POLICY
+from modsys.db import create_schema, make_engine, new_session
+from modsys.models import AuditHead, Community, Member, StaffUser
+from modsys.services.members import get_or_create_member
+from modsys.services.staff import create_staff
+
+PG_URL = os.environ.get("MODSYS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+PASSWORD = "correct-horse-battery"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", default="both", choices=("both", *BACKENDS),
+                     help="database backend(s) to run the suite on (default: both)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--db")
+        metafunc.parametrize("backend", BACKENDS if chosen == "both" else (chosen,), scope="session")
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[tuple[str, dict]]:
+    """A private schema in the `test` database for this pytest process."""
+    schema = f"modsys_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except sa.exc.OperationalError as e:
+        raise RuntimeError(
+            f"PostgreSQL at {PG_URL} is unreachable ({e.orig}). Start it with: "
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start") from None
+    yield PG_URL, {"options": f"-csearch_path={schema}"}
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_schema_url: tuple[str, dict]) -> Iterator[sa.Engine]:
+    url, connect_args = pg_schema_url
+    engine = make_engine(url, connect_args=connect_args)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def _reset_pg(engine: sa.Engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    with Session(engine) as s:
+        s.add(AuditHead(id=1))
+        s.commit()
+
+
+@pytest.fixture
+def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    if backend == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'modsys.db'}")
+        create_schema(eng)
+        yield eng
+        eng.dispose()
+    else:
+        eng = request.getfixturevalue("pg_engine")
+        _reset_pg(eng)
+        yield eng
+
+
+@pytest.fixture
+def db_url(backend: str, engine: sa.Engine, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A URL other processes (CLI, servers) can open to reach the same database."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'modsys.db'}"
+    _, connect_args = request.getfixturevalue("pg_schema_url")
+    schema = connect_args["options"].split("=", 1)[1]
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def clock() -> Iterator[clock_mod.FrozenClock]:
+    frozen = clock_mod.FrozenClock()
+    with clock_mod.using(frozen):
+        yield frozen
+
+
+@pytest.fixture
+def session(engine: sa.Engine, clock: clock_mod.FrozenClock) -> Iterator[Session]:
+    s = new_session(engine)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def policy_path() -> Path:
+    return DEFAULT_POLICY
+
+
+@pytest.fixture
+def community(session: Session, policy_path: Path) -> Community:
+    return ensure_community(session, policy_path)
+
+
+@pytest.fixture
+def make_staff(session: Session, community: Community) -> Callable[..., Actor]:
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = "moderator", name: str | None = None) -> Actor:
+        user = create_staff(session, CLI, community.id, name or f"{role}{next(counter)}", role, PASSWORD)
+        return Actor.staff(user)
+
+    return make
+
+
+@pytest.fixture
+def make_member(session: Session, community: Community) -> Callable[..., Member]:
+    counter = iter(range(1000, 1_000_000))
+
+    def make(name: str | None = None) -> Member:
+        n = next(counter)
+        member = get_or_create_member(session, community.id, str(900000000000000000 + n), name or f"member{n}")
+        session.commit()
+        return member
+
+    return make
+
+
+@pytest.fixture
+def mod_a(make_staff: Callable[..., Actor]) -> Actor:
+    return make_staff("moderator", "mod_a")
+
+
+@pytest.fixture
+def mod_b(make_staff: Callable[..., Actor]) -> Actor:
+    return make_staff("moderator", "mod_b")
+
+
+@pytest.fixture
+def leader(make_staff: Callable[..., Actor]) -> Actor:
+    return make_staff("leadership", "leader")
+
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)

@@ -1,0 +1,36 @@
+"""Small builders for service-level tests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from modsys.actors import Actor
+from modsys.models import Action, Appeal, Member
+from modsys.services.actions import NewAction, file_action
+from modsys.services.appeals import submit_appeal
+from modsys.services.evidence import EvidenceInput
+
+STATEMENT = "I was quoting someone else to report them; please look at the context."
+
+
+def ban(session: Session, mod: Actor, member: Member, days: int | None = 7, **kw) -> Action:
+    return file_action(session, mod, NewAction(
+        member_id=member.id, kind="ban", rules=kw.pop("rules", ["respectful"]),
+        public_reason=kw.pop("public_reason", "Repeated insults towards another member."),
+        duration=timedelta(days=days) if days else None,
+        evidence=kw.pop("evidence", [
+            EvidenceInput("text", "public", "You called another member an idiot, twice."),
+            EvidenceInput("text", "private", "Reported by member 42 (staff only)."),
+        ]), **kw))
+
+
+def timeout(session: Session, mod: Actor, member: Member, hours: int = 24, **kw) -> Action:
+    return file_action(session, mod, NewAction(
+        member_id=member.id, kind="timeout", rules=["respectful"], public_reason="Insulting another member.",
+        duration=timedelta(hours=hours), **kw))
+
+
+def appeal(session: Session, member: Member, action: Action, statement: str = STATEMENT) -> Appeal:
+    return submit_appeal(session, Actor.member(member), action.id, statement)
