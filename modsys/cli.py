@@ -131,5 +131,8 @@ def audit_verify() -> None:
     click.echo(f"audit chain ok: {result.checked} events verified")
 
 
+# --- commands that live with their own modules (one line each) -------------
+
+
 if __name__ == "__main__":
     main()

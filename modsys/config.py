@@ -17,6 +17,7 @@ class Settings:
     model_dir: Path
     secret_key: str | None
     env: str  # "development" (embedded default) or "production"
+    base_url: str  # public URL of the service, for links in notifications
 
     @property
     def is_sqlite(self) -> bool:
@@ -39,4 +40,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         model_dir=Path(env.get("MODSYS_MODEL_DIR", "models")),
         secret_key=env.get("SECRET_KEY") or None,
         env=env.get("MODSYS_ENV", "development"),
+        base_url=env.get("MODSYS_BASE_URL", "http://127.0.0.1:5000"),
     )

@@ -1,0 +1,42 @@
+"""Signed links to the appeal portal: no account needed, bound to one action and
+one member, expiring at a fixed time (normally the end of the appeal window)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from modsys import clock
+from modsys.errors import NotFound, PermissionDenied
+
+_SALT = "modsys.appeal-portal.v1"
+
+
+class LinkExpired(PermissionDenied):
+    pass
+
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=_SALT)
+
+
+def make_token(secret: str, action_id: int, member_id: int, expires_at: datetime) -> str:
+    return _serializer(secret).dumps({"a": action_id, "m": member_id, "e": int(expires_at.timestamp())})
+
+
+def read_token(secret: str, token: str) -> tuple[int, int, datetime]:
+    """(action_id, member_id, expires_at) of a valid token; raises a DomainError a person can read."""
+    try:
+        data = _serializer(secret).loads(token)
+        action_id, member_id, expires = int(data["a"]), int(data["m"]), int(data["e"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise NotFound("this appeal link is not valid; check that you copied all of it") from None
+    expires_at = datetime.fromtimestamp(expires, UTC)
+    if clock.now() > expires_at:
+        raise LinkExpired(f"this appeal link expired on {expires_at:%Y-%m-%d %H:%M} UTC")
+    return action_id, member_id, expires_at
+
+
+def portal_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/appeal/{token}"
