@@ -134,5 +134,15 @@ def audit_verify() -> None:
 # --- commands that live with their own modules (one line each) -------------
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the embedded default: web app, scheduler and scorer in one process."""
+    from web.server import serve as run  # the composition root; the domain never imports web
+
+    run(host, port)
+
+
 if __name__ == "__main__":
     main()

@@ -18,6 +18,7 @@ class Settings:
     secret_key: str | None
     env: str  # "development" (embedded default) or "production"
     base_url: str  # public URL of the service, for links in notifications
+    ratelimit_storage: str  # "memory://" (one process) or e.g. "redis://127.0.0.1:6379"
 
     @property
     def is_sqlite(self) -> bool:
@@ -41,4 +42,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         secret_key=env.get("SECRET_KEY") or None,
         env=env.get("MODSYS_ENV", "development"),
         base_url=env.get("MODSYS_BASE_URL", "http://127.0.0.1:5000"),
+        ratelimit_storage=env.get("MODSYS_RATELIMIT_STORAGE", "memory://"),
     )

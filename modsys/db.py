@@ -41,9 +41,7 @@ def _append_only(target: sa.Table, connection: sa.Connection, **_: Any) -> None:
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Take over transaction control from the sqlite3 module so that every
-        # transaction starts with BEGIN IMMEDIATE (below): writers queue on the
-        # database lock instead of failing half-way with "database is locked".
+        # Take over transaction control from the sqlite3 module (see _on_begin).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
@@ -54,7 +52,24 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Service calls ask for BEGIN IMMEDIATE (`write_transaction`): they take the
+        # write lock up front and queue for it, instead of failing half-way when a
+        # read snapshot can't be upgraded. Plain reads stay deferred and never block writers.
+        immediate = conn.get_execution_options().get(IMMEDIATE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+IMMEDIATE = "modsys_sqlite_immediate"
+
+
+def write_transaction(session: Session) -> None:
+    """Start the session's next transaction as a writer (SQLite: BEGIN IMMEDIATE;
+    PostgreSQL needs nothing: row locks and unique indexes do the work)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        session.commit()  # end the read snapshot (and flush what the caller staged)
+    session.connection(execution_options={IMMEDIATE: True})
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

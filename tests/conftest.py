@@ -163,3 +163,37 @@ def leader(make_staff: Callable[..., Actor]) -> Actor:
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def web_settings(db_url: str):
+    from modsys.config import load_settings
+
+    return load_settings({"DATABASE_URL": db_url, "SECRET_KEY": "test-secret-key-not-for-production",
+                          "MODSYS_POLICY": str(DEFAULT_POLICY)})
+
+
+@pytest.fixture
+def app(engine: sa.Engine, web_settings, clock):
+    from web import create_app
+
+    application = create_app(web_settings, engine=engine, TESTING=True, RATELIMIT_ENABLED=False)
+    return application
+
+
+def login(client, username: str, password: str = PASSWORD):
+    """Log in through the real form (CSRF token included)."""
+    import re
+
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def csrf_token(client, path: str) -> str:
+    import re
+
+    page = client.get(path)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert match, f"no CSRF token on {path} ({page.status_code})"
+    return match.group(1)

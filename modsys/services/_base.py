@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, TypeVar
 from sqlmodel import Session, SQLModel
 
 from modsys.actors import Actor
+from modsys.db import write_transaction
 from modsys.errors import NotFound, PermissionDenied, ValidationFailed
 from modsys.models import Role, StaffUser
 
@@ -26,6 +27,7 @@ def service(fn: F) -> F:
             return fn(session, *args, **kwargs)
         session.info["in_service"] = True
         try:
+            write_transaction(session)
             result = fn(session, *args, **kwargs)
             session.commit()
             return result

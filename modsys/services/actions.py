@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from modsys import audit, clock, outbox
 from modsys.actors import Actor
 from modsys.community import policy_for, remember_policy_version
+from modsys.db import write_transaction
 from modsys.errors import Conflict, PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import (
     OPEN_APPEAL_STATES,
@@ -23,6 +24,7 @@ from modsys.models import (
     Member,
     Role,
     StaffUser,
+    StatementOfReasons,
     Visibility,
 )
 from modsys.policy import LadderStep, Policy, SanctionKind, format_duration
@@ -265,3 +267,19 @@ def public_evidence(session: Session, action_id: int) -> list[Evidence]:
     """What the member may see. The only query the appeal portal uses for evidence."""
     return list(session.exec(select(Evidence).where(
         Evidence.action_id == action_id, Evidence.visibility == Visibility.public).order_by(Evidence.id)))
+
+
+def preview_action(session: Session, actor: Actor, req: NewAction) -> tuple[dict, dict | None]:
+    """Everything `file_action` checks, nothing kept: returns the action and the
+    statement of reasons the member would read, then rolls the transaction back."""
+    if session.info.get("in_service"):
+        raise RuntimeError("preview_action can't run inside another service call")
+    session.info["in_service"] = True  # file_action joins this transaction instead of committing
+    try:
+        write_transaction(session)
+        action = file_action(session, actor, req)
+        sor = session.exec(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id)).first()
+        return action.model_dump(), (sor.model_dump() if sor else None)
+    finally:
+        session.rollback()
+        session.info["in_service"] = False

@@ -1,0 +1,175 @@
+"""Read models for the dashboards and the API: what each audience may see.
+No writes here; permission to *see* is still checked (private evidence never
+leaves through the member-facing functions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from modsys import clock
+from modsys.models import (
+    OPEN_APPEAL_STATES,
+    Action,
+    ActionStatus,
+    Appeal,
+    AppealMessage,
+    AppealStatus,
+    Evidence,
+    Flag,
+    FlagStatus,
+    Member,
+    OfficialStatement,
+    StaffUser,
+    StatementOfReasons,
+    ToxicityScore,
+    Visibility,
+)
+from modsys.services.appeals import conflicted
+
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class Sla:
+    due: datetime
+    share: float  # share of the allowed time already used
+
+    @property
+    def state(self) -> str:
+        return "overdue" if self.share >= 1 else "red" if self.share >= 0.9 else "amber" if self.share >= 0.5 else "ok"
+
+
+def sla(appeal: Appeal, now: datetime | None = None) -> Sla | None:
+    now = now or clock.now()
+    if appeal.status == AppealStatus.escalated and appeal.leadership_due_at and appeal.escalated_at:
+        start, due = appeal.escalated_at, appeal.leadership_due_at
+    elif appeal.status in (AppealStatus.submitted, AppealStatus.in_review):
+        start, due = appeal.submitted_at, appeal.review_due_at
+    else:
+        return None
+    total = max((due - start).total_seconds(), 1.0)
+    return Sla(due, (now - start).total_seconds() / total)
+
+
+def flag_queue(session: Session, community_id: int, *, status: str = FlagStatus.open, channel: str | None = None,
+               rule: str | None = None, limit: int = PAGE, offset: int = 0) -> list[Flag]:
+    """Priority flags first, then by model score when scored, else by reporters and age."""
+    q = select(Flag).where(Flag.community_id == community_id, Flag.status == status)
+    if channel:
+        q = q.where(sa.or_(Flag.channel_name == channel, Flag.channel_id == channel))
+    if rule:  # flags already actioned under a rule (the rule lives on the action)
+        q = q.join(Action, Action.flag_id == Flag.id).where(sa.cast(Action.rules, sa.String).contains(f'"{rule}"'))
+    q = q.order_by(Flag.priority.desc(), sa.func.coalesce(Flag.max_score, -1.0).desc(),
+                   Flag.reporter_count.desc(), Flag.created_at.asc(), Flag.id.asc())
+    return list(session.exec(q.offset(offset).limit(limit)))
+
+
+def flag_channels(session: Session, community_id: int) -> list[str]:
+    rows = session.exec(select(Flag.channel_name).where(Flag.community_id == community_id).distinct())
+    return sorted(r for r in rows if r)
+
+
+def latest_score(session: Session, flag_id: int) -> ToxicityScore | None:
+    return session.exec(select(ToxicityScore).where(ToxicityScore.flag_id == flag_id)
+                        .order_by(ToxicityScore.id.desc())).first()
+
+
+def reviewable_appeals(session: Session, staff: StaffUser) -> list[tuple[Appeal, bool]]:
+    """Open appeals at moderator level, each with whether `staff` may take it
+    (False: they filed or co-signed the action)."""
+    rows = session.exec(
+        select(Appeal, Action).join(Action, Action.id == Appeal.action_id)
+        .where(Appeal.community_id == staff.community_id,
+               Appeal.status.in_((AppealStatus.submitted, AppealStatus.in_review)))
+        .order_by(Appeal.review_due_at)
+    ).all()
+    return [(appeal, not conflicted(action, staff.id)) for appeal, action in rows]  # type: ignore[arg-type]
+
+
+def escalated_appeals(session: Session, community_id: int) -> list[Appeal]:
+    return list(session.exec(select(Appeal).where(Appeal.community_id == community_id,
+                                                  Appeal.status == AppealStatus.escalated)
+                             .order_by(Appeal.leadership_due_at)))
+
+
+def recent_actions(session: Session, community_id: int, limit: int = 20) -> list[Action]:
+    return list(session.exec(select(Action).where(Action.community_id == community_id)
+                             .order_by(Action.created_at.desc(), Action.id.desc()).limit(limit)))
+
+
+def pending_cosign(session: Session, community_id: int) -> list[Action]:
+    return list(session.exec(select(Action).where(Action.community_id == community_id,
+                                                  Action.status == ActionStatus.pending_cosign).order_by(Action.id)))
+
+
+@dataclass
+class CaseFile:
+    member: Member
+    actions: list[Action]
+    appeals: list[Appeal]
+    flags: list[Flag]
+
+
+def case_file(session: Session, member: Member) -> CaseFile:
+    """Everything on a member, newest first (staff only)."""
+    return CaseFile(
+        member=member,
+        actions=list(session.exec(select(Action).where(Action.member_id == member.id)
+                                  .order_by(Action.created_at.desc(), Action.id.desc()))),
+        appeals=list(session.exec(select(Appeal).where(Appeal.appellant_id == member.id)
+                                  .order_by(Appeal.submitted_at.desc()))),
+        flags=list(session.exec(select(Flag).where(Flag.author_id == member.id).order_by(Flag.created_at.desc()))),
+    )
+
+
+def evidence_for(session: Session, action_id: int, *, include_private: bool) -> list[Evidence]:
+    q = select(Evidence).where(Evidence.action_id == action_id)
+    if not include_private:
+        q = q.where(Evidence.visibility == Visibility.public)
+    return list(session.exec(q.order_by(Evidence.id)))
+
+
+def statement_of_reasons(session: Session, action_id: int) -> StatementOfReasons | None:
+    return session.exec(select(StatementOfReasons).where(StatementOfReasons.action_id == action_id)).first()
+
+
+def appeals_of_action(session: Session, action_id: int) -> list[Appeal]:
+    return list(session.exec(select(Appeal).where(Appeal.action_id == action_id).order_by(Appeal.id.desc())))
+
+
+def thread(session: Session, appeal_id: int) -> list[AppealMessage]:
+    return list(session.exec(select(AppealMessage).where(AppealMessage.appeal_id == appeal_id)
+                             .order_by(AppealMessage.created_at, AppealMessage.id)))
+
+
+def statements(session: Session, community_id: int, limit: int = PAGE) -> list[OfficialStatement]:
+    return list(session.exec(select(OfficialStatement).where(OfficialStatement.community_id == community_id)
+                             .order_by(OfficialStatement.published_at.desc()).limit(limit)))
+
+
+def staff_names(session: Session, community_id: int) -> dict[int, str]:
+    return {u.id: u.username for u in session.exec(select(StaffUser).where(StaffUser.community_id == community_id))}
+
+
+@dataclass
+class Counts:
+    open_flags: int = 0
+    appeals_by_state: dict[str, int] = field(default_factory=dict)
+    overdue_appeals: int = 0
+
+
+def counts(session: Session, community_id: int) -> Counts:
+    now = clock.now()
+    c = Counts()
+    c.open_flags = session.exec(select(sa.func.count()).select_from(Flag).where(
+        Flag.community_id == community_id, Flag.status == FlagStatus.open)).one()
+    for status, n in session.exec(select(Appeal.status, sa.func.count()).where(Appeal.community_id == community_id)
+                                  .group_by(Appeal.status)):
+        c.appeals_by_state[status] = n
+    c.overdue_appeals = session.exec(select(sa.func.count()).select_from(Appeal).where(
+        Appeal.community_id == community_id, Appeal.status.in_(OPEN_APPEAL_STATES[:2]), Appeal.review_due_at < now)).one()
+    return c

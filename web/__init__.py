@@ -1,0 +1,73 @@
+"""The Flask delivery layer: parse the request, call a service, render."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, g, request
+from sqlalchemy.engine import Engine
+
+from modsys import audit
+from modsys.community import ensure_community
+from modsys.config import Settings, load_settings
+from modsys.db import create_schema, make_engine, new_session
+from web import context
+from web.extensions import csrf, limiter, login_manager
+from web.security import add_headers, register_error_handlers, secret_key_for
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None, **overrides) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
+    engine = engine or make_engine(settings.database_url)
+    secret = secret_key_for(settings.secret_key, Path(app.instance_path))
+    https = settings.base_url.startswith("https://")
+    app.config.update(
+        SECRET_KEY=secret,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_NAME="modsys_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,  # hard ceiling; policy limits are checked per file
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
+        PREFERRED_URL_SCHEME="https" if https else "http",
+    )
+    app.config.update(overrides)
+    app.extensions["modsys"] = context.State(settings=settings, engine=engine, secret_key=secret)
+
+    create_schema(engine)
+    with new_session(engine) as session:
+        ensure_community(session, settings.policy_path)
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    # The limiter is one shared object: set each new app's choice before binding,
+    # since a disabled limiter skips installing its request hooks.
+    limiter.enabled = app.config.get("RATELIMIT_ENABLED", True)
+    limiter.init_app(app)
+
+    @app.before_request
+    def _request_id() -> None:
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        audit.request_id.set(g.request_id)
+
+    @app.after_request
+    def _headers(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return add_headers(response)
+
+    app.teardown_appcontext(context.close_db)
+    app.context_processor(context.template_globals)
+    app.jinja_env.filters.update(when=context.when, rel=context.relative, nl2br=context.nl2br)
+    register_error_handlers(app)
+
+    from web import admin, api, auth, dashboard, leadership, portal, public
+
+    for module in (auth, dashboard, leadership, admin, portal, public, api):
+        app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)  # API clients authenticate with a key, not a cookie
+    return app

@@ -1,0 +1,83 @@
+"""Per-request plumbing: the database session, the acting user, template helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, g
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from modsys import clock
+from modsys.actors import Actor
+from modsys.config import Settings
+from modsys.db import new_session
+from modsys.models import StaffUser
+
+
+@dataclass
+class State:
+    settings: Settings
+    engine: Engine
+    secret_key: str
+
+
+def state() -> State:
+    return current_app.extensions["modsys"]
+
+
+def db() -> Session:
+    if "db" not in g:
+        g.db = new_session(state().engine)
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+def staff() -> StaffUser:
+    return current_user.user  # type: ignore[attr-defined]
+
+
+def actor() -> Actor:
+    return Actor.staff(staff())
+
+
+def relative(when: datetime | None, now: datetime | None = None) -> str:
+    if when is None:
+        return "never"
+    seconds = int(((now or clock.now()) - when).total_seconds())
+    future, seconds = seconds < 0, abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{seconds // size}{unit}"
+            break
+    else:
+        text = "just now" if seconds < 30 else f"{seconds}s"
+        if text == "just now":
+            return text
+    return f"in {text}" if future else f"{text} ago"
+
+
+def when(value: datetime | None) -> Markup:
+    """Relative time with the absolute UTC time beside it (and machine-readable)."""
+    if value is None:
+        return Markup("<span class=muted>never</span>")
+    absolute = value.strftime("%Y-%m-%d %H:%M UTC")
+    return Markup('<time datetime="{iso}" title="{abs}">{rel}</time> <small class=muted>{abs}</small>').format(
+        iso=value.isoformat(), abs=absolute, rel=relative(value))
+
+
+def nl2br(text: str) -> Markup:
+    return Markup("<br>").join(escape(line) for line in (text or "").splitlines())
+
+
+def template_globals() -> dict[str, Any]:
+    return {"now": clock.now(), "settings": state().settings}

