@@ -37,6 +37,13 @@ MESSAGES = [  # (author, content, reporters)
     ("polite_pat", "could a mod move this thread to #help?", 1),
     ("angry_ash", "shut up or I will find where you live", 4),
     ("meme_max", "lmao this bot is garbage", 1),
+    # Left open, for the queue:
+    ("toxic_tim", "go kill yourself, nobody wants you here", 6),
+    ("snarky_sue", "wow you really are dumb as a rock", 2),
+    ("loud_leo", "THIS SERVER IS A JOKE AND THE MODS ARE CLOWNS", 3),
+    ("curious_cam", "is it ok to share benchmark numbers from the paper?", 1),
+    ("bitter_bo", "people like you should be banned from the internet", 2),
+    ("polyglot_pia", "eres un idiota y todos lo saben", 1),
 ]
 
 STATEMENTS = [
@@ -117,7 +124,8 @@ def fill(session: Session, community: Community) -> list[tuple[str, str, str]]:
         def member_of(action):
             return Actor.member(session.get(Member, action.member_id))
 
-        demo_clock.advance(hours=4)
+        # Appeals are recent, so their review clocks are still running on first start.
+        demo_clock.set(real_now - timedelta(hours=30))
         submitted = appeals.submit_appeal(session, member_of(leak), leak.id, STATEMENTS[2])
         in_review = appeals.submit_appeal(session, member_of(insult), insult.id, STATEMENTS[0])
         appeals.start_review(session, bob, in_review.id)
