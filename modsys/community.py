@@ -44,14 +44,18 @@ def remember_policy_version(session: Session, community_id: int, policy: Policy)
 def ensure_community(session: Session, policy_path: Path | str, slug: str = DEFAULT_SLUG) -> Community:
     """Create (or point at a new policy file) the community `slug`; validates the policy."""
     policy = load_policy(policy_path)
-    community = session.exec(select(Community).where(Community.slug == slug)).first()
+    query = select(Community).where(Community.slug == slug)
+    community = session.exec(query).first()
     if community is None:
-        community = Community(
-            slug=slug, name=policy.community.name, platform=policy.community.platform,
-            policy_path=str(policy_path), created_at=clock.now(),
-        )
-        session.add(community)
-        session.flush()
+        try:
+            with session.begin_nested():  # several processes may start at once on an empty database
+                community = Community(
+                    slug=slug, name=policy.community.name, platform=policy.community.platform,
+                    policy_path=str(policy_path), created_at=clock.now(),
+                )
+                session.add(community)
+        except IntegrityError:
+            community = session.exec(query).one()
     elif community.policy_path != str(policy_path):
         community.policy_path = str(policy_path)
         session.add(community)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -15,12 +16,12 @@ from modsys.models import AuditHead
 # The audit log is append-only at the database level too: an UPDATE or DELETE
 # on it fails. (Someone with DDL rights can drop these; the hash chain still
 # catches what they change.)
-_PG_APPEND_ONLY = """
-CREATE OR REPLACE FUNCTION modsys_audit_append_only() RETURNS trigger AS $$
-BEGIN RAISE EXCEPTION 'audit events are append-only'; END; $$ LANGUAGE plpgsql;
-CREATE TRIGGER auditevent_append_only BEFORE UPDATE OR DELETE ON auditevent
-FOR EACH ROW EXECUTE FUNCTION modsys_audit_append_only();
-"""
+_PG_APPEND_ONLY = [
+    "CREATE OR REPLACE FUNCTION modsys_audit_append_only() RETURNS trigger AS $$\n"
+    "BEGIN RAISE EXCEPTION 'audit events are append-only'; END; $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER auditevent_append_only BEFORE UPDATE OR DELETE ON auditevent\n"
+    "FOR EACH ROW EXECUTE FUNCTION modsys_audit_append_only()",
+]
 _SQLITE_APPEND_ONLY = [
     "CREATE TRIGGER auditevent_no_update BEFORE UPDATE ON auditevent "
     "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
@@ -29,13 +30,22 @@ _SQLITE_APPEND_ONLY = [
 ]
 
 
+def append_only_statements(dialect_name: str) -> list[str]:
+    """The DDL that makes `auditevent` refuse UPDATE and DELETE, one statement per
+    item (migrations run them with op.execute, which also works offline)."""
+    return {"postgresql": _PG_APPEND_ONLY, "sqlite": _SQLITE_APPEND_ONLY}.get(dialect_name, [])
+
+
+def install_append_only(connection: sa.Connection) -> None:
+    """Create the append-only triggers on `auditevent` (which must exist). Used by
+    create_all (below) and by the schema migrations."""
+    for stmt in append_only_statements(connection.dialect.name):
+        connection.exec_driver_sql(stmt)
+
+
 @event.listens_for(models.AuditEvent.__table__, "after_create")
 def _append_only(target: sa.Table, connection: sa.Connection, **_: Any) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_PG_APPEND_ONLY)
-    elif connection.dialect.name == "sqlite":
-        for stmt in _SQLITE_APPEND_ONLY:
-            connection.exec_driver_sql(stmt)
+    install_append_only(connection)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -70,6 +80,20 @@ def write_transaction(session: Session) -> None:
     if session.in_transaction():
         session.commit()  # end the read snapshot (and flush what the caller staged)
     session.connection(execution_options={IMMEDIATE: True})
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Session]:
+    """One short write transaction outside the service layer (jobs, workers): on
+    SQLite it takes the write lock up front, so a read-then-write never fails half-way."""
+    with Session(engine, expire_on_commit=False) as session:
+        write_transaction(session)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

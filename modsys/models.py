@@ -245,7 +245,7 @@ class FlagReport(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("flag_id", "reporter_key"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     flag_id: int = _fk("flag.id")
-    reporter_key: str = _str(100)  # e.g. "discord:1234" or "api:botname"
+    reporter_key: str = _str(120)  # source and reporter, e.g. "api3:1234" or "member17:17"
     reason: str = _str(500, default="")
     created_at: datetime = _time()
 

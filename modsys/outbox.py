@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.models import OutboxMessage
@@ -20,7 +21,12 @@ def enqueue(
     *,
     dedupe_key: str | None = None,
 ) -> OutboxMessage:
-    """`payload` is an embed description: title, description, fields, url, color."""
+    """`payload` is an embed description: title, description, fields, url, color.
+    A `dedupe_key` makes it at-most-once: a second message with the same key is not queued."""
+    if dedupe_key is not None:
+        existing = session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
+        if existing is not None:
+            return existing
     now = clock.now()
     message = OutboxMessage(
         community_id=community_id,
@@ -31,5 +37,12 @@ def enqueue(
         next_attempt_at=now,
         created_at=now,
     )
-    session.add(message)
+    if dedupe_key is None:
+        session.add(message)
+        return message
+    try:
+        with session.begin_nested():  # a concurrent writer may queue the same key first
+            session.add(message)
+    except IntegrityError:
+        return session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).one()
     return message

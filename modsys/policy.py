@@ -35,12 +35,15 @@ def parse_duration(value: Any) -> timedelta:
     """'30m', '24h', '7d', '2w' -> timedelta. Plain integers are seconds."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**11:
         return timedelta(seconds=value)
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match and int(match.group(1)) > 0:
-            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            try:
+                return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            except OverflowError:
+                raise ValueError(f"duration {value!r} is too long") from None
     raise ValueError(f"invalid duration {value!r} (use a positive number with a unit, e.g. 30m, 24h, 7d)")
 
 

@@ -25,14 +25,18 @@ def make_token(secret: str, action_id: int, member_id: int, expires_at: datetime
     return _serializer(secret).dumps({"a": action_id, "m": member_id, "e": int(expires_at.timestamp())})
 
 
-def read_token(secret: str, token: str) -> tuple[int, int, datetime]:
-    """(action_id, member_id, expires_at) of a valid token; raises a DomainError a person can read."""
+def decode_token(secret: str, token: str) -> tuple[int, int, datetime]:
+    """(action_id, member_id, expires_at) of an authentic token, expired or not."""
     try:
         data = _serializer(secret).loads(token)
-        action_id, member_id, expires = int(data["a"]), int(data["m"]), int(data["e"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+        return int(data["a"]), int(data["m"]), datetime.fromtimestamp(int(data["e"]), UTC)
+    except (BadSignature, KeyError, TypeError, ValueError, OverflowError, OSError):
         raise NotFound("this appeal link is not valid; check that you copied all of it") from None
-    expires_at = datetime.fromtimestamp(expires, UTC)
+
+
+def read_token(secret: str, token: str) -> tuple[int, int, datetime]:
+    """Like `decode_token`, and refuses an expired token with a message a person can read."""
+    action_id, member_id, expires_at = decode_token(secret, token)
     if clock.now() > expires_at:
         raise LinkExpired(f"this appeal link expired on {expires_at:%Y-%m-%d %H:%M} UTC")
     return action_id, member_id, expires_at

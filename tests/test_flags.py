@@ -74,3 +74,10 @@ def test_dismiss(session, community, mod_a):
     flag, _ = report_flag(session, BOT, community.id, report())
     dismiss_flag(session, mod_a, flag.id, "Banter between friends.")
     assert flag.status == "dismissed" and flag.resolved_by_id == mod_a.id
+
+
+@pytest.mark.parametrize("content, reason", [("bad\x00byte", "NUL"), ("half \ud800 pair", "broken Unicode")])
+def test_unstorable_text_is_refused_clearly(session, community, content, reason):
+    with pytest.raises(ValidationFailed, match=reason):
+        report_flag(session, BOT, community.id, report(content=content))
+    assert session.exec(select(Flag)).all() == []

@@ -184,3 +184,14 @@ def test_errors_never_leak_a_stack_trace(app, people):
     page = client.get("/appeals/999999")
     assert page.status_code == 404 and "Traceback" not in page.get_data(as_text=True)
     assert client.get("/flags?status=weird").status_code == 400
+
+
+def test_huge_ids_and_durations_are_clear_errors(app, people):
+    client = app.test_client()
+    login(client, "mod_b")
+    assert client.get("/appeals/99999999999999999999").status_code == 404
+    member = people["member"]
+    bad = client.post("/actions/new", data={"csrf_token": csrf_token(client, f"/actions/new?member={member.id}"),
+                                            "member": member.id, "kind": "ban", "rule": "spam",
+                                            "duration": "99999999999999d", "public_reason": "Spam links everywhere."})
+    assert bad.status_code == 422 and "too long" in bad.get_data(as_text=True)

@@ -7,19 +7,27 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 from sqlalchemy.engine import Engine
 
 from modsys import audit
 from modsys.community import ensure_community
-from modsys.config import Settings, load_settings
+from modsys.config import Settings, check_production, load_settings
 from modsys.db import create_schema, make_engine, new_session
 from web import context
 from web.extensions import csrf, limiter, login_manager
 from web.security import add_headers, register_error_handlers, secret_key_for
 
 
+class BoundedInt(IntegerConverter):
+    def __init__(self, url_map, fixed_digits=0, min=None, max=None, signed=False):  # noqa: A002
+        super().__init__(url_map, fixed_digits, min, 2**31 - 1 if max is None else max, signed)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None, **overrides) -> Flask:
     settings = settings or load_settings()
+    check_production(settings)  # refuse unsafe production settings before touching anything
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
     engine = engine or make_engine(settings.database_url)
     secret = secret_key_for(settings.secret_key, Path(app.instance_path))
@@ -37,6 +45,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         PREFERRED_URL_SCHEME="https" if https else "http",
     )
     app.config.update(overrides)
+    if settings.trusted_proxies:
+        # Behind a reverse proxy, rate limits and logs need the client's address, not the proxy's.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    # Ids in URLs fit the database's integer columns; bigger ones are a plain 404.
+    app.url_map.converters["int"] = BoundedInt
     app.extensions["modsys"] = context.State(settings=settings, engine=engine, secret_key=secret)
 
     create_schema(engine)
@@ -65,9 +79,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     app.jinja_env.filters.update(when=context.when, rel=context.relative, nl2br=context.nl2br)
     register_error_handlers(app)
 
-    from web import admin, api, auth, dashboard, leadership, portal, public
+    from web import admin, api, auth, dashboard, leadership, ops, portal, public
 
-    for module in (auth, dashboard, leadership, admin, portal, public, api):
+    for module in (auth, dashboard, leadership, admin, portal, public, api, ops):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # API clients authenticate with a key, not a cookie
     return app

@@ -57,7 +57,7 @@ def relative(when: datetime | None, now: datetime | None = None) -> str:
     future, seconds = seconds < 0, abs(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            text = f"{seconds // size}{unit}"
+            text = f"{round(seconds / size)}{unit}"  # nearest: a 72 h deadline reads "in 3d"
             break
     else:
         text = "just now" if seconds < 30 else f"{seconds}s"
@@ -79,5 +79,19 @@ def nl2br(text: str) -> Markup:
     return Markup("<br>").join(escape(line) for line in (text or "").splitlines())
 
 
+def model_banner() -> str | None:
+    """The dashboard's banner when flags can't be scored (staff pages only)."""
+    from modsys.community import policy_for
+    from modsys.scoring import model_problem
+
+    if not current_user.is_authenticated:
+        return None
+    model = policy_for(db(), staff().community_id).toxicity.model
+    problem = model_problem(state().settings.model_dir, model)
+    if problem is None:
+        return None
+    return f"Flags are not being scored, so the queue is ordered by reporters and age. {problem}"
+
+
 def template_globals() -> dict[str, Any]:
-    return {"now": clock.now(), "settings": state().settings}
+    return {"now": clock.now(), "settings": state().settings, "model_banner": model_banner}

@@ -37,7 +37,7 @@ def appeal_link(action: Action) -> str | None:
     if not action.appealable or action.appeal_deadline is None:
         return None
     token = portal_links.make_token(state().secret_key, action.id, action.member_id, action.appeal_deadline)
-    return portal_links.portal_url(request.host_url, token)
+    return portal_links.portal_url(state().settings.base_url, token)
 
 
 @bp.route("/")

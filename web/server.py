@@ -3,8 +3,6 @@ on first start, in-process scheduler). Production runs gunicorn instead."""
 
 from __future__ import annotations
 
-import logging
-
 import click
 from sqlmodel import select
 from werkzeug.serving import make_server
@@ -13,13 +11,14 @@ from modsys import demo
 from modsys.community import ensure_community
 from modsys.config import load_settings
 from modsys.db import create_schema, make_engine, new_session
+from modsys.logging_setup import configure_logging
 from modsys.models import StaffUser
 from web import create_app
 
 
 def serve(host: str, port: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    configure_logging()
     engine = make_engine(settings.database_url)
     create_schema(engine)
     with new_session(engine) as session:
@@ -44,4 +43,11 @@ def serve(host: str, port: int) -> None:
 
 def start_background_work(engine, settings) -> list:
     """The embedded mode's scheduler and scoring worker; returns their stop functions."""
-    return []
+    from modsys.community import default_community, policy_for
+    from modsys.scheduler import start_embedded_scheduler
+    from modsys.scoring import start_embedded_worker
+
+    with new_session(engine) as session:
+        model = policy_for(session, default_community(session).id).toxicity.model
+    scheduler = start_embedded_scheduler(engine, settings)
+    return [scheduler.shutdown, start_embedded_worker(engine, settings, model)]

@@ -72,6 +72,12 @@ def clean_text(value: str | None, field: str, *, min_len: int = 0, max_len: int,
     """Strip, then enforce length with a message a person can act on."""
     text = (value or "").strip()
     name = label or field.replace("_", " ")
+    if "\x00" in text:
+        raise ValidationFailed(f"{name} contains a NUL character", field=field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed(f"{name} contains broken Unicode (an unpaired surrogate)", field=field) from None
     if len(text) < min_len:
         raise ValidationFailed(
             f"{name} is required" if min_len <= 1 else f"{name} needs at least {min_len} characters (has {len(text)})",

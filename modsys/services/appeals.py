@@ -57,13 +57,14 @@ def submit_appeal(session: Session, actor: Actor, action_id: int, statement: str
     if action.member_id != actor.id:
         raise PermissionDenied("you can only appeal actions taken against you")
     policy = policy_for(session, action.community_id)
-    if not action.appealable:
+    now = clock.now()
+    # The deadline first: once it passes, the scheduler also clears `appealable`.
+    if action.appeal_deadline is not None and now > action.appeal_deadline:
+        raise PolicyViolation(f"the appeal window closed on {action.appeal_deadline:%Y-%m-%d %H:%M} UTC")
+    if not action.appealable or action.appeal_deadline is None:
         raise PolicyViolation(f"a {action.kind} of this kind can't be appealed")
     if action.status not in APPEALABLE_STATUSES:
         raise PolicyViolation(f"case #{action.id} is {action.status}; there is nothing left to appeal")
-    now = clock.now()
-    if action.appeal_deadline is None or now > action.appeal_deadline:
-        raise PolicyViolation(f"the appeal window closed on {action.appeal_deadline:%Y-%m-%d %H:%M} UTC")
     earlier = session.exec(select(Appeal).where(Appeal.action_id == action.id).order_by(Appeal.id.desc())).all()
     for previous in earlier:
         if previous.status in OPEN_APPEAL_STATES:

@@ -37,9 +37,14 @@ class FlagReportInput:
     language: str | None = None
 
 
+def reporter_source(actor: Actor) -> str:
+    """Who relayed the report: "api3:" (key #3), "member17:", "staff2:"."""
+    return f"{actor.kind}{actor.id or ''}:"
+
+
 def _reporter_key(actor: Actor, reporter: str) -> str:
-    who = clean_text(reporter, "reporter", min_len=1, max_len=80)
-    return f"{actor.kind}:{who}" if actor.kind != "api" else f"api:{actor.name}:{who}"
+    # A reporter counts once per source: a bot relaying the same person twice counts once.
+    return reporter_source(actor) + clean_text(reporter, "reporter", min_len=1, max_len=80)
 
 
 @service

@@ -1,0 +1,238 @@
+"""Outbox -> Discord: deliver committed notifications at least once, in order
+per channel, without holding a database transaction across an HTTP call.
+
+A message is *claimed* by pushing its `next_attempt_at` a lease into the future
+(short transaction, FOR UPDATE SKIP LOCKED on PostgreSQL), sent with no
+transaction open, then marked in a second short transaction that only applies
+if the lease is still ours. A crash between send and mark lets the lease run
+out and the message is sent again (at least once); nothing else resends.
+
+Order: only the oldest pending message of a channel (community + channel) may
+be claimed, so a message backing off holds back the ones behind it, and a
+leased one keeps other deliverers off its channel. Marking a message done
+leases the channel's next message in the same transaction (hand over hand).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, select
+
+from modsys import clock
+from modsys.config import Settings, load_settings
+from modsys.db import write_transaction, writing
+from modsys.models import Action, Appeal, Channel, Member, OutboxMessage, OutboxStatus
+from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, build_message, redact_url
+from modsys.portal_links import make_token, portal_url
+from modsys.reasons import duration_of, measure
+from modsys.webhooks import webhook_url
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8  # failed sends (429s excluded: Discord said when) before a message is dead
+_T = OutboxMessage.__table__
+_PENDING = OutboxStatus.pending.value
+
+
+class Skip(Exception):
+    """The message can't be delivered as things are configured; recorded as skipped."""
+
+
+@dataclass(frozen=True)
+class _Lease:
+    id: int
+    until: datetime  # the next_attempt_at we wrote: proof that the message is still ours
+
+
+def _head_ids(limit: int, now: datetime) -> sa.Select:
+    """Due channel heads: pending, due, with no older pending message in their channel.
+    (Aliased, so that inside the UPDATE below it is not correlated to the updated table.)"""
+    head, older = aliased(OutboxMessage), aliased(OutboxMessage)
+    blocked = sa.exists().where(older.status == _PENDING, older.community_id == head.community_id,
+                                older.channel == head.channel, older.id < head.id).correlate(head)
+    return (sa.select(head.id).where(head.status == _PENDING, head.next_attempt_at <= now, ~blocked)
+            .order_by(head.id).limit(limit).with_for_update(skip_locked=True))
+
+
+def _claim_heads(engine: Engine, lease: timedelta, limit: int) -> list[_Lease]:
+    now = clock.now()
+    until = now + lease
+    with writing(engine) as session:
+        ids = session.execute(
+            sa.update(_T).where(_T.c.id.in_(_head_ids(limit, now).scalar_subquery()))
+            .values(next_attempt_at=until).returning(_T.c.id)
+        ).scalars().all()
+    return [_Lease(i, until) for i in sorted(ids)]
+
+
+def _finish(engine: Engine, lease: _Lease, values: dict[str, Any], lease_for: timedelta) -> _Lease | None:
+    """Record the outcome (if the lease is still ours); when the message left the
+    queue, lease its channel's next message if that one is due."""
+    now = clock.now()
+    with writing(engine) as session:
+        done = session.execute(
+            sa.update(_T).where(_T.c.id == lease.id, _T.c.status == _PENDING, _T.c.next_attempt_at == lease.until)
+            .values(**values).returning(_T.c.community_id, _T.c.channel)
+        ).first()
+        if done is None:
+            log.warning("outbox message %s: lease lost before its outcome was recorded", lease.id)
+            return None
+        if values.get("status", _PENDING) == _PENDING:
+            return None  # still the head, backing off: the channel waits
+        nxt = session.execute(
+            sa.select(_T.c.id, _T.c.next_attempt_at)
+            .where(_T.c.status == _PENDING, _T.c.community_id == done.community_id, _T.c.channel == done.channel)
+            .order_by(_T.c.id).limit(1).with_for_update()  # wait, never skip: skipping would overtake
+        ).first()
+        if nxt is None or nxt.next_attempt_at > now:
+            return None
+        until = now + lease_for
+        session.execute(sa.update(_T).where(_T.c.id == nxt.id).values(next_attempt_at=until))
+        return _Lease(nxt.id, until)
+
+
+def _release(engine: Engine, leases: list[_Lease]) -> None:
+    """Give back leases we will not use (budget spent): due again at once."""
+    now = clock.now()
+    with writing(engine) as session:
+        for lease in leases:
+            session.execute(sa.update(_T).where(_T.c.id == lease.id, _T.c.next_attempt_at == lease.until)
+                         .values(next_attempt_at=now))
+
+
+def _member_message(session: Session, message: OutboxMessage, settings: Settings) -> dict[str, Any]:
+    """The sanctioned member's notice, with their signed appeal link made now
+    (links are never stored in the outbox)."""
+    payload = message.payload or {}
+    action = session.get(Action, payload.get("action_id"))
+    member = session.get(Member, payload.get("member_id"))
+    if action is None or member is None or action.member_id != member.id:
+        raise Skip("the action or member of this notice no longer exists")
+    fields = [{"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
+              {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True}]
+    appeal = session.get(Appeal, payload["appeal_id"]) if payload.get("appeal_id") else None
+    if appeal is not None:
+        title = f"Decision on your appeal #{appeal.id} (case #{action.id}): {appeal.outcome or appeal.status}"
+        description = appeal.outcome_reasons or "Your appeal was decided."
+    else:
+        title = f"Notice of case #{action.id}"
+        description = action.public_reason or "A moderation action was taken."
+    spec: dict[str, Any] = {"title": title, "description": description, "fields": fields}
+    deadline = action.appeal_deadline
+    if action.appealable and deadline is not None and deadline > clock.now():
+        if not settings.secret_key:
+            raise Skip("SECRET_KEY is not set, so the member's signed appeal link can't be made")
+        link = portal_url(settings.base_url, make_token(settings.secret_key, action.id, member.id, deadline))
+        spec["url"] = link
+        fields.append({"name": f"Appeal or follow your case until {deadline:%Y-%m-%d %H:%M} UTC",
+                       "value": link, "inline": False})
+    return build_message(spec)
+
+
+def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> tuple[str, dict[str, Any], int] | None:
+    """(webhook URL, Discord payload, attempts so far) of a leased message; None if the lease is gone."""
+    with Session(engine) as session:
+        message = session.get(OutboxMessage, lease.id)
+        if message is None or message.status != _PENDING or message.next_attempt_at != lease.until:
+            return None
+        url = webhook_url(session, message.community_id, message.channel)
+        if url is None:
+            raise Skip(f"no webhook is configured for the {message.channel} channel")
+        if message.channel == Channel.member:
+            return url, _member_message(session, message, settings), message.attempts
+        return url, build_message(message.payload or {}), message.attempts
+
+
+def _outcome(result: DeliveryResult, attempts: int, max_attempts: int, url: str) -> dict[str, Any]:
+    """Column values for the message after one send."""
+    now = clock.now()
+    error = result.error.replace(url, redact_url(url))[:500]  # belt and braces: never the URL
+    if result.ok:
+        return {"status": OutboxStatus.sent, "sent_at": now, "attempts": attempts + 1, "last_error": ""}
+    if result.status == 429:  # not the message's fault: wait as told, costs no attempt
+        return {"next_attempt_at": now + timedelta(seconds=backoff_delay(attempts + 1, result.retry_after)),
+                "last_error": error}
+    attempts += 1
+    if result.permanent or attempts >= max_attempts:
+        return {"status": OutboxStatus.dead, "attempts": attempts, "last_error": error}
+    return {"next_attempt_at": now + timedelta(seconds=backoff_delay(attempts)), "attempts": attempts,
+            "last_error": error}
+
+
+def _deliver_one(engine: Engine, lease: _Lease, sender: DiscordSender, settings: Settings,
+                 max_attempts: int, lease_for: timedelta) -> tuple[str, _Lease | None]:
+    try:
+        prepared = _prepare(engine, lease, settings)
+    except Skip as reason:
+        return "skipped", _finish(engine, lease, {"status": OutboxStatus.skipped, "last_error": str(reason)}, lease_for)
+    if prepared is None:
+        return "lost", None
+    url, payload, attempts = prepared
+    result = sender.send(url, payload)  # no transaction is open here
+    values = _outcome(result, attempts, max_attempts, url)
+    kind = "sent" if result.ok else str(values.get("status", "retry"))
+    return kind, _finish(engine, lease, values, lease_for)
+
+
+def deliver_outbox(engine: Engine, *, settings: Settings | None = None, sender: DiscordSender | None = None,
+                   max_attempts: int = MAX_ATTEMPTS, budget_s: float = 20.0, claim: int = 100) -> dict[str, int]:
+    """Deliver every due message (round-robin over channels) until none is due or
+    `budget_s` seconds are spent. Returns counts: sent, retry, dead, skipped."""
+    settings = settings or load_settings()
+    sender = sender or DiscordSender()
+    lease_for = timedelta(seconds=2 * sender.timeout + 5)  # outlives one send, even a timed-out one
+    stop_at = time.monotonic() + budget_s
+    counts: Counter[str] = Counter()
+    while time.monotonic() < stop_at:
+        queue = deque(_claim_heads(engine, lease_for, claim))
+        if not queue:
+            break
+        while queue:
+            if time.monotonic() >= stop_at:
+                _release(engine, list(queue))
+                break
+            kind, following = _deliver_one(engine, queue.popleft(), sender, settings, max_attempts, lease_for)
+            counts[kind] += 1
+            if following is not None:
+                queue.append(following)  # the channel's next message, after the other channels' turn
+    counts.pop("lost", None)
+    return dict(counts)
+
+
+# --- operator commands (`modsys outbox ...`) ----------------------------------------
+
+
+def list_messages(session: Session, *, status: str | None = None, limit: int = 50) -> list[OutboxMessage]:
+    """Undelivered messages (pending, dead, skipped), newest first, or those of `status`."""
+    wanted = [status] if status else [OutboxStatus.pending, OutboxStatus.dead, OutboxStatus.skipped]
+    return list(session.exec(select(OutboxMessage).where(OutboxMessage.status.in_(wanted))
+                             .order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+def retry(session: Session, ids: list[int] | None = None, *, dead: bool = False) -> int:
+    """Put dead (or skipped) messages back in the queue with fresh attempts; by id,
+    or every dead one with `dead=True`. They keep their place in channel order. Commits."""
+    if not ids and not dead:
+        return 0
+    write_transaction(session)
+    where = [_T.c.status.in_([OutboxStatus.dead, OutboxStatus.skipped])]
+    where.append(_T.c.id.in_(ids) if ids else _T.c.status == OutboxStatus.dead)
+    count = session.execute(sa.update(_T).where(*where).values(
+        status=_PENDING, attempts=0, next_attempt_at=clock.now())).rowcount
+    session.commit()
+    return count
+
+
+def describe(message: OutboxMessage) -> str:
+    """One line for `modsys outbox list` (last_error never holds a URL)."""
+    return (f"#{message.id} {message.status:<8} {message.channel:<10} {message.event:<26} "
+            f"attempts={message.attempts} next={message.next_attempt_at:%Y-%m-%d %H:%M:%S} {message.last_error}")

@@ -1,0 +1,308 @@
+"""Scheduled work: escalation, reminders, expiry, appeal windows, the audit
+check and outbox delivery.
+
+Each job is a plain function `(engine) -> summary dict`, safe to run at any
+time, twice, or after a crash half-way: it only acts on rows still in the state
+it looks for, each batch is one transaction holding the change, its audit
+events and its notifications, and notifications carry dedupe keys. Time comes
+from `modsys.clock`, the actor is `actors.SCHEDULER`. On PostgreSQL batches
+claim rows with FOR UPDATE SKIP LOCKED, so two runs never take the same row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, select
+
+from modsys import audit, clock, delivery
+from modsys.actors import SCHEDULER
+from modsys.appeal_flow import TRANSITIONS
+from modsys.community import policy_for
+from modsys.config import Settings
+from modsys.db import writing
+from modsys.models import (
+    OPEN_APPEAL_STATES,
+    Action,
+    ActionStatus,
+    Appeal,
+    AppealReminder,
+    AppealStatus,
+    AuditEvent,
+    Channel,
+    Community,
+    OutboxMessage,
+    OutboxStatus,
+)
+from modsys.policy import format_duration
+from modsys.services.actions import expire_due_actions
+from modsys.services.appeals import _payload as appeal_payload  # the manual escalation's message shape
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+ESCALATION_REASON = "review SLA passed"
+# States the transition table lets escalate (submitted, in_review): one source of truth.
+ESCALATABLE = tuple(state.value for (state, verb) in TRANSITIONS if verb == "escalate")
+VERIFY_EVERY = timedelta(hours=20)  # "nightly", with slack for a late or restarted scheduler
+VERIFY_VERBS = ("audit.verified", "audit.verify_failed")
+
+
+def _insert_new(session: Session, model: type, rows: list[dict[str, Any]], returning: Any = None) -> list[Any]:
+    """Bulk INSERT that skips rows clashing with a unique key (dedupe keys,
+    reminders already sent); with `returning`, the rows actually inserted."""
+    if not rows:
+        return []
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(model.__table__).on_conflict_do_nothing()
+    if returning is None:
+        session.execute(stmt, rows)
+        return []
+    return list(session.execute(stmt.returning(*returning), rows))
+
+
+def _outbox_row(community_id: int, channel: str, event: str, payload: dict, dedupe_key: str,
+                now: datetime) -> dict[str, Any]:
+    return {"community_id": community_id, "channel": channel, "event": event, "payload": payload,
+            "dedupe_key": dedupe_key, "status": OutboxStatus.pending.value, "attempts": 0,
+            "next_attempt_at": now, "last_error": "", "created_at": now}
+
+
+def _communities(session: Session, where: Any) -> list[int]:
+    return list(session.exec(select(Appeal.community_id).where(where).distinct()))
+
+
+# --- escalation ----------------------------------------------------------------------
+
+
+def escalate_overdue_appeals(engine: Engine, *, batch: int = BATCH) -> dict[str, int]:
+    """Appeals still awaiting review past `review_due_at` go to leadership: one
+    UPDATE ... RETURNING per batch, then the batch's audit events (chained) and
+    leadership notifications in bulk, all in the batch's transaction."""
+    now = clock.now()
+    overdue = Appeal.status.in_(ESCALATABLE) & (Appeal.review_due_at <= now)
+    with Session(engine) as session:
+        communities = {cid: policy_for(session, cid).appeals.leadership_sla
+                       for cid in _communities(session, overdue)}
+    total = 0
+    for community_id, leadership_sla in communities.items():
+        while True:
+            done = _escalate_batch(engine, community_id, now, now + leadership_sla, batch)
+            total += done
+            if done < batch:
+                break
+    return {"escalated": total}
+
+
+def _escalate_batch(engine: Engine, community_id: int, now: datetime, leadership_due: datetime, batch: int) -> int:
+    t = Appeal.__table__
+    a = aliased(Appeal)  # the subquery's own FROM, not correlated to the UPDATE's table
+    ids = (select(a.id).where(a.community_id == community_id, a.status.in_(ESCALATABLE), a.review_due_at <= now)
+           .order_by(a.review_due_at, a.id).limit(batch).with_for_update(skip_locked=True))
+    with writing(engine) as session:
+        rows = session.execute(
+            sa.update(t).where(t.c.id.in_(ids.scalar_subquery()), t.c.status.in_(ESCALATABLE))
+            .values(status=AppealStatus.escalated.value, escalated_at=now, escalated_by_id=None,
+                    escalation_reason=ESCALATION_REASON, recommendation="", leadership_due_at=leadership_due)
+            .returning(t.c.id, t.c.action_id, t.c.status, t.c.review_due_at)
+        ).all()
+        rows.sort(key=lambda r: r.id)  # a stable, readable order in the audit log
+        audit.record_many(session, SCHEDULER, "appeal.escalated", "appeal", [
+            (r.id, community_id, {"reason": ESCALATION_REASON, "recommendation": "",
+                                  "leadership_due_at": leadership_due, "review_due_at": r.review_due_at})
+            for r in rows])
+        _insert_new(session, OutboxMessage, [
+            _outbox_row(community_id, Channel.leadership.value, "appeal.escalated",
+                        appeal_payload(r, "Escalated to leadership", ESCALATION_REASON),
+                        f"appeal.escalated:{r.id}", now)
+            for r in rows])
+    return len(rows)
+
+
+# --- reminders -----------------------------------------------------------------------
+
+# stage: (appeal states, SLA start column, SLA due column, channel, what is due)
+STAGES = {
+    "review": (ESCALATABLE, Appeal.submitted_at, Appeal.review_due_at, Channel.appeals, "review"),
+    "leadership": ((AppealStatus.escalated.value,), Appeal.escalated_at, Appeal.leadership_due_at,
+                   Channel.leadership, "leadership decision"),
+}
+
+
+def send_reminders(engine: Engine) -> dict[str, int]:
+    """Remind once per appeal, stage and policy threshold (a share of the SLA).
+    A run that finds several thresholds passed at once (the scheduler was down)
+    records them all but sends one reminder, for the highest."""
+    now = clock.now()
+    sent = 0
+    with writing(engine) as session:
+        for community_id in _communities(session, Appeal.status.in_(ESCALATABLE + (AppealStatus.escalated.value,))):
+            thresholds = sorted(policy_for(session, community_id).appeals.reminders)
+            for stage in STAGES:
+                sent += _remind(session, community_id, stage, thresholds, now)
+    return {"reminders": sent}
+
+
+def _remind(session: Session, community_id: int, stage: str, thresholds: list[float], now: datetime) -> int:
+    if not thresholds:
+        return 0
+    states, start, due, channel, what = STAGES[stage]
+    last_done = sa.exists().where(AppealReminder.appeal_id == Appeal.id, AppealReminder.stage == stage,
+                                  AppealReminder.threshold == thresholds[-1])
+    query = select(Appeal.id, Appeal.action_id, start, due).where(
+        Appeal.community_id == community_id, Appeal.status.in_(states), start.is_not(None), due.is_not(None),
+        ~last_done)
+    if stage == "review":
+        query = query.where(due > now)  # overdue ones are being escalated instead
+    reached: dict[int, tuple[Any, list[float]]] = {}
+    for row in session.execute(query):
+        began, ends = row[2], row[3]
+        passed = [t for t in thresholds if now >= began + (ends - began) * t]
+        if passed:
+            reached[row.id] = (row, passed)
+    new = _insert_new(session, AppealReminder, [
+        {"appeal_id": appeal_id, "stage": stage, "threshold": t, "sent_at": now}
+        for appeal_id, (_, passed) in reached.items() for t in passed],
+        returning=(AppealReminder.appeal_id, AppealReminder.threshold))
+    highest: dict[int, float] = {}
+    for appeal_id, threshold in new:  # only what this run recorded: never twice
+        highest[appeal_id] = max(threshold, highest.get(appeal_id, 0.0))
+    messages = []
+    for appeal_id, threshold in sorted(highest.items()):
+        row = reached[appeal_id][0]
+        began, ends = row[2], row[3]
+        payload = {"title": f"Reminder: appeal #{appeal_id} (case #{row.action_id})",
+                   "description": f"{threshold:.0%} of the {format_duration(ends - began)} allowed for its "
+                                  f"{what} has passed.",
+                   "fields": [{"name": f"{what.capitalize()} due", "value": f"{ends:%Y-%m-%d %H:%M} UTC",
+                               "inline": True}]}
+        messages.append(_outbox_row(community_id, channel.value, f"appeal.reminder.{stage}", payload,
+                                    f"appeal.reminder:{appeal_id}:{stage}:{threshold:g}", now))
+    _insert_new(session, OutboxMessage, messages)
+    return len(messages)
+
+
+# --- sanctions and appeal windows ---------------------------------------------------------
+
+
+def expire_sanctions(engine: Engine, *, batch: int = 500) -> dict[str, int]:
+    """Timed sanctions past their end (the service audits and announces each)."""
+    total = 0
+    while True:
+        with Session(engine) as session:
+            done = len(expire_due_actions(session, SCHEDULER, limit=batch))
+        total += done
+        if done < batch:
+            return {"expired": total}
+
+
+def close_appeal_windows(engine: Engine, *, batch: int = BATCH) -> dict[str, int]:
+    """Actions whose appeal deadline passed with no open appeal stop being
+    appealable. Pending co-signature actions are left alone: co-signing opens a
+    fresh window. (`evidence.appeal_possible_or_open` already treats a passed
+    deadline as closed; this makes it explicit, and audited.)"""
+    t = Action.__table__
+    a = aliased(Action)
+    now = clock.now()
+    open_appeal = sa.exists().where(Appeal.action_id == a.id, Appeal.status.in_(OPEN_APPEAL_STATES))
+    total = 0
+    while True:
+        ids = (select(a.id).where(a.appealable.is_(True), a.appeal_deadline < now,
+                                  a.status != ActionStatus.pending_cosign.value, ~open_appeal)
+               .order_by(a.id).limit(batch).with_for_update(of=a, skip_locked=True))
+        with writing(engine) as session:
+            rows = session.execute(
+                sa.update(t).where(t.c.id.in_(ids.scalar_subquery()), t.c.appealable.is_(True))
+                .values(appealable=False).returning(t.c.id, t.c.community_id, t.c.appeal_deadline)
+            ).all()
+            rows.sort(key=lambda r: r.id)
+            audit.record_many(session, SCHEDULER, "action.appeal_window_closed", "action",
+                              [(r.id, r.community_id, {"appeal_deadline": r.appeal_deadline}) for r in rows])
+        total += len(rows)
+        if len(rows) < batch:
+            return {"windows_closed": total}
+
+
+# --- audit chain ---------------------------------------------------------------------
+
+
+def verify_audit_chain(engine: Engine, *, force: bool = False) -> dict[str, Any]:
+    """Walk the audit chain (at most once per VERIFY_EVERY unless forced) and
+    record the result in the chain itself, which also tells the next run it is
+    not due. A broken chain alerts every community's leadership, once per broken event."""
+    now = clock.now()
+    if not force and not _verify_due(engine, now):
+        return {"verified": False, "reason": "not due"}
+    result = audit.verify_snapshot(engine)
+    with writing(engine) as session:
+        if not force and not _verify_due(session, now):
+            return {"verified": False, "reason": "not due"}  # a concurrent run recorded it first
+        if result.ok:
+            audit.record_many(session, SCHEDULER, "audit.verified", "auditchain",
+                              [(None, None, {"checked": result.checked})])
+            return {"verified": True, "ok": True, "checked": result.checked}
+        log.error("audit chain broken at event #%s: %s", result.broken_seq, result.reason)
+        audit.record_many(session, SCHEDULER, "audit.verify_failed", "auditchain", [
+            (None, None, {"checked": result.checked, "broken_seq": result.broken_seq, "reason": result.reason})])
+        payload = {"title": f"Audit chain broken at event #{result.broken_seq}",
+                   "description": f"{result.reason}. The log may have been edited outside modsys; "
+                                  "run `modsys audit verify` and investigate before trusting it.",
+                   "color": 0xD0021B}
+        _insert_new(session, OutboxMessage, [
+            _outbox_row(cid, Channel.leadership.value, "audit.broken", payload,
+                        f"audit.broken:{result.broken_seq}:{cid}", now)
+            for cid in session.exec(select(Community.id)).all()])
+        return {"verified": True, "ok": False, "broken_seq": result.broken_seq}
+
+
+def _verify_due(bind: Engine | Session, now: datetime) -> bool:
+    query = select(sa.func.max(AuditEvent.created_at)).where(AuditEvent.verb.in_(VERIFY_VERBS))
+    if isinstance(bind, Session):
+        last = bind.exec(query).one()
+    else:
+        with Session(bind) as session:
+            last = session.exec(query).one()
+    return last is None or now - last >= VERIFY_EVERY
+
+
+# --- delivery and the registry ----------------------------------------------------------
+
+
+def deliver(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+    """Send due outbox messages to Discord (see `modsys.delivery`)."""
+    return delivery.deliver_outbox(engine, settings=settings, **options)
+
+
+# Run in this order by `run_once`: state changes first, so their notifications
+# go out in the same run.
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "expire_sanctions": expire_sanctions,
+    "close_appeal_windows": close_appeal_windows,
+    "escalate_overdue_appeals": escalate_overdue_appeals,
+    "send_reminders": send_reminders,
+    "verify_audit_chain": verify_audit_chain,
+    "deliver_outbox": deliver,
+}
+
+
+def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,
+             options: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Run the named jobs (default: all) once, in registry order."""
+    wanted = set(JOBS) if names is None else set(names)
+    unknown = wanted - set(JOBS)
+    if unknown:
+        raise ValueError(f"unknown job(s) {', '.join(sorted(unknown))}; jobs: {', '.join(JOBS)}")
+    options = options or {}
+    results = {}
+    for name, job in JOBS.items():
+        if name in wanted:
+            extra = {"settings": settings} if name == "deliver_outbox" else {}
+            results[name] = job(engine, **extra, **options.get(name, {}))
+    return results

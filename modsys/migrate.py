@@ -1,0 +1,130 @@
+"""Schema migrations (Alembic), run from code so an installed modsys finds its
+own scripts: `modsys db upgrade` needs no alembic.ini and no checkout.
+
+The scripts live in `modsys/migrations/` (package data; see its README for
+adding a revision). `create_schema` (create_all) stays for tests and the
+embedded default; `modsys init` stamps the head after it, so a later
+`modsys db upgrade` starts from the right place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlmodel import SQLModel
+
+from modsys.models import UTCDateTime
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# One migrator at a time on PostgreSQL (several containers may start at once).
+_PG_LOCK_ID = 0x6D6F_6473_7973_0001
+
+
+class MigrationError(Exception):
+    """The database can't be migrated as asked; the message says what to do."""
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Write our column types as plain SQLAlchemy types in revision files, so a
+    revision never imports modsys.models (which keeps changing after it)."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False  # alembic's default rendering
+
+
+# Shared by migrations/env.py and the test that compares models to migrations.
+CONTEXT_OPTIONS: dict[str, Any] = {
+    "compare_type": True,
+    "render_item": render_item,
+    # SQLite can't ALTER most things; batch operations rebuild the table there
+    # and are plain ALTERs elsewhere. Rendering them whichever database a
+    # revision is generated against keeps every revision runnable on both.
+    "render_as_batch": True,
+}
+
+
+def alembic_config(url: str | None = None, connection: sa.Connection | None = None) -> Config:
+    """An Alembic Config for modsys's scripts, migrating `url` (default:
+    DATABASE_URL) or an open `connection` (in the caller's transaction)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolation
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: sa.Connection) -> str | None:
+    """The database's revision (None: never migrated nor stamped). Read directly,
+    not through MigrationContext, which logs two lines per call (/readyz asks
+    on every probe)."""
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    revisions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    return ",".join(sorted(revisions)) or None
+
+
+def _has_modsys_tables(connection: sa.Connection) -> bool:
+    present = set(sa.inspect(connection).get_table_names())
+    return bool(present & set(SQLModel.metadata.tables))
+
+
+def _plain_engine(url: str) -> sa.Engine:
+    # Not modsys.db.make_engine: SQLite batch migrations rebuild tables, which must
+    # not run with PRAGMA foreign_keys=ON (a DROP TABLE would cascade); no pool needed.
+    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate the database at `url` to `revision`; returns (before, after)."""
+    engine = _plain_engine(url)
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_ID})")
+            before = current_revision(conn)
+            if before is None and _has_modsys_tables(conn):
+                raise MigrationError(
+                    "this database has modsys tables but no migration revision: it was built by "
+                    "create_all (`modsys serve`, an older `modsys init`). If it matches this version's "
+                    "models, record that with `modsys init`; then `modsys db upgrade` works.")
+            command.upgrade(alembic_config(connection=conn), revision)
+            after = current_revision(conn)
+    finally:
+        engine.dispose()
+    return before, after
+
+
+def init_database(url: str) -> str | None:
+    """For `modsys init`: a versioned database is upgraded to head first (so the
+    create_all that follows finds nothing to add); an unversioned one is built
+    by create_all and then stamped with the head, since create_all built exactly
+    the head's schema. Returns the revision the database ends at."""
+    from modsys.db import create_schema, make_engine
+
+    engine = _plain_engine(url)
+    try:
+        with engine.connect() as conn:
+            versioned = current_revision(conn) is not None
+    finally:
+        engine.dispose()
+    if versioned:
+        return upgrade(url)[1]
+    app_engine = make_engine(url)
+    try:
+        create_schema(app_engine)
+        with app_engine.begin() as conn:
+            command.stamp(alembic_config(connection=conn), "head")
+            return current_revision(conn)
+    finally:
+        app_engine.dispose()

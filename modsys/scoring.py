@@ -1,0 +1,194 @@
+"""The scoring worker: scores pending flags in batches and stores each score
+with its model's provenance. A score over a policy threshold marks the flag
+for priority (and, if the policy says so, announces it); it never files an action.
+
+Claims are leases: a worker marks a batch as its own until `claimed_until`
+(with FOR UPDATE SKIP LOCKED on PostgreSQL, so workers never wait on each
+other), scores it with no transaction open, then stores results only for the
+flags it still holds. A crashed worker's lease runs out and another worker
+takes the flags; a slow worker whose lease ran out stores nothing. So no flag
+is scored twice and none is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from modsys import audit, clock
+from modsys.actors import Actor
+from modsys.community import policy_for
+from modsys.config import Settings
+from modsys.db import writing
+from modsys.models import Flag, ScoreState, ToxicityScore
+from modsys.policy import Policy
+from modsys.services.flags import announce_priority
+from modsys.toxicity import Scorer, get_scorer, scorer_unavailable_reason, supports_language
+
+log = logging.getLogger("modsys.scoring")
+LEASE = timedelta(minutes=5)
+SCORER = Actor("system", None, "scorer")
+
+
+def model_problem(model_dir, model: str) -> str | None:
+    """Why flags can't be scored, or None. Reads the install manifest only (web
+    processes never load torch) plus any load failure this process met."""
+    from modsys.toxicity import ModelError, locate
+
+    try:
+        locate(model_dir, model)
+    except ModelError as e:
+        return str(e)
+    return scorer_unavailable_reason(model_dir, model)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    community_id: int
+    content: str
+    language: str | None
+
+
+def claim(engine: Engine, owner: str, size: int) -> list[Claimed]:
+    now = clock.now()
+    with writing(engine) as session:
+        rows = session.exec(
+            select(Flag.id, Flag.community_id, Flag.content, Flag.language)
+            .where(Flag.score_state == ScoreState.pending,
+                   sa.or_(Flag.claimed_until.is_(None), Flag.claimed_until < now))
+            .order_by(Flag.id).limit(size).with_for_update(skip_locked=True)
+        ).all()
+        if rows:
+            session.execute(sa.update(Flag).where(Flag.id.in_([r[0] for r in rows]))
+                            .values(claimed_by=owner, claimed_until=now + LEASE))
+    return [Claimed(*r) for r in rows]
+
+
+def _over(labels: dict[str, float], policy: Policy) -> list[str]:
+    return sorted(label for label, limit in policy.toxicity.thresholds.items() if labels.get(label, 0.0) >= limit)
+
+
+def store(engine: Engine, owner: str, scorer: Scorer, batch: list[Claimed],
+          results: dict[int, dict[str, float] | None], states: dict[int, str]) -> int:
+    """Write what was computed for the flags this worker still holds; returns how many."""
+    now = clock.now()
+    info = scorer.info
+    events = []
+    with writing(engine) as session:
+        held = session.exec(select(Flag).where(Flag.id.in_([c.id for c in batch]), Flag.claimed_by == owner,
+                                               Flag.score_state == ScoreState.pending)).all()
+        for flag in held:
+            flag.claimed_by, flag.claimed_until = None, None
+            labels = results.get(flag.id)
+            if labels is None:
+                flag.score_state = states.get(flag.id, ScoreState.empty)
+                events.append((flag.id, flag.community_id, {"state": flag.score_state}))
+                continue
+            policy = policy_for(session, flag.community_id)
+            over = _over(labels, policy)
+            top = max(labels, key=labels.__getitem__)
+            session.add(ToxicityScore(flag_id=flag.id, model_name=info.name, model_sha256=info.sha256,
+                                      package_version=info.package_version, labels=labels, max_label=top,
+                                      max_score=labels[top], over_threshold=over, created_at=now))
+            flag.score_state, flag.max_label, flag.max_score, flag.priority = ScoreState.scored, top, labels[top], bool(over)
+            if over and policy.toxicity.announce_over_threshold:
+                announce_priority(session, flag, over)
+            events.append((flag.id, flag.community_id, {"model": info.name, "sha256": info.sha256[:16],
+                                                        "max_label": top, "max_score": round(labels[top], 4),
+                                                        "over_threshold": over}))
+        session.flush()
+        if events:
+            audit.record_many(session, SCORER, "flag.scored", "flag", events)
+    return len(held)
+
+
+def score_batch(engine: Engine, scorer: Scorer, model: str, owner: str, size: int = 32) -> int:
+    """Claim, score, store one batch; returns the number of flags it settled."""
+    batch = claim(engine, owner, size)
+    if not batch:
+        return 0
+    languages = _policy_languages(engine, {c.community_id for c in batch})
+    states: dict[int, str] = {}
+    to_score = []
+    for c in batch:
+        if not supports_language(model, c.language, languages.get(c.community_id)):
+            states[c.id] = ScoreState.unsupported_language  # left for humans, unscored
+        else:
+            to_score.append(c)
+    scores = scorer.score([c.content for c in to_score]) if to_score else []
+    results = {c.id: s for c, s in zip(to_score, scores)}
+    for c in to_score:
+        if results[c.id] is None:
+            states[c.id] = ScoreState.empty
+    return store(engine, owner, scorer, batch, results, states)
+
+
+def _policy_languages(engine: Engine, community_ids: set[int]) -> dict[int, list[str]]:
+    with writing(engine) as session:  # short; policies are cached by file
+        return {cid: policy_for(session, cid).toxicity.multilingual_languages for cid in community_ids}
+
+
+def run_worker(engine: Engine, settings: Settings, model: str, stop: threading.Event, *,
+               batch: int = 32, idle: float = 0.2, on_batch: Callable[[int], None] | None = None) -> None:
+    """Score until `stop` is set. Without weights it waits, saying why once."""
+    owner = worker_id()
+    warned = False
+    while not stop.is_set():
+        scorer = get_scorer(settings.model_dir, model)
+        if scorer is None:
+            if not warned:
+                log.warning("scoring paused, flags stay unscored: %s", scorer_unavailable_reason(settings.model_dir, model))
+                warned = True
+            stop.wait(30)
+            continue
+        warned = False
+        try:
+            done = score_batch(engine, scorer, model, owner, batch)
+        except Exception:  # a worker must survive a bad batch; the lease lets another retry it
+            log.exception("scoring batch failed")
+            stop.wait(5)
+            continue
+        if on_batch:
+            on_batch(done)
+        if done == 0:
+            stop.wait(idle)
+
+
+def start_embedded_worker(engine: Engine, settings: Settings, model: str) -> Callable[[], None]:
+    """The embedded mode's scorer thread; returns its stop function."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(engine, settings, model, stop), name="modsys-scorer", daemon=True)
+    thread.start()
+
+    def shutdown() -> None:
+        stop.set()
+        thread.join(10)
+
+    return shutdown
+
+
+def reset_for_rescore(engine: Engine, since: datetime, community_id: int | None = None) -> int:
+    """Mark flags reported since `since` as pending again (model or thresholds changed)."""
+    with writing(engine) as session:
+        q = sa.update(Flag).where(Flag.created_at >= since).values(
+            score_state=ScoreState.pending, claimed_by=None, claimed_until=None)
+        if community_id is not None:
+            q = q.where(Flag.community_id == community_id)
+        count = session.execute(q).rowcount
+        audit.record_many(session, Actor("system", None, "cli"), "flags.rescore_requested", "flags",
+                          [(None, community_id, {"since": since.isoformat(), "flags": count})])
+    return count

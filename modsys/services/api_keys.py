@@ -1,0 +1,329 @@
+"""API keys for bots and integrations, and how a key acts in the services.
+
+A key is 256 random bits, shown once. We keep its first 8 characters
+(`prefix`: to find it and to show it) and its SHA-256; a fast hash is enough
+for a random secret this long (a password hash would only slow every request),
+and the stored hash is compared in constant time.
+
+How a key acts (roles):
+
+- ``reporter`` may only report flags. It acts as ``Actor.api(key)``, so each
+  report is attributed to the key by name. ``ApiKey.created_by_id`` is the
+  admin who issued it (None from the CLI).
+- ``moderator`` / ``leadership`` keys act AS a staff user: ``Actor.staff(user)``,
+  so an action filed through the API names the person who answers for it
+  ("decisions name who made them"). That user is chosen when the key is
+  issued (``acts_as``) and kept in ``ApiKey.created_by_id``; the issuing admin
+  is in the audit log. The key works only while that user is active and holds
+  exactly the key's role: deactivate them or change their role and every key
+  bound to them stops working at once, with no separate revocation.
+
+Issuing, listing and revoking keys is for an admin or the operator at the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session, select
+
+from modsys import audit, clock, queries
+from modsys.actors import Actor
+from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from modsys.models import (
+    Action,
+    ApiKey,
+    Appeal,
+    Community,
+    Evidence,
+    Flag,
+    FlagReport,
+    Member,
+    Role,
+    StaffUser,
+    StatementOfReasons,
+)
+from modsys.services._base import MODERATION_ROLES, get_or_404, require_staff, service
+from modsys.services.actions import NewAction, file_action
+from modsys.services.members import get_or_create_member
+from modsys.services.flags import reporter_source
+
+PREFIX_LEN = 8
+_KEY_CHARS = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+NAME_MAX = 24  # key names appear in audit rows and the admin page
+_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}$")
+
+
+class ApiRole(StrEnum):
+    reporter = "reporter"  # flags only
+    moderator = "moderator"  # also reads and files actions, reads appeals
+    leadership = "leadership"
+
+
+STAFF_KEY_ROLES = (ApiRole.moderator, ApiRole.leadership)
+
+
+class Scope(StrEnum):
+    """What a request needs from its key."""
+
+    report = "report"  # any key, acting as the key itself (flag intake)
+    any = "any"  # any key: staff keys act as their staff user, reporter keys as the key
+    staff = "staff"  # a moderator or leadership key, acting as its staff user
+
+
+def _digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def _require_admin_or_operator(session: Session, actor: Actor, community_id: int) -> StaffUser | None:
+    if actor.kind == "system":  # the operator at the CLI
+        return None
+    admin = require_staff(session, actor, (Role.admin,))
+    if admin.community_id != community_id:
+        raise PermissionDenied("you administer another community")
+    return admin
+
+
+def _bound_user(session: Session, community_id: int, role: str, username: str | None) -> StaffUser:
+    if not (username or "").strip():
+        raise ValidationFailed(f"a {role} key acts as a staff user with the role {role}: name one", field="acts_as")
+    user = session.exec(select(StaffUser).where(StaffUser.username == username.strip(),
+                                                StaffUser.community_id == community_id)).first()
+    if user is None:
+        raise NotFound(f"no staff user {username.strip()!r} in this community", field="acts_as")
+    if not user.active:
+        raise ValidationFailed(f"{user.username} is deactivated", field="acts_as")
+    if user.role != role:
+        raise ValidationFailed(f"{user.username} is {user.role}; a {role} key must act as a {role}", field="acts_as")
+    return user
+
+
+@service
+def create_api_key(session: Session, actor: Actor, community_id: int, name: str, role: str,
+                   acts_as: str | None = None) -> tuple[ApiKey, str]:
+    """Issue a key. Returns (row, plaintext); the plaintext is never stored or shown again.
+    `acts_as` (a staff username) is required for moderator and leadership keys."""
+    admin = _require_admin_or_operator(session, actor, community_id)
+    if session.get(Community, community_id) is None:
+        raise NotFound(f"community {community_id} does not exist")
+    name = (name or "").strip()
+    if not _NAME.match(name):
+        raise ValidationFailed(f"key name: 1-{NAME_MAX} letters, digits, '.', '_' or '-', starting with a letter "
+                               "or digit", field="name")
+    if role not in set(ApiRole):
+        raise ValidationFailed(f"unknown key role {role!r}; use one of {', '.join(ApiRole)}", field="role")
+    if role == ApiRole.reporter:
+        if (acts_as or "").strip():
+            raise ValidationFailed("a reporter key acts as itself; leave out the staff user", field="acts_as")
+        owner_id = admin.id if admin else None
+    else:
+        owner_id = _bound_user(session, community_id, role, acts_as).id
+    # Names attribute reports, so two live keys never share one.
+    taken = session.exec(select(ApiKey.id).where(ApiKey.community_id == community_id, ApiKey.name == name,
+                                                 ApiKey.revoked_at.is_(None))).first()
+    if taken:
+        raise Conflict(f"an active key is already called {name!r}; revoke it first or pick another name", field="name")
+    plaintext = secrets.token_urlsafe(32)
+    key = ApiKey(community_id=community_id, name=name, prefix=plaintext[:PREFIX_LEN], key_hash=_digest(plaintext),
+                 role=role, created_by_id=owner_id, created_at=clock.now())
+    session.add(key)
+    session.flush()
+    audit.record(session, actor, "apikey.created", key,
+                 {"name": name, "role": role, "prefix": key.prefix, "acts_as_id": owner_id if role != "reporter" else None})
+    return key, plaintext
+
+
+def authenticate_api_key(session: Session, presented: str | None) -> ApiKey | None:
+    """The live key matching `presented`, or None (unknown, malformed or revoked)."""
+    if not presented or not _KEY_CHARS.match(presented):
+        return None
+    digest = _digest(presented)
+    found = None
+    for key in session.exec(select(ApiKey).where(ApiKey.prefix == presented[:PREFIX_LEN])):
+        if hmac.compare_digest(key.key_hash, digest):
+            found = key
+    if found is None or found.revoked_at is not None:
+        return None
+    return found
+
+
+@service
+def revoke_api_key(session: Session, actor: Actor, key_id: int, community_id: int | None = None) -> ApiKey:
+    if actor.kind != "system":  # permission first: a non-admin learns nothing about keys
+        community_id = require_staff(session, actor, (Role.admin,)).community_id
+    key = session.get(ApiKey, key_id) if 0 < key_id < 2**31 else None
+    if key is None or (community_id is not None and key.community_id != community_id):
+        raise NotFound(f"API key {key_id} does not exist in this community")
+    if key.revoked_at is not None:
+        raise Conflict(f"API key {key.id} ({key.name}) was already revoked on {key.revoked_at:%Y-%m-%d %H:%M} UTC")
+    key.revoked_at = clock.now()
+    session.add(key)
+    audit.record(session, actor, "apikey.revoked", key, {"name": key.name, "prefix": key.prefix})
+    return key
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """What the admin page and `modsys apikey list` show: never the hash."""
+
+    id: int
+    name: str
+    prefix: str
+    role: str
+    acts_as: str | None  # staff username a moderator/leadership key acts as
+    issued_by: str | None  # for reporter keys: the admin who issued it
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def list_api_keys(session: Session, actor: Actor, community_id: int) -> list[ApiKeyInfo]:
+    _require_admin_or_operator(session, actor, community_id)
+    names = queries.staff_names(session, community_id)
+    rows = session.exec(select(ApiKey).where(ApiKey.community_id == community_id)
+                        .order_by(ApiKey.revoked_at.is_not(None), ApiKey.id))
+    out = []
+    for k in rows:
+        owner = names.get(k.created_by_id) if k.created_by_id else None
+        staff_key = k.role in STAFF_KEY_ROLES
+        out.append(ApiKeyInfo(id=k.id, name=k.name, prefix=k.prefix, role=k.role,
+                              acts_as=owner if staff_key else None, issued_by=None if staff_key else owner,
+                              created_at=k.created_at, revoked_at=k.revoked_at))
+    return out
+
+
+def api_actor(session: Session, key: ApiKey, scope: Scope) -> Actor:
+    """Who `key` acts as for a request that needs `scope` (see the module docstring).
+    A staff-scoped key whose user was deactivated or changed role is refused everywhere."""
+    if key.role in STAFF_KEY_ROLES:
+        user = session.get(StaffUser, key.created_by_id) if key.created_by_id else None
+        if user is None or not user.active:
+            raise PermissionDenied(f"API key {key.name!r} acts for a staff account that is deactivated; "
+                                   "an admin must issue a new key")
+        if user.role != key.role:
+            raise PermissionDenied(f"API key {key.name!r} is a {key.role} key but {user.username} is now "
+                                   f"{user.role}; an admin must issue a new key")
+        return Actor.api(key) if scope == Scope.report else Actor.staff(user)
+    if key.role == ApiRole.reporter:
+        if scope == Scope.staff:
+            raise PermissionDenied(f"API key {key.name!r} has the reporter role: it may only report flags")
+        return Actor.api(key)
+    raise PermissionDenied(f"API key {key.name!r} has an unknown role {key.role!r}")
+
+
+# --- what the API reads and files (permission checked here, not in web/) ----
+
+
+@dataclass(frozen=True)
+class FlagView:
+    flag: Flag
+    author: Member | None  # None: the caller sees the flag's status only
+    full: bool
+
+
+def read_flag(session: Session, actor: Actor, flag_id: int) -> FlagView:
+    """Staff see the whole flag; a reporter key only the status of flags it reported."""
+    flag = session.get(Flag, flag_id)
+    missing = NotFound(f"flag {flag_id} does not exist")
+    if actor.kind == "api":
+        key = get_or_404(session, ApiKey, actor.id, "API key")
+        if flag is None or flag.community_id != key.community_id:
+            raise missing
+        mine = session.exec(select(FlagReport.id).where(
+            FlagReport.flag_id == flag.id,
+            FlagReport.reporter_key.startswith(reporter_source(actor), autoescape=True))).first()
+        if mine is None:
+            raise missing  # not one of its reports: don't say whether it exists
+        return FlagView(flag, None, full=False)
+    staff = require_staff(session, actor, MODERATION_ROLES)
+    if flag is None or flag.community_id != staff.community_id:
+        raise missing
+    return FlagView(flag, session.get(Member, flag.author_id), full=True)
+
+
+@dataclass(frozen=True)
+class ActionView:
+    action: Action
+    member: Member
+    staff_names: dict[int, str]
+    statement: StatementOfReasons | None = None
+    evidence: list[Evidence] | None = None
+
+
+def _staff_in(session: Session, actor: Actor) -> StaffUser:
+    return require_staff(session, actor, MODERATION_ROLES)
+
+
+def list_actions(session: Session, actor: Actor, *, platform_user_id: str | None = None, limit: int = 50,
+                 offset: int = 0) -> list[ActionView]:
+    """Newest first; optionally one member's, by their platform user id."""
+    staff = _staff_in(session, actor)
+    q = select(Action, Member).join(Member, Member.id == Action.member_id).where(
+        Action.community_id == staff.community_id)
+    if platform_user_id:
+        q = q.where(Member.platform_user_id == platform_user_id)
+    rows = session.exec(q.order_by(Action.created_at.desc(), Action.id.desc()).offset(offset).limit(limit)).all()
+    names = queries.staff_names(session, staff.community_id)
+    return [ActionView(action, member, names) for action, member in rows]
+
+
+def read_action(session: Session, actor: Actor, action_id: int) -> ActionView:
+    """An action with its statement of reasons and its evidence. Only staff get
+    here, so private evidence is included; the member-facing portal uses
+    `actions.public_evidence` instead."""
+    staff = _staff_in(session, actor)
+    action = session.get(Action, action_id)
+    if action is None or action.community_id != staff.community_id:
+        raise NotFound(f"action {action_id} does not exist")
+    return ActionView(action, session.get(Member, action.member_id), queries.staff_names(session, staff.community_id),
+                      statement=queries.statement_of_reasons(session, action.id),
+                      evidence=queries.evidence_for(session, action.id, include_private=actor.kind == "staff"))
+
+
+@service
+def file_action_via_api(session: Session, key: ApiKey, actor: Actor, platform_user_id: str, display_name: str,
+                        **fields: Any) -> Action:
+    """File an action (NewAction's fields but member_id) against a member named by
+    platform id, creating their record if new, in one transaction. An extra audit
+    event names the key, so a leaked key can be traced to what it did."""
+    staff = _staff_in(session, actor)  # before a member row is created on anyone's behalf
+    member = get_or_create_member(session, staff.community_id, platform_user_id, display_name)
+    session.flush()
+    action = file_action(session, actor, NewAction(member_id=member.id, **fields))
+    audit.record(session, actor, "action.filed_via_api", action, {"api_key_id": key.id, "api_key": key.name})
+    return action
+
+
+@dataclass(frozen=True)
+class AppealView:
+    appeal: Appeal
+    staff_names: dict[int, str]
+
+
+def list_appeals(session: Session, actor: Actor, *, status: str | None = None, limit: int = 50,
+                 offset: int = 0) -> list[AppealView]:
+    staff = _staff_in(session, actor)
+    q = select(Appeal).where(Appeal.community_id == staff.community_id)
+    if status:
+        q = q.where(Appeal.status == status)
+    rows = session.exec(q.order_by(Appeal.submitted_at.desc(), Appeal.id.desc()).offset(offset).limit(limit)).all()
+    names = queries.staff_names(session, staff.community_id)
+    return [AppealView(a, names) for a in rows]
+
+
+def read_appeal(session: Session, actor: Actor, appeal_id: int) -> AppealView:
+    staff = _staff_in(session, actor)
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None or appeal.community_id != staff.community_id:
+        raise NotFound(f"appeal {appeal_id} does not exist")
+    return AppealView(appeal, queries.staff_names(session, staff.community_id))

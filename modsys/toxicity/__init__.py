@@ -1,0 +1,69 @@
+"""Toxicity scoring: annotates and orders the moderation queue, never decides.
+
+Public API::
+
+    get_scorer(model_dir, model) -> Scorer | None   # cached per process
+    load_scorer(model_dir, model) -> Scorer         # raises ModelError subclasses
+    supports_language(model, lang) -> bool
+    install_model(...) / fetch_model(...)           # the local model directory
+"""
+
+from .detoxify_scorer import (
+    DetoxifyScorer,
+    available_cpus,
+    clear_scorer_cache,
+    get_scorer,
+    load_scorer,
+    scorer_unavailable_reason,
+)
+from .model_store import (
+    ChecksumMismatch,
+    InvalidCheckpoint,
+    ModelError,
+    ModelFetchError,
+    ModelLoadError,
+    ModelNotInstalled,
+    fetch_model,
+    install_model,
+    installed_models,
+    locate,
+    model_path,
+    verify,
+)
+from .regression import IDENTITY_REGRESSION
+from .scorer import (
+    DEFAULT_BATCH_SIZE,
+    MULTILINGUAL_LANGUAGES,
+    ModelInfo,
+    Scorer,
+    ScoreResult,
+    supports_language,
+)
+
+__all__ = [
+    "ChecksumMismatch",
+    "DEFAULT_BATCH_SIZE",
+    "DetoxifyScorer",
+    "IDENTITY_REGRESSION",
+    "InvalidCheckpoint",
+    "MULTILINGUAL_LANGUAGES",
+    "ModelError",
+    "ModelFetchError",
+    "ModelInfo",
+    "ModelLoadError",
+    "ModelNotInstalled",
+    "ScoreResult",
+    "Scorer",
+    "available_cpus",
+    "clear_scorer_cache",
+    "fetch_model",
+    "get_scorer",
+    "install_model",
+    "installed_models",
+    "load_scorer",
+    "locate",
+    "model_path",
+    "scorer_unavailable_reason",
+    "supports_language",
+    "verify",
+]

@@ -1,0 +1,331 @@
+"""The local model directory: install, fetch, verify, locate.
+
+Layout, one folder per model name::
+
+    <model_dir>/<model>/checkpoint.ckpt   detoxify's checkpoint file, byte for byte
+    <model_dir>/<model>/hf/               Hugging Face config + tokenizer files
+    <model_dir>/<model>/manifest.json     sha256 of the checkpoint, labels, arch, provenance
+
+Trust model. The manifest sits next to the checkpoint, so its sha256 guards
+against corruption and accidental replacement, not against someone who can
+write to the directory. Protection against a malicious pickle comes from
+loading with ``torch.load(weights_only=True)``, which only rebuilds tensors
+and plain containers. detoxify's released checkpoints are exactly that
+(``{"config": dict, "state_dict": OrderedDict}``); a checkpoint that needs
+full unpickling is accepted only when its provenance was checked at install
+(``expected_sha256`` given, or fetched from detoxify's release URL whose
+file name carries the hash prefix), and the manifest records that.
+
+torch and transformers are imported lazily so ``import modsys.toxicity``
+stays cheap for processes (the web app) that never load a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from .scorer import ModelInfo
+
+MANIFEST = "manifest.json"
+CHECKPOINT = "checkpoint.ckpt"
+HF_DIR = "hf"
+FORMAT = 1
+
+# detoxify.load_checkpoint renames these so all models share label names;
+# it does so inline, so modsys repeats the mapping to record the labels.
+_STANDARD_LABELS = {
+    "toxic": "toxicity",
+    "identity_hate": "identity_attack",
+    "severe_toxic": "severe_toxicity",
+}
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class ModelError(Exception):
+    """Base class: anything that keeps a toxicity model from being used."""
+
+
+class ModelNotInstalled(ModelError):
+    pass
+
+
+class ChecksumMismatch(ModelError):
+    pass
+
+
+class InvalidCheckpoint(ModelError):
+    pass
+
+
+class ModelFetchError(ModelError):
+    pass
+
+
+class ModelLoadError(ModelError):
+    pass
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    name: str
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / CHECKPOINT
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / HF_DIR
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest["sha256"]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.manifest["labels"])
+
+
+def _not_installed_message(model: str, model_dir: Path, why: str) -> str:
+    return (
+        f"toxicity model {model!r} is not installed in {model_dir} ({why}). "
+        f"On a machine with internet run `modsys model fetch --model {model}`; "
+        f"offline, copy detoxify's checkpoint file and its Hugging Face config/tokenizer "
+        f"directory over and run `modsys model install --model {model} "
+        f"--checkpoint FILE --config-dir DIR [--sha256 HEX]`. "
+        f"Until then flagged messages are queued for moderators unscored."
+    )
+
+
+def _check_name(model: str) -> str:
+    # The name becomes a directory name: keep it to a safe alphabet.
+    if not _NAME_RE.match(model):
+        raise ValueError(f"invalid model name {model!r}: use lowercase letters, digits, '-', '_', '.'")
+    return model
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def standard_labels(classes: list[str]) -> tuple[str, ...]:
+    return tuple(_STANDARD_LABELS.get(c, c) for c in classes)
+
+
+def model_path(model_dir: str | Path, model: str = "original") -> Path:
+    return Path(model_dir) / _check_name(model)
+
+
+def installed_models(model_dir: str | Path) -> list[str]:
+    root = Path(model_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}"))
+
+
+def locate(model_dir: str | Path, model: str = "original") -> InstalledModel:
+    """Read the manifest of an installed model; no hashing."""
+    root = model_path(model_dir, model)
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise ModelNotInstalled(_not_installed_message(model, Path(model_dir), "no manifest")) from None
+    except (OSError, ValueError) as e:
+        raise ModelNotInstalled(_not_installed_message(model, Path(model_dir), f"unreadable manifest: {e}")) from e
+    if manifest.get("format") != FORMAT:
+        raise ModelNotInstalled(
+            _not_installed_message(model, Path(model_dir), f"manifest format {manifest.get('format')!r}")
+        )
+    installed = InstalledModel(model, root, manifest)
+    for part in (installed.checkpoint, installed.config_dir):
+        if not part.exists():
+            raise ModelNotInstalled(_not_installed_message(model, Path(model_dir), f"{part.name} missing"))
+    return installed
+
+
+def verify(model_dir: str | Path, model: str = "original") -> InstalledModel:
+    """locate() plus a sha256 check of the checkpoint against the manifest.
+
+    Called before every torch.load, so a file that changed since install is
+    refused before any of its bytes are unpickled.
+    """
+    installed = locate(model_dir, model)
+    actual = sha256_file(installed.checkpoint)
+    if actual != installed.sha256:
+        raise ChecksumMismatch(
+            f"checkpoint {installed.checkpoint} has sha256 {actual}, but {installed.sha256} was "
+            f"recorded when it was installed. The file changed or is corrupt; reinstall it "
+            f"(`modsys model install` / `modsys model fetch`)."
+        )
+    return installed
+
+
+def _torch_load(path: Path, weights_only: bool) -> Any:
+    import torch
+
+    # No mmap=True: transformers adopts the loaded tensors as the model's
+    # parameters, so with mmap they would stay backed by the file, and a
+    # `cp` over it (an in-place write) would change a running model's weights
+    # after their sha256 was checked, or crash it with SIGBUS.
+    return torch.load(path, map_location="cpu", weights_only=weights_only)
+
+
+def read_checkpoint(path: Path, allow_pickle: bool = False) -> dict[str, Any]:
+    """torch.load a detoxify checkpoint: tensors and plain data only, unless
+    allow_pickle (provenance checked at install)."""
+    import pickle
+
+    try:
+        try:
+            loaded = _torch_load(path, weights_only=True)
+        except pickle.UnpicklingError as e:
+            if not allow_pickle:
+                raise InvalidCheckpoint(
+                    f"{path} cannot be loaded as tensors and plain data ({e}). If it is a genuine "
+                    f"checkpoint that needs full unpickling, install it with its published sha256 "
+                    f"(`--sha256`) to vouch for it."
+                ) from e
+            loaded = _torch_load(path, weights_only=False)
+    except InvalidCheckpoint:
+        raise
+    except Exception as e:
+        raise InvalidCheckpoint(f"{path} is not a readable torch checkpoint: {e}") from e
+    try:
+        loaded["config"]["arch"]["args"]["model_type"]
+        loaded["config"]["dataset"]["args"]["classes"]
+        loaded["state_dict"]
+    except (KeyError, TypeError) as e:
+        raise InvalidCheckpoint(
+            f"{path} is not in detoxify's format (needs config.arch.args, config.dataset.args.classes, "
+            f"state_dict): missing {e}"
+        ) from e
+    return loaded
+
+
+def install_model(
+    checkpoint: Path,
+    config_dir: Path,
+    model_dir: Path,
+    model: str = "original",
+    expected_sha256: str | None = None,
+    *,
+    source: str | None = None,
+    _provenance_checked: bool = False,
+) -> ModelInfo:
+    """Copy a detoxify checkpoint and its HF config/tokenizer directory into
+    model_dir/<model>/ and record its sha256. Replaces an existing install
+    only once the new one is complete."""
+    import transformers
+
+    _check_name(model)
+    checkpoint, config_dir, model_dir = Path(checkpoint), Path(config_dir), Path(model_dir)
+    digest = sha256_file(checkpoint)
+    if expected_sha256 is not None and digest != expected_sha256.strip().lower():
+        raise ChecksumMismatch(f"{checkpoint} has sha256 {digest}, expected {expected_sha256}")
+    if not (config_dir / "config.json").is_file():
+        raise InvalidCheckpoint(f"{config_dir} has no config.json (need the HF config + tokenizer directory)")
+
+    allow_pickle = _provenance_checked or expected_sha256 is not None
+    loaded = read_checkpoint(checkpoint, allow_pickle=allow_pickle)
+    args = loaded["config"]["arch"]["args"]
+    labels = standard_labels(loaded["config"]["dataset"]["args"]["classes"])
+    try:
+        model_class = getattr(transformers, args["model_name"])
+        tokenizer_class = getattr(transformers, args["tokenizer_name"])
+    except (KeyError, AttributeError) as e:
+        raise InvalidCheckpoint(f"checkpoint names an unknown transformers class: {e}") from e
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{model}-", dir=model_dir))
+    try:
+        shutil.copytree(config_dir, staging / HF_DIR)
+        # detoxify builds the model from the HF config; with a local config
+        # the label count comes from config.json, so make it match the
+        # checkpoint's head (a stock bert-base-uncased config says 2).
+        config = model_class.config_class.from_pretrained(config_dir, num_labels=args["num_classes"])
+        config.save_pretrained(staging / HF_DIR)
+        tokenizer_class.from_pretrained(staging / HF_DIR)  # fail now, not at first load
+        shutil.copyfile(checkpoint, staging / CHECKPOINT)
+        if sha256_file(staging / CHECKPOINT) != digest:
+            raise ChecksumMismatch(f"{checkpoint} changed while it was being copied")
+        manifest = {
+            "format": FORMAT,
+            "model": model,
+            "sha256": digest,
+            "labels": list(labels),
+            "arch": {k: args[k] for k in ("model_type", "model_name", "tokenizer_name", "num_classes") if k in args},
+            "allow_pickle": allow_pickle,
+            "source": source or str(checkpoint.resolve()),
+            "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "detoxify_version": version("detoxify"),
+            "transformers_version": transformers.__version__,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _swap_into_place(staging, model_dir / model)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ModelInfo(name=model, sha256=digest, package_version=version("detoxify"), labels=labels)
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}-old-{os.getpid()}")
+        final.rename(old)
+    staging.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def fetch_model(model_dir: Path, model: str = "original") -> ModelInfo:
+    """Download detoxify's release checkpoint and the HF config/tokenizer it
+    names, then install them. Needs internet (GitHub + huggingface.co)."""
+    import torch.hub
+    import transformers
+    from detoxify.detoxify import MODEL_URLS
+
+    if model not in MODEL_URLS:
+        raise ValueError(f"unknown detoxify model {model!r}; choose from {sorted(MODEL_URLS)}")
+    url = MODEL_URLS[model]
+    # Release files are named <name>-<sha256 prefix>.ckpt; torch checks it.
+    match = torch.hub.HASH_REGEX.search(url.rsplit("/", 1)[-1])
+    with tempfile.TemporaryDirectory(prefix="modsys-fetch-") as tmp:
+        ckpt = Path(tmp) / "checkpoint.ckpt"
+        try:
+            torch.hub.download_url_to_file(url, str(ckpt), hash_prefix=match.group(1) if match else None)
+        except RuntimeError as e:  # hash prefix mismatch
+            raise ChecksumMismatch(f"download of {url} failed its integrity check: {e}") from e
+        except OSError as e:  # URLError, DNS failure, timeouts
+            raise ModelFetchError(
+                f"could not download {url}: {e}. Without internet here, download the checkpoint and "
+                f"its model's Hugging Face config/tokenizer (save_pretrained) elsewhere, copy them over "
+                f"and use `modsys model install`."
+            ) from e
+        args = read_checkpoint(ckpt, allow_pickle=match is not None)["config"]["arch"]["args"]
+        hf = Path(tmp) / "hf"
+        try:
+            model_class = getattr(transformers, args["model_name"])
+            model_class.config_class.from_pretrained(args["model_type"], num_labels=args["num_classes"]).save_pretrained(hf)
+            getattr(transformers, args["tokenizer_name"]).from_pretrained(args["model_type"]).save_pretrained(hf)
+        except OSError as e:
+            raise ModelFetchError(
+                f"could not download the Hugging Face config/tokenizer {args['model_type']!r}: {e}"
+            ) from e
+        return install_model(ckpt, hf, Path(model_dir), model, source=url, _provenance_checked=match is not None)

@@ -1,0 +1,92 @@
+"""Where each community's notifications go: one Discord webhook per channel.
+
+Webhook URLs carry their secret token in the path, so they are never echoed:
+errors describe the problem without the URL, listings go through `redact_url`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, select
+
+from modsys import audit
+from modsys.actors import Actor
+from modsys.db import write_transaction
+from modsys.errors import ValidationFailed
+from modsys.models import Channel, Community, WebhookEndpoint
+from modsys.notify import redact_url
+
+# Read for the default community when a scheduler starts (see `configure_from_env`).
+WEBHOOK_ENV = {
+    Channel.modlog: "MODSYS_WEBHOOK_MODLOG",
+    Channel.appeals: "MODSYS_WEBHOOK_APPEALS",
+    Channel.leadership: "MODSYS_WEBHOOK_LEADERSHIP",
+}
+
+
+def _check(channel: str, url: str) -> tuple[str, str]:
+    if channel not in set(Channel):
+        raise ValidationFailed(f"unknown channel {channel!r}; use one of {', '.join(Channel)}", field="channel")
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and len(url) <= 500
+    except ValueError:
+        ok = False
+    if not ok:  # the message never quotes the URL: it may hold a token
+        raise ValidationFailed("the webhook URL must be an http(s) URL of at most 500 characters", field="url")
+    return channel, url
+
+
+def set_webhook(session: Session, actor: Actor, community_id: int, channel: str, url: str) -> bool:
+    """Create or replace the webhook of `channel`; audited (redacted). Returns
+    False when it was already set to `url` (nothing written). Caller commits."""
+    channel, url = _check(channel, url)
+    row = session.exec(select(WebhookEndpoint).where(
+        WebhookEndpoint.community_id == community_id, WebhookEndpoint.channel == channel)).first()
+    if row is not None and row.url == url:
+        return False
+    if row is None:
+        row = WebhookEndpoint(community_id=community_id, channel=channel, url=url)
+    else:
+        row.url = url
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "webhook.configured", row, {"channel": channel, "url": redact_url(url)})
+    return True
+
+
+def webhook_url(session: Session, community_id: int, channel: str) -> str | None:
+    return session.exec(select(WebhookEndpoint.url).where(
+        WebhookEndpoint.community_id == community_id, WebhookEndpoint.channel == channel)).first()
+
+
+def list_webhooks(session: Session) -> list[tuple[str, str, str]]:
+    """(community slug, channel, redacted URL) for every configured webhook."""
+    rows = session.exec(select(Community.slug, WebhookEndpoint.channel, WebhookEndpoint.url)
+                        .join(Community, Community.id == WebhookEndpoint.community_id)
+                        .order_by(Community.slug, WebhookEndpoint.channel)).all()
+    return [(slug, channel, redact_url(url)) for slug, channel, url in rows]
+
+
+def configure_from_env(session: Session, actor: Actor, community_id: int,
+                       environ: Mapping[str, str] | None = None) -> list[str]:
+    """Apply MODSYS_WEBHOOK_* to the community; returns the channels that changed.
+    Idempotent, so every scheduler start can call it. Commits."""
+    env = os.environ if environ is None else environ
+    write_transaction(session)
+    changed = []
+    for channel, var in WEBHOOK_ENV.items():
+        if not env.get(var, "").strip():
+            continue
+        try:
+            if set_webhook(session, actor, community_id, channel, env[var]):
+                changed.append(channel)
+        except ValidationFailed as e:
+            session.rollback()
+            raise ValidationFailed(f"{var}: {e.message}", field=var) from None
+    session.commit()
+    return changed

@@ -1,0 +1,293 @@
+"""Request and response models of the JSON API (`/api/v1`).
+
+They parse and describe; the services decide. The OpenAPI document is
+generated from these very models (see `web.api.openapi_document`), so what
+is documented is what is validated. Lengths the services check against the
+policy (evidence size, reasons) are left to the services; the limits here
+are the fixed ones a bot should know up front.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+
+from modsys.models import AppealOutcome, AppealStatus, Visibility
+from modsys.policy import SanctionKind, parse_duration
+from modsys.services.flags import MAX_MESSAGE_CHARS
+
+MAX_PAGE = 100
+MAX_OFFSET = 1_000_000_000  # keeps OFFSET inside a database integer
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text can't hold NUL, and a lone surrogate (valid in JSON
+    # escapes) can't be encoded: refuse both here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode (it holds a lone surrogate)") from None
+    return value
+
+
+def text(min_length: int | None = None, max_length: int | None = None) -> Any:
+    """A string with its length bounds checked first, then `_storable`."""
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_storable)]
+
+
+Text = text()
+Snowflake = Annotated[text(1, 64), Field(description="A platform id (a Discord snowflake) as a string.")]
+
+
+def _duration(value: object) -> timedelta | None:
+    if value is None or value == "permanent":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("a duration is a string such as '30m', '24h', '7d' or 'permanent'")
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    timedelta | None,
+    BeforeValidator(_duration),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^(\s*\d+\s*[smhdw]\s*|permanent)$",
+                               "examples": ["30m", "24h", "7d", "2w", "permanent"]}, {"type": "null"}],
+                    "description": "A number with a unit (m, h, d, w), or 'permanent' / null for a ban "
+                                   "without end. Notes, warnings and unbans take none."}),
+]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    try:
+        return None if value is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # cache-busters and the like are harmless in a query string
+
+
+class _Out(BaseModel):
+    pass
+
+
+# --- errors -----------------------------------------------------------------
+
+
+class FieldError(_Out):
+    field: str = Field(description="Dotted path of the field, e.g. 'content' or 'evidence.0.kind'.")
+    reason: str
+
+
+class ErrorOut(_Out):
+    error: str = Field(description="What went wrong, in words a person can act on.")
+    field: str | None = None
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+# --- flags ------------------------------------------------------------------
+
+
+class FlagReportIn(_In):
+    """A member reports a message (the main entry for a chat bot)."""
+
+    message_id: Snowflake
+    channel_id: Snowflake
+    channel_name: text(max_length=100) = ""
+    author_id: Snowflake = Field(description="Platform user id of the message's author.")
+    author_name: text(1, 100)
+    content: text(max_length=MAX_MESSAGE_CHARS) = Field(
+        description="The message text; empty for an attachment-only message.")
+    reporter: text(1, 64) = Field(
+        description="Platform user id of the member reporting it. Each reporter counts once per message.")
+    reason: text(max_length=500) = ""
+    sent_at: Annotated[AwareDatetime | None, AfterValidator(_utc)] = None
+    language: text(max_length=16) | None = None
+
+
+class FlagReceipt(_Out):
+    flag_id: int
+    reporter_count: int
+    counted: bool = Field(description="False when this reporter had already reported this message.")
+    status: str
+    score_state: str = Field(description="'pending' until the scoring worker has read the message.")
+
+
+class MemberOut(_Out):
+    platform: str
+    platform_user_id: str
+    display_name: str
+
+
+class FlagDetails(_Out):
+    """Only for moderator and leadership keys."""
+
+    channel_name: str
+    content: str
+    author: MemberOut | None
+    reason: str
+    language: str | None
+    message_sent_at: datetime | None
+    max_score: float | None
+    max_label: str | None
+    priority: bool
+    resolved_at: datetime | None
+    resolution_note: str
+
+
+class FlagOut(_Out):
+    id: int
+    message_id: str
+    channel_id: str
+    status: str
+    score_state: str
+    reporter_count: int
+    created_at: datetime
+    details: FlagDetails | None = Field(description="Null for reporter keys.")
+
+
+# --- actions ----------------------------------------------------------------
+
+
+class EvidenceIn(_In):
+    """Text or a link. Files can't be uploaded over the API; attach them in the dashboard."""
+
+    kind: Literal["text", "link"]
+    visibility: Visibility = Field(Visibility.private, description="'public': the member sees it; "
+                                                                   "'private': staff only (the default).")
+    content: text(1)
+
+
+class MemberRef(_In):
+    platform_user_id: Snowflake
+    display_name: text(1, 100)
+
+
+class ActionCreate(_In):
+    member: MemberRef
+    kind: SanctionKind
+    rules: list[text(1, 40)] = Field(min_length=1, max_length=20)
+    public_reason: Text = Field(description="What the member reads (at least 10 characters, except for a note).")
+    facts: Text = ""
+    private_note: Text = ""
+    duration: Duration = None
+    evidence: list[EvidenceIn] = Field(default_factory=list)
+
+
+class StatementOut(_Out):
+    """The statement of reasons (EU DSA Art. 17), with DSA Transparency Database field names."""
+
+    decision_ground: str
+    category: str
+    decision_account: str | None
+    measure: str
+    end_date_account_restriction: datetime | None
+    decision_facts: str
+    ground_reference: str
+    ground_explanation: str
+    automated_detection: bool
+    automated_decision: str
+    redress: str
+
+
+class EvidenceOut(_Out):
+    id: int
+    kind: str
+    visibility: Visibility
+    content: str = Field(description="Text, link or message snapshot; empty for a file (files are not served "
+                                     "over the API).")
+    filename: str
+    mime_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+class ActionSummary(_Out):
+    id: int
+    kind: SanctionKind
+    status: str
+    member: MemberOut
+    rules: list[str]
+    policy_version: str
+    public_reason: str
+    moderator: str | None
+    cosigner: str | None
+    source: str
+    flag_id: int | None
+    starts_at: datetime
+    ends_at: datetime | None
+    appealable: bool
+    appeal_deadline: datetime | None
+    supersedes_id: int | None
+    created_at: datetime
+
+
+class ActionOut(ActionSummary):
+    private_note: str
+    statement_of_reasons: StatementOut | None = Field(description="Null for a note (nothing is told to the member).")
+    evidence: list[EvidenceOut]
+
+
+class ActionListQuery(_Query):
+    member: text(1, 64) | None = Field(
+        None, description="Only this member's actions (platform user id).")
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+class ActionPage(_Out):
+    items: list[ActionSummary]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Pass as `offset` for the next page; null on the last page.")
+
+
+# --- appeals ----------------------------------------------------------------
+
+
+class DecisionOut(_Out):
+    outcome: AppealOutcome
+    reasons: str
+    decided_by: str | None
+    decided_at: datetime | None
+    modified_action_id: int | None = Field(description="The lighter sanction that replaced the action, if modified.")
+
+
+class AppealOut(_Out):
+    id: int
+    action_id: int
+    status: AppealStatus
+    statement: str
+    submitted_at: datetime
+    review_due_at: datetime
+    reviewer: str | None
+    review_started_at: datetime | None
+    escalated_at: datetime | None
+    escalation_reason: str
+    recommendation: str
+    leadership_due_at: datetime | None
+    withdrawn_at: datetime | None
+    decision: DecisionOut | None = Field(description="Null until decided.")
+
+
+class AppealListQuery(_Query):
+    status: AppealStatus | None = None
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+class AppealPage(_Out):
+    items: list[AppealOut]
+    limit: int
+    offset: int
+    next_offset: int | None
