@@ -252,7 +252,9 @@ def outbox_retry(ids: tuple[int, ...], dead: bool) -> None:
 
     if not ids and not dead:
         _fail("name message ids, or use --dead for every dead message", 2)
-    click.echo(f"{delivery.retry(_open()[1], list(ids), dead=dead)} message(s) queued again")
+    from modsys.actors import CLI
+
+    click.echo(f"{delivery.retry(_open()[1], CLI, list(ids), dead=dead)} message(s) queued again")
 
 
 @main.group()

@@ -27,13 +27,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from modsys import clock
+from modsys import audit, clock
+from modsys.actors import Actor
 from modsys.config import Settings, load_settings
-from modsys.db import write_transaction, writing
+from modsys.db import writing
 from modsys.models import Action, Appeal, Channel, Member, OutboxMessage, OutboxStatus
 from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, build_message, redact_url
 from modsys.portal_links import make_token, portal_url
 from modsys.reasons import duration_of, measure
+from modsys.services._base import require_admin_or_operator, service
 from modsys.webhooks import webhook_url
 
 log = logging.getLogger(__name__)
@@ -218,18 +220,25 @@ def list_messages(session: Session, *, status: str | None = None, limit: int = 5
                              .order_by(OutboxMessage.id.desc()).limit(limit)))
 
 
-def retry(session: Session, ids: list[int] | None = None, *, dead: bool = False) -> int:
+@service
+def retry(session: Session, actor: Actor, ids: list[int] | None = None, *, dead: bool = False,
+          community_id: int | None = None) -> int:
     """Put dead (or skipped) messages back in the queue with fresh attempts; by id,
-    or every dead one with `dead=True`. They keep their place in channel order. Commits."""
+    or every dead one with `dead=True`. They keep their place in channel order.
+    Admins (of `community_id`) or the operator at the CLI; audited."""
+    require_admin_or_operator(session, actor, community_id)
     if not ids and not dead:
         return 0
-    write_transaction(session)
     where = [_T.c.status.in_([OutboxStatus.dead, OutboxStatus.skipped])]
     where.append(_T.c.id.in_(ids) if ids else _T.c.status == OutboxStatus.dead)
-    count = session.execute(sa.update(_T).where(*where).values(
-        status=_PENDING, attempts=0, next_attempt_at=clock.now())).rowcount
-    session.commit()
-    return count
+    if community_id is not None:
+        where.append(_T.c.community_id == community_id)
+    retried = session.execute(sa.update(_T).where(*where).values(
+        status=_PENDING, attempts=0, next_attempt_at=clock.now()).returning(_T.c.id, _T.c.community_id)).all()
+    if retried:
+        audit.record_many(session, actor, "outbox.retried", "outboxmessage",
+                          [(message_id, cid, {}) for message_id, cid in retried])
+    return len(retried)
 
 
 def describe(message: OutboxMessage) -> str:

@@ -64,11 +64,14 @@ def webhook_url(session: Session, community_id: int, channel: str) -> str | None
         WebhookEndpoint.community_id == community_id, WebhookEndpoint.channel == channel)).first()
 
 
-def list_webhooks(session: Session) -> list[tuple[str, str, str]]:
-    """(community slug, channel, redacted URL) for every configured webhook."""
-    rows = session.exec(select(Community.slug, WebhookEndpoint.channel, WebhookEndpoint.url)
-                        .join(Community, Community.id == WebhookEndpoint.community_id)
-                        .order_by(Community.slug, WebhookEndpoint.channel)).all()
+def list_webhooks(session: Session, community_id: int | None = None) -> list[tuple[str, str, str]]:
+    """(community slug, channel, redacted URL) for every configured webhook (of one community)."""
+    q = (select(Community.slug, WebhookEndpoint.channel, WebhookEndpoint.url)
+         .join(Community, Community.id == WebhookEndpoint.community_id)
+         .order_by(Community.slug, WebhookEndpoint.channel))
+    if community_id is not None:
+        q = q.where(WebhookEndpoint.community_id == community_id)
+    rows = session.exec(q).all()
     return [(slug, channel, redact_url(url)) for slug, channel, url in rows]
 
 

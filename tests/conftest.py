@@ -19,9 +19,11 @@ from modsys.actors import CLI, Actor
 from modsys.community import ensure_community
 from modsys.config import DEFAULT_POLICY
 from modsys.db import create_schema, make_engine, new_session
-from modsys.models import AuditHead, Community, Member, StaffUser
+from modsys.models import AuditHead, Community, Member
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
+
+pytest_plugins = ["tests.support.discord_server"]  # the `fake_discord` fixture
 
 PG_URL = os.environ.get("MODSYS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
@@ -179,6 +181,12 @@ def app(engine: sa.Engine, web_settings, clock):
 
     application = create_app(web_settings, engine=engine, TESTING=True, RATELIMIT_ENABLED=False)
     return application
+
+
+def fresh(session) -> None:
+    """See what other sessions committed: end this session's read snapshot, forget cached rows."""
+    session.rollback()
+    session.expire_all()
 
 
 def login(client, username: str, password: str = PASSWORD):

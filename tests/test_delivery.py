@@ -23,7 +23,7 @@ from modsys.notify import DiscordSender
 from modsys.portal_links import read_token
 from modsys.webhooks import configure_from_env, list_webhooks, set_webhook
 from tests.factories import ban
-from tests.support.discord_server import error, fake_discord, gone, ok, rate_limit  # noqa: F401  (fixture)
+from tests.support.discord_server import error, gone, ok, rate_limit
 
 TOKEN = "hook-T0KEN-never-shown"
 SECRET = "test-secret-key-not-for-production"
@@ -120,10 +120,10 @@ def test_permanent_failure_is_dead_does_not_block_and_can_be_retried(engine, ses
     assert "Unknown Webhook (code 10015)" in message.last_error and TOKEN not in message.last_error
     assert [m.id for m in delivery.list_messages(session, status="dead")] == [dead.id]
 
-    assert delivery.retry(session, dead=True) == 1
+    assert delivery.retry(session, CLI, dead=True) == 1
     assert deliver(engine) == {"sent": 1}
     assert titles(fake_discord, Channel.leadership) == ["after it", "to a deleted webhook"]
-    assert delivery.retry(session, dead=True) == 0
+    assert delivery.retry(session, CLI, dead=True) == 0
 
 
 def test_max_attempts_then_dead(engine, session, community, clock, fake_discord):
@@ -145,7 +145,7 @@ def test_unrouted_channel_is_skipped_not_lost_and_retry_by_id(engine, session, c
     assert skipped.status == "skipped" and skipped.last_error == "no webhook is configured for the appeals channel"
 
     hook_up(session, community, fake_discord, Channel.appeals)
-    assert delivery.retry(session, [message.id]) == 1
+    assert delivery.retry(session, CLI, [message.id]) == 1
     assert deliver(engine) == {"sent": 1} and titles(fake_discord, Channel.appeals) == ["nobody listens"]
 
 

@@ -29,7 +29,6 @@ from tests.support.discord_server import (
     Reply,
     discord_problems,
     error,
-    fake_discord,  # noqa: F401  (fixture)
     gone,
     hang,
     ok,

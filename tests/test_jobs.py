@@ -30,7 +30,6 @@ from modsys.webhooks import set_webhook
 from tests.conftest import DAY, HOUR
 from tests.factories import appeal, ban, timeout
 from tests.support.bulk import insert_appeals
-from tests.support.discord_server import fake_discord  # noqa: F401  (fixture)
 
 SETTINGS = load_settings({"SECRET_KEY": "test-secret-key-not-for-production", "MODSYS_BASE_URL": "https://m.example"})
 

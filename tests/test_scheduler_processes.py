@@ -24,7 +24,7 @@ from modsys.webhooks import set_webhook
 from tests.conftest import PG_URL, _reset_pg
 from tests.factories import appeal, ban
 from tests.support.bulk import insert_appeals
-from tests.support.discord_server import error, fake_discord, ok  # noqa: F401  (fixture)
+from tests.support.discord_server import error, ok
 
 TOKEN = "proc-T0KEN-not-for-logs"
 

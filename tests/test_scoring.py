@@ -18,6 +18,7 @@ from modsys.models import Flag, OutboxMessage, ToxicityScore
 from modsys.scoring import LEASE, claim, model_problem, score_batch, start_embedded_worker, store
 from modsys.services.flags import FlagReportInput, dismiss_flag, report_flag
 from modsys.toxicity import clear_scorer_cache, get_scorer, install_model
+from tests.conftest import fresh
 from tests.support.tiny_model import build_tiny_checkpoint
 
 BOT = Actor("api", 1, "api:bot")
@@ -53,12 +54,6 @@ def policy_path(tmp_path, threshold) -> Path:
     path = tmp_path / "policy.yaml"
     path.write_text(text)
     return path
-
-
-def fresh(session) -> None:
-    """See what the worker committed: end this session's snapshot, forget cached rows."""
-    session.rollback()
-    session.expire_all()
 
 
 def _report(session, community, n: int, **kw) -> list[Flag]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from sqlmodel import select
+
 from modsys.actors import CLI
 from modsys.services.staff import set_active
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, fresh, login
 from tests.factories import appeal, ban
 
 STAFF_PAGES = ["/", "/flags", "/actions/new"]
@@ -195,3 +197,30 @@ def test_huge_ids_and_durations_are_clear_errors(app, people):
                                             "member": member.id, "kind": "ban", "rule": "spam",
                                             "duration": "99999999999999d", "public_reason": "Spam links everywhere."})
     assert bad.status_code == 422 and "too long" in bad.get_data(as_text=True)
+
+
+def test_admin_manages_api_keys_and_sees_dead_letters_and_calibration(app, people, session):
+    from modsys import outbox
+    from modsys.models import ApiKey, OutboxMessage
+
+    client = app.test_client()
+    login(client, "root")
+    page = client.get("/admin").get_data(as_text=True)
+    assert 'id="calibration"' in page and "No keys yet" in page and "None: every notification" in page
+    created = client.post("/admin/apikeys", data={"csrf_token": csrf_token(client, "/admin"), "name": "chatbot",
+                                                  "role": "reporter"}, follow_redirects=True)
+    assert "shown only once" in created.get_data(as_text=True)
+    key = session.exec(select(ApiKey)).one()
+    client.post(f"/admin/apikeys/{key.id}/revoke", data={"csrf_token": csrf_token(client, "/admin")})
+    fresh(session)
+    assert session.get(ApiKey, key.id).revoked_at is not None
+    message = outbox.enqueue(session, people["member"].community_id, "modlog", "test", {"title": "x"})
+    message.status = "dead"
+    session.commit()
+    assert f"<td>{message.id}</td>" in client.get("/admin").get_data(as_text=True)
+    client.post("/admin/outbox/retry", data={"csrf_token": csrf_token(client, "/admin"), "id": message.id})
+    fresh(session)
+    assert session.get(OutboxMessage, message.id).status == "pending"
+    moderator = app.test_client()
+    login(moderator, "mod_a")
+    assert moderator.post("/admin/outbox/retry", data={"csrf_token": csrf_token(moderator, "/")}).status_code == 403

@@ -63,6 +63,16 @@ def require_staff(session: Session, actor: Actor, roles: Iterable[str] = tuple(R
     return user
 
 
+def require_admin_or_operator(session: Session, actor: Actor, community_id: int | None = None) -> StaffUser | None:
+    """An admin (of `community_id`, when given), or the operator at the CLI (a system actor)."""
+    if actor.kind == "system":
+        return None
+    admin = require_staff(session, actor, (Role.admin,))
+    if community_id is not None and admin.community_id != community_id:
+        raise PermissionDenied("you administer another community")
+    return admin
+
+
 def same_community(row: Any, community_id: int, what: str) -> None:
     if getattr(row, "community_id", None) != community_id:
         raise NotFound(f"{what} does not exist in this community")

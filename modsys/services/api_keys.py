@@ -50,7 +50,7 @@ from modsys.models import (
     StaffUser,
     StatementOfReasons,
 )
-from modsys.services._base import MODERATION_ROLES, get_or_404, require_staff, service
+from modsys.services._base import MODERATION_ROLES, get_or_404, require_admin_or_operator, require_staff, service
 from modsys.services.actions import NewAction, file_action
 from modsys.services.members import get_or_create_member
 from modsys.services.flags import reporter_source
@@ -82,15 +82,6 @@ def _digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def _require_admin_or_operator(session: Session, actor: Actor, community_id: int) -> StaffUser | None:
-    if actor.kind == "system":  # the operator at the CLI
-        return None
-    admin = require_staff(session, actor, (Role.admin,))
-    if admin.community_id != community_id:
-        raise PermissionDenied("you administer another community")
-    return admin
-
-
 def _bound_user(session: Session, community_id: int, role: str, username: str | None) -> StaffUser:
     if not (username or "").strip():
         raise ValidationFailed(f"a {role} key acts as a staff user with the role {role}: name one", field="acts_as")
@@ -110,7 +101,7 @@ def create_api_key(session: Session, actor: Actor, community_id: int, name: str,
                    acts_as: str | None = None) -> tuple[ApiKey, str]:
     """Issue a key. Returns (row, plaintext); the plaintext is never stored or shown again.
     `acts_as` (a staff username) is required for moderator and leadership keys."""
-    admin = _require_admin_or_operator(session, actor, community_id)
+    admin = require_admin_or_operator(session, actor, community_id)
     if session.get(Community, community_id) is None:
         raise NotFound(f"community {community_id} does not exist")
     name = (name or "").strip()
@@ -188,7 +179,7 @@ class ApiKeyInfo:
 
 
 def list_api_keys(session: Session, actor: Actor, community_id: int) -> list[ApiKeyInfo]:
-    _require_admin_or_operator(session, actor, community_id)
+    require_admin_or_operator(session, actor, community_id)
     names = queries.staff_names(session, community_id)
     rows = session.exec(select(ApiKey).where(ApiKey.community_id == community_id)
                         .order_by(ApiKey.revoked_at.is_not(None), ApiKey.id))

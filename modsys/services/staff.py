@@ -12,18 +12,12 @@ from modsys import audit, clock
 from modsys.actors import Actor
 from modsys.errors import Conflict, PermissionDenied, ValidationFailed
 from modsys.models import Role, StaffUser
-from modsys.services._base import get_or_404, require_staff, service
+from modsys.services._base import get_or_404, require_admin_or_operator, require_staff, service
 
 MIN_PASSWORD = 12
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 # Checked against when the username is unknown, so both paths cost one hash.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
-
-
-def _require_admin_or_operator(session: Session, actor: Actor) -> None:
-    if actor.kind == "system":  # the operator at the CLI
-        return
-    require_staff(session, actor, (Role.admin,))
 
 
 def _check_role(role: str) -> str:
@@ -44,7 +38,7 @@ def generate_password() -> str:
 
 @service
 def create_staff(session: Session, actor: Actor, community_id: int, username: str, role: str, password: str) -> StaffUser:
-    _require_admin_or_operator(session, actor)
+    require_admin_or_operator(session, actor)
     if not _USERNAME.match(username or ""):
         raise ValidationFailed("username: 2-64 letters, digits, '.', '_' or '-'", field="username")
     _check_role(role)
@@ -75,7 +69,7 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
 
 @service
 def set_role(session: Session, actor: Actor, user_id: int, role: str) -> StaffUser:
-    _require_admin_or_operator(session, actor)
+    require_admin_or_operator(session, actor)
     user = get_or_404(session, StaffUser, user_id, "staff user")
     old, user.role = user.role, _check_role(role)
     user.session_token = secrets.token_hex(16)  # new role, new session
@@ -86,7 +80,7 @@ def set_role(session: Session, actor: Actor, user_id: int, role: str) -> StaffUs
 
 @service
 def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> StaffUser:
-    _require_admin_or_operator(session, actor)
+    require_admin_or_operator(session, actor)
     user = get_or_404(session, StaffUser, user_id, "staff user")
     if actor.kind == "staff" and actor.id == user_id and not active:
         raise PermissionDenied("you cannot deactivate your own account; ask another admin")
@@ -100,7 +94,7 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> St
 @service
 def set_password(session: Session, actor: Actor, user_id: int, password: str) -> StaffUser:
     if not (actor.kind == "staff" and actor.id == user_id):
-        _require_admin_or_operator(session, actor)
+        require_admin_or_operator(session, actor)
     user = get_or_404(session, StaffUser, user_id, "staff user")
     user.password_hash = generate_password_hash(_check_password(password))
     user.session_token = secrets.token_hex(16)

@@ -278,8 +278,7 @@ def discord_problems(payload: Any) -> list[str]:
 
 @pytest.fixture
 def fake_discord(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDiscord]:
-    """A started FakeDiscord, stopped after the test. Import it into a test module
-    or conftest to use it."""
+    """A started FakeDiscord, stopped after the test (registered in tests/conftest.py)."""
     monkeypatch.setenv("no_proxy", "127.0.0.1")  # a developer's HTTP(S)_PROXY must not intercept
     with FakeDiscord() as fake:
         yield fake
