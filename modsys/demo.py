@@ -16,7 +16,7 @@ from modsys.models import Community, Member, StaffUser
 from modsys.services import appeals, decisions, flags
 from modsys.services.actions import NewAction, cosign_action, file_action
 from modsys.services.decisions import Decision, Modification
-from modsys.services.evidence import EvidenceInput
+from modsys.services.evidence import EvidenceInput, add_evidence
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
 
@@ -53,6 +53,19 @@ STATEMENTS = [
     "My account was compromised at the time; I have since changed my password and enabled 2FA.",
     "I got carried away in a heated debate. I apologise and would like a chance to come back.",
 ]
+
+
+def _png(width: int = 120, height: int = 40) -> bytes:
+    """A small grey PNG, standing in for a screenshot."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xcc" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def _staff(session: Session, name: str) -> Actor:
@@ -92,6 +105,7 @@ def fill(session: Session, community: Community) -> list[tuple[str, str, str]]:
         demo_clock.advance(hours=2)
         insult = act(alice, 0, "ban", "respectful", timedelta(days=7), "Repeated insults aimed at another member.",
                      "Third incident this month; see cases in the member file.")
+        add_evidence(session, alice, insult.id, EvidenceInput("file", "public", data=_png(), filename="screenshot.png"))
         spam = act(bob, 1, "ban", "spam", None, "Scam links posted in several channels.",
                    "Account is a spam bot; same link posted in 14 channels.")
         cosign_action(session, carol, spam.id)
