@@ -151,6 +151,13 @@ def statements(session: Session, community_id: int, limit: int = PAGE) -> list[O
                              .order_by(OfficialStatement.published_at.desc()).limit(limit)))
 
 
+def members_by_id(session: Session, ids: set[int]) -> dict[int, Member]:
+    """One query for the members a page lists (not one per row)."""
+    if not ids:
+        return {}
+    return {m.id: m for m in session.exec(select(Member).where(Member.id.in_(ids)))}  # type: ignore[misc]
+
+
 def staff_names(session: Session, community_id: int) -> dict[int, str]:
     return {u.id: u.username for u in session.exec(select(StaffUser).where(StaffUser.community_id == community_id))}
 

@@ -46,15 +46,14 @@ def home():
     if staff().role == Role.admin:
         return redirect(url_for("admin.index"))
     session, me = db(), staff()
+    flags = queries.flag_queue(session, me.community_id, limit=10)
+    recent = queries.recent_actions(session, me.community_id)
+    pending = queries.pending_cosign(session, me.community_id)
+    members = queries.members_by_id(session, {f.author_id for f in flags} | {a.member_id for a in recent + pending})
     return render_template(
-        "dashboard/home.html", flags=queries.flag_queue(session, me.community_id, limit=10),
-        appeals=queries.reviewable_appeals(session, me), recent=queries.recent_actions(session, me.community_id),
-        pending=queries.pending_cosign(session, me.community_id), counts=queries.counts(session, me.community_id),
-        names=queries.staff_names(session, me.community_id), members=_members_of, sla=queries.sla)
-
-
-def _members_of(member_id: int) -> Member | None:
-    return db().get(Member, member_id)
+        "dashboard/home.html", flags=flags, appeals=queries.reviewable_appeals(session, me), recent=recent,
+        pending=pending, counts=queries.counts(session, me.community_id),
+        names=queries.staff_names(session, me.community_id), members=members.get, sla=queries.sla)
 
 
 @bp.route("/flags")
@@ -67,9 +66,10 @@ def flags():
     page = max(forms.int_field(request.args.get("page", "1"), "page"), 1)
     rows = queries.flag_queue(db(), me.community_id, status=status, channel=request.args.get("channel") or None,
                               rule=request.args.get("rule") or None, offset=(page - 1) * queries.PAGE)
+    members = queries.members_by_id(db(), {f.author_id for f in rows})
     return render_template("dashboard/flags.html", flags=rows, status=status, page=page,
                            channels=queries.flag_channels(db(), me.community_id),
-                           rules=policy_for(db(), me.community_id).rules, members=_members_of)
+                           rules=policy_for(db(), me.community_id).rules, members=members.get)
 
 
 @bp.route("/flags/<int:flag_id>")
