@@ -213,6 +213,7 @@ class Flag(SQLModel, table=True):
         sa.UniqueConstraint("community_id", "platform_message_id"),
         sa.Index("ix_flag_queue", "community_id", "status", "priority", "max_score"),
         sa.Index("ix_flag_scoring", "score_state", "claimed_until"),
+        sa.Index("ix_flag_community_channel", "community_id", "channel_name"),  # the queue's channel filter
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = _fk("community.id")
@@ -260,14 +261,15 @@ class ToxicityScore(SQLModel, table=True):
     max_label: str = _str(32)
     max_score: float
     over_threshold: list[str] = _json(default_factory=list)
-    created_at: datetime = _time()
+    created_at: datetime = _time(index=True)  # scoring latency over the last hour (/metrics)
 
 
 class Action(SQLModel, table=True):
     """A moderation case: a note, warning, timeout, ban or unban of one member."""
 
     __table_args__ = (sa.Index("ix_action_member", "member_id", "created_at"),
-                      sa.Index("ix_action_expiry", "status", "ends_at"))
+                      sa.Index("ix_action_expiry", "status", "ends_at"),
+                      sa.Index("ix_action_community_created", "community_id", "created_at", "id"))
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = _fk("community.id")
     member_id: int = Field(foreign_key="member.id")
@@ -345,6 +347,12 @@ class Appeal(SQLModel, table=True):
             postgresql_where=sa.text("status IN ('submitted', 'in_review', 'escalated')"),
         ),
         sa.Index("ix_appeal_sla", "status", "review_due_at"),
+        # The moderators' queue, oldest deadline first (also how the sweep finds overdue appeals).
+        sa.Index(
+            "ix_appeal_review_queue", "community_id", "review_due_at", "id",
+            sqlite_where=sa.text("status IN ('submitted', 'in_review')"),
+            postgresql_where=sa.text("status IN ('submitted', 'in_review')"),
+        ),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = _fk("community.id")
@@ -446,3 +454,4 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str = _str(500, default="")
     created_at: datetime = _time()
     sent_at: Optional[datetime] = _time(default=None)
+

@@ -78,14 +78,14 @@ def latest_score(session: Session, flag_id: int) -> ToxicityScore | None:
                         .order_by(ToxicityScore.id.desc())).first()
 
 
-def reviewable_appeals(session: Session, staff: StaffUser) -> list[tuple[Appeal, bool]]:
-    """Open appeals at moderator level, each with whether `staff` may take it
-    (False: they filed or co-signed the action)."""
+def reviewable_appeals(session: Session, staff: StaffUser, limit: int = PAGE) -> list[tuple[Appeal, bool]]:
+    """Open appeals at moderator level, oldest deadline first, each with whether
+    `staff` may take it (False: they filed or co-signed the action)."""
     rows = session.exec(
         select(Appeal, Action).join(Action, Action.id == Appeal.action_id)
         .where(Appeal.community_id == staff.community_id,
                Appeal.status.in_((AppealStatus.submitted, AppealStatus.in_review)))
-        .order_by(Appeal.review_due_at)
+        .order_by(Appeal.review_due_at, Appeal.id).limit(limit)
     ).all()
     return [(appeal, not conflicted(action, staff.id)) for appeal, action in rows]  # type: ignore[arg-type]
 
@@ -112,17 +112,20 @@ class CaseFile:
     actions: list[Action]
     appeals: list[Appeal]
     flags: list[Flag]
+    limit: int
 
 
-def case_file(session: Session, member: Member) -> CaseFile:
-    """Everything on a member, newest first (staff only)."""
+def case_file(session: Session, member: Member, limit: int = 100) -> CaseFile:
+    """A member's history, newest first, `limit` of each kind (staff only)."""
     return CaseFile(
         member=member,
         actions=list(session.exec(select(Action).where(Action.member_id == member.id)
-                                  .order_by(Action.created_at.desc(), Action.id.desc()))),
+                                  .order_by(Action.created_at.desc(), Action.id.desc()).limit(limit))),
         appeals=list(session.exec(select(Appeal).where(Appeal.appellant_id == member.id)
-                                  .order_by(Appeal.submitted_at.desc()))),
-        flags=list(session.exec(select(Flag).where(Flag.author_id == member.id).order_by(Flag.created_at.desc()))),
+                                  .order_by(Appeal.submitted_at.desc()).limit(limit))),
+        flags=list(session.exec(select(Flag).where(Flag.author_id == member.id)
+                                .order_by(Flag.created_at.desc()).limit(limit))),
+        limit=limit,
     )
 
 
