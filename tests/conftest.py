@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
@@ -41,10 +42,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", BACKENDS if chosen == "both" else (chosen,), scope="session")
 
 
-@pytest.fixture(scope="session")
-def pg_schema_url() -> Iterator[tuple[str, dict]]:
-    """A private schema in the `test` database for this pytest process."""
-    schema = f"modsys_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextmanager
+def empty_pg_schema(prefix: str) -> Iterator[str]:
+    """A fresh schema in the `test` database, dropped afterwards. Unreachable
+    PostgreSQL fails here, loudly: never a skip."""
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = sa.create_engine(PG_URL)
     try:
         with admin.begin() as conn:
@@ -53,10 +55,24 @@ def pg_schema_url() -> Iterator[tuple[str, dict]]:
         raise RuntimeError(
             f"PostgreSQL at {PG_URL} is unreachable ({e.orig}). Start it with: "
             "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start") from None
-    yield PG_URL, {"options": f"-csearch_path={schema}"}
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def schema_url(schema: str) -> str:
+    """A DATABASE_URL that puts other processes in `schema`."""
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[tuple[str, dict]]:
+    """A private schema in the `test` database for this pytest process."""
+    with empty_pg_schema("modsys_t") as schema:
+        yield PG_URL, {"options": f"-csearch_path={schema}"}
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +112,7 @@ def db_url(backend: str, engine: sa.Engine, tmp_path: Path, request: pytest.Fixt
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'modsys.db'}"
     _, connect_args = request.getfixturevalue("pg_schema_url")
-    schema = connect_args["options"].split("=", 1)[1]
-    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+    return schema_url(connect_args["options"].split("=", 1)[1])
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ When this fails after a model change, add a revision: see modsys/migrations/READ
 
 from __future__ import annotations
 
-import os
-import uuid
 from typing import Iterator
 
 import pytest
@@ -20,7 +18,7 @@ from sqlmodel import SQLModel
 from modsys import migrate
 from modsys.audit import GENESIS
 from modsys.cli import main
-from tests.conftest import DEFAULT_POLICY, PG_URL
+from tests.conftest import DEFAULT_POLICY, empty_pg_schema, schema_url
 
 HEAD = migrate.head_revision()
 
@@ -31,16 +29,8 @@ def empty_db_url(backend: str, tmp_path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.db'}"
         return
-    schema = f"modsys_mig_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with empty_pg_schema("modsys_mig") as schema:
+        yield schema_url(schema)
 
 
 def _diff(url: str) -> list:

@@ -37,7 +37,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
@@ -48,7 +47,7 @@ import sqlalchemy as sa
 
 from modsys.config import DEFAULT_POLICY, KNOWN_ENV_VARS
 from modsys.portal_links import decode_token, make_token, portal_url
-from tests.conftest import PG_URL
+from tests.conftest import empty_pg_schema, schema_url
 from tests.support.discord_server import FakeDiscord
 
 pytestmark = pytest.mark.slow
@@ -117,16 +116,8 @@ class Proc:
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """An empty schema in the `test` database, as a DATABASE_URL for other processes."""
-    schema = f"modsys_journey_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:  # unreachable PostgreSQL fails here: never a skip
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with empty_pg_schema("modsys_journey") as schema:
+        yield schema_url(schema)
 
 
 @pytest.fixture(scope="module")
