@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -48,6 +48,7 @@ import sqlalchemy as sa
 from modsys.config import DEFAULT_POLICY, KNOWN_ENV_VARS
 from modsys.portal_links import decode_token, make_token, portal_url
 from tests.conftest import empty_pg_schema, schema_url
+from tests.support.wait import wait_until
 from tests.support.discord_server import FakeDiscord
 
 pytestmark = pytest.mark.slow
@@ -58,16 +59,6 @@ CHANNEL_IDS = {"modlog": "101", "appeals": "102", "leadership": "103", "member":
 PASSWORDS = {"mod_alice": "alice-" + secrets.token_hex(8), "lead_bob": "bob-" + secrets.token_hex(8)}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 MESSAGE = "you are a complete idiot and everyone here knows it"
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2,
-               on_timeout: Callable[[], str] = lambda: "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{on_timeout()}")
 
 
 def free_port() -> int:

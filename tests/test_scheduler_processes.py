@@ -10,7 +10,6 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -24,18 +23,10 @@ from modsys.webhooks import set_webhook
 from tests.conftest import PG_URL, _reset_pg
 from tests.factories import appeal, ban
 from tests.support.bulk import insert_appeals
+from tests.support.wait import wait_until
 from tests.support.discord_server import error, ok
 
 TOKEN = "proc-T0KEN-not-for-logs"
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str, every: float = 0.02) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Scheduler:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from modsys.services.flags import FlagReportInput, dismiss_flag, report_flag
 from modsys.toxicity import clear_scorer_cache, get_scorer, install_model
 from tests.conftest import fresh
 from tests.support.tiny_model import build_tiny_checkpoint
+from tests.support.wait import wait_until
 
 BOT = Actor("api", 1, "api:bot")
 LABELS = {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"}
@@ -164,13 +164,12 @@ def test_flag_from_api_is_scored_by_the_embedded_worker(engine, app, session, co
             "content": "you are a bad person", "reporter": "9"})
         assert response.status_code == 202, response.get_json()
         flag_id = response.get_json()["flag_id"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def scored() -> bool:
             fresh(session)
-            if session.get(Flag, flag_id).score_state == "scored":
-                break
-            time.sleep(0.1)
-        assert session.get(Flag, flag_id).score_state == "scored"
+            return session.get(Flag, flag_id).score_state == "scored"
+
+        wait_until(scored, 30, f"flag {flag_id} to be scored")
     finally:
         stop()
 
