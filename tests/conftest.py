@@ -36,6 +36,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="database backend(s) to run the suite on (default: both)")
 
 
+# Each folder is a layer; its marker lets a loop pick layers (`-m "not slow"`).
+LAYERS = ("unit", "services", "web", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = Path(str(item.fspath)).parent.name
+        if layer in LAYERS:
+            item.add_marker(layer)
+        if layer == "e2e":  # real processes and a browser: not for the quick loop
+            item.add_marker("slow")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         chosen = metafunc.config.getoption("--db")

@@ -22,7 +22,7 @@ from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, decide_appeal
 from modsys.services.staff import set_active, set_role
 from tests.factories import appeal, ban
-from tests.test_cli import modsys
+from tests.support.cli import modsys
 
 PRIVATE = "Reported by member 42 (staff only)."  # the private evidence of factories.ban
 

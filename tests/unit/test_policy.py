@@ -6,7 +6,7 @@ import pytest
 from modsys.errors import PolicyError
 from modsys.policy import format_duration, load_policy, parse_duration, parse_policy
 
-DEFAULT = Path(__file__).resolve().parent.parent / "policies" / "default.yaml"
+DEFAULT = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
 
 
 def test_default_policy_loads_with_the_seed_rules():

@@ -29,7 +29,7 @@ from modsys.models import Flag, FlagStatus, OutboxMessage, ScoreState, ToxicityS
 from tests import factories
 from tests.conftest import DEFAULT_POLICY
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GOOD_KEY = "kJ3n9Qz7Lw2Xv8Rt5Yp1Hs6Dg4Fb0Nc_Me-Ua"  # 38 random-looking characters
 PRODUCTION = {"MODSYS_ENV": "production", "SECRET_KEY": GOOD_KEY, "MODSYS_BASE_URL": "https://mod.example.org",
               "DATABASE_URL": "postgresql://modsys@db/modsys"}

@@ -19,7 +19,7 @@ import yaml
 from modsys.cli import main
 from modsys.config import KNOWN_ENV_VARS, ConfigError, check_production, env_table, load_settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 MODSYS_SERVICES = ("migrate", "web", "scheduler", "worker")  # built from our Dockerfile

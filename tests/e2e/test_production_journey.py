@@ -53,7 +53,7 @@ from tests.support.discord_server import FakeDiscord
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_TOKEN = "journey-WEBHOOK-t0ken-must-not-be-logged"
 CHANNEL_IDS = {"modlog": "101", "appeals": "102", "leadership": "103", "member": "104"}
 PASSWORDS = {"mod_alice": "alice-" + secrets.token_hex(8), "lead_bob": "bob-" + secrets.token_hex(8)}

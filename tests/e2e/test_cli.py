@@ -9,13 +9,7 @@ import sys
 import sqlalchemy as sa
 
 from modsys.config import DEFAULT_POLICY
-
-
-def modsys(db_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": db_url, "MODSYS_POLICY": str(DEFAULT_POLICY)}
-    env.pop("MODSYS_ENV", None)
-    return subprocess.run([sys.executable, "-m", "modsys.cli", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+from tests.support.cli import modsys
 
 
 def test_demo_then_verify_then_tamper(db_url, engine):

@@ -1,0 +1,3 @@
+from modsys.cli import main
+
+main()

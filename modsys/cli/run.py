@@ -1,0 +1,71 @@
+"""Long-running processes: the embedded server, the scheduler, the scoring worker."""
+
+from __future__ import annotations
+
+import click
+
+from modsys.cli.base import main, open_db
+from modsys.cli.model import policy_model, scorer_or_fail
+from modsys.config import load_settings
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the embedded default: web app, scheduler and scorer in one process."""
+    from web.server import (
+        serve as run,  # the composition root; the domain never imports web
+    )
+
+    run(host, port)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every due job once and exit (cron-style, checks).")
+@click.option("--standby-poll", default=5.0, show_default=True, help="Seconds between a standby's takeover attempts.")
+@click.option("--batch", type=int, help="Rows per transaction in the set-based jobs (default 1000).")
+@click.option("--discord-timeout", type=float, help="Seconds to wait for Discord per message (default 10).")
+def scheduler(once: bool, standby_poll: float, batch: int | None, discord_timeout: float | None) -> None:
+    """Run the scheduled jobs; one scheduler acts per database, others stand by."""
+    from modsys import scheduler as sched
+    from modsys.logging_setup import configure_logging
+
+    configure_logging()
+    engine, _ = open_db()
+    options = {"batch": batch, "discord_timeout": discord_timeout}
+    if not once:
+        return sched.run_forever(engine, standby_poll=standby_poll, **options)
+    results = sched.once(engine, **options)
+    for name, summary in (results or {}).items():
+        click.echo(f"{name}: {summary}")
+    if results is None:
+        click.echo("another scheduler is active and runs the jobs; nothing done", err=True)
+
+
+@main.command()
+@click.option("--batch", default=32, show_default=True, help="Flags scored per model call.")
+@click.option("--once", is_flag=True, help="Score what is pending now, then exit.")
+def worker(batch: int, once: bool) -> None:
+    """Score flagged messages with the toxicity model (several may run at once)."""
+    import signal
+    import threading
+
+    from modsys import scoring
+    from modsys.logging_setup import configure_logging
+
+    configure_logging()
+    settings = load_settings()
+    engine, session = open_db(settings)
+    model = policy_model(session, settings)
+    if once:
+        scorer = scorer_or_fail(settings, model)
+        total = 0
+        while done := scoring.score_batch(engine, scorer, model, scoring.worker_id(), batch):
+            total += done
+        click.echo(f"scored {total} flags")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    scoring.run_worker(engine, settings, model, stop, batch=batch)
