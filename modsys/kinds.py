@@ -22,6 +22,7 @@ SUSPENDED = "DECISION_ACCOUNT_SUSPENDED"
 TERMINATED = "DECISION_ACCOUNT_TERMINATED"
 PARTIAL_SUSPENSION = "DECISION_PROVISION_PARTIAL_SUSPENSION"
 TOTAL_SUSPENSION = "DECISION_PROVISION_TOTAL_SUSPENSION"
+PARTIAL_TERMINATION = "DECISION_PROVISION_PARTIAL_TERMINATION"
 TOTAL_TERMINATION = "DECISION_PROVISION_TOTAL_TERMINATION"
 
 
@@ -56,6 +57,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("timeout", "timeout", rank=2, timed=True, duration_required=True, appealable_by_default=True,
          decision_account=(SUSPENDED, SUSPENDED), decision_provision=(PARTIAL_SUSPENSION, PARTIAL_SUSPENSION),
          enforce="timeout", reverse="remove_timeout"),
+    # A one-off removal from the server: the member may rejoin at once, so nothing lasts or expires.
+    Kind("kick", "kick", rank=3, appealable_by_default=True,
+         decision_provision=(PARTIAL_TERMINATION, PARTIAL_TERMINATION), enforce="kick"),
     Kind("ban", "ban", rank=4, timed=True, appealable_by_default=True,
          decision_account=(SUSPENDED, TERMINATED), decision_provision=(TOTAL_SUSPENSION, TOTAL_TERMINATION),
          enforce="ban", reverse="unban"),
