@@ -33,7 +33,8 @@ from modsys import audit, jobs  # noqa: E402
 from modsys.actors import SCHEDULER  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
 from modsys.config import DEFAULT_POLICY  # noqa: E402
-from modsys.db import create_schema, make_engine, write_transaction  # noqa: E402
+from modsys.db import make_engine, write_transaction  # noqa: E402
+from modsys.migrate import upgrade_engine  # noqa: E402
 from modsys.models import Appeal  # noqa: E402
 from modsys.services.appeals import mark_escalated  # noqa: E402
 from modsys.uow import open_unit  # noqa: E402
@@ -48,7 +49,7 @@ def count(engine: sa.Engine, sql: str) -> int:
 
 
 def bench(name: str, engine: sa.Engine, appeals: int, batch: int, loop: int) -> None:
-    create_schema(engine)
+    upgrade_engine(engine)
     with Session(engine) as session:
         community_id = ensure_community(session, DEFAULT_POLICY).id
     overdue_since = datetime.now(UTC) - timedelta(hours=80)

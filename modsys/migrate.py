@@ -107,6 +107,14 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     return before, after
 
 
+def upgrade_engine(engine: sa.Engine) -> str | None:
+    """Migrate a fresh database through an engine the caller built (benchmarks: it
+    keeps the engine's connect_args, e.g. a PostgreSQL search_path). Returns the revision."""
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), "head")
+        return current_revision(conn)
+
+
 def init_database(url: str) -> str | None:
     """For `modsys init` and `modsys serve`: an empty or versioned database is
     migrated to head. A database built by create_all (no revision, but modsys
