@@ -133,6 +133,11 @@ def can_review(user: StaffUser | None, appeal: Appeal, action: Action) -> Verdic
     return _unconflicted(user, action)  # type: ignore[arg-type]
 
 
+def can_write_to_appellant(user: StaffUser | None, appeal: Appeal) -> Verdict:  # noqa: ARG001
+    """A message in an appeal's thread (conflicted staff may answer questions too)."""
+    return has(user, Cap.moderate)
+
+
 def can_release(user: StaffUser | None, appeal: Appeal) -> Verdict:
     if not (v := has(user, Cap.moderate)):
         return v

@@ -102,7 +102,7 @@ def add_message(uow: UnitOfWork, appeal_id: int, body: str) -> AppealMessage:
             raise PermissionDenied("this is not your appeal")
         author = {"author_member_id": uow.member.id}
     else:
-        author = {"author_staff_id": uow.staff_with(lambda user: permissions.has(user, permissions.Cap.moderate)).id}
+        author = {"author_staff_id": uow.staff_with(lambda user: permissions.can_write_to_appellant(user, appeal)).id}
     if appeal.status not in OPEN_APPEAL_STATES:
         raise Conflict(f"appeal #{appeal.id} is {appeal.status}; its thread is closed")
     text = clean_text(body, "body", min_len=1, max_len=uow.policy.appeals.message_max_chars, label="message")
