@@ -277,3 +277,10 @@ def test_cli_webhook_and_outbox_commands(db_url, engine, session, community, clo
     assert reload(session, message).status == OutboxStatus.pending
     clock.set(datetime.now(UTC) + timedelta(minutes=1))  # the CLI queued it on the real clock
     assert deliver(engine) == {"sent": 1}
+
+
+def test_every_domain_event_has_one_rendering():
+    from modsys import events
+    from modsys.notify.messages import RENDERERS
+
+    assert set(RENDERERS) == set(events.EVENTS.values())
