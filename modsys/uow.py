@@ -25,11 +25,11 @@ from modsys import audit, permissions
 from modsys.actors import Actor
 from modsys.errors import NotFound, PermissionDenied
 from modsys.models import (
+    Action,
     ApiKey,
+    Appeal,
     AppealMessage,
     AppealReminder,
-    Action,
-    Appeal,
     Community,
     Flag,
     FlagReport,

@@ -21,7 +21,7 @@ from modsys import appeal_portal as portal
 from modsys.actors import Actor
 from modsys.appeal_portal import AppealView, Case
 from modsys.errors import DomainError
-from modsys.models import AppealStatus, Evidence, EvidenceKind, Visibility
+from modsys.models import Appeal, AppealStatus, Evidence, EvidenceKind, Visibility
 from modsys.policy import format_duration
 from modsys.services import appeals as appeal_svc
 from modsys.services.evidence import EvidenceInput

@@ -12,7 +12,15 @@ from sqlmodel import Session
 
 from modsys import clock, events
 from modsys.config import Settings
-from modsys.models import Action, Appeal, Flag, Member, OfficialStatement, OutboxMessage, StaffUser
+from modsys.models import (
+    Action,
+    Appeal,
+    Flag,
+    Member,
+    OfficialStatement,
+    OutboxMessage,
+    StaffUser,
+)
 from modsys.notify.embeds import build_message
 from modsys.policy import format_duration
 from modsys.portal_links import make_token, portal_url

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from modsys import audit, jobs, queries
 from modsys.actors import CLI, SCHEDULER
+from modsys.config import DEFAULT_POLICY
 from modsys.errors import NotFound, ValidationFailed
 from modsys.models import (
     Action,
@@ -25,12 +26,20 @@ from modsys.models import (
     OutboxMessage,
     StaffUser,
 )
-from modsys.services import actions, api_keys, appeals, decisions, evidence, flags, staff, statements
+from modsys.services import (
+    actions,
+    api_keys,
+    appeals,
+    decisions,
+    evidence,
+    flags,
+    staff,
+    statements,
+)
 from modsys.services.actions import NewAction
 from modsys.services.communities import create_community, set_guild
 from modsys.services.evidence import EvidenceInput
 from modsys.uow import open_unit
-from modsys.config import DEFAULT_POLICY
 from tests.conftest import fresh
 from tests.support.communities import two_communities
 

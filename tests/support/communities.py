@@ -13,7 +13,15 @@ from sqlmodel import Session, select
 from modsys import outbox
 from modsys.actors import CLI, Actor
 from modsys.config import DEFAULT_POLICY
-from modsys.models import Action, ApiKey, Community, Evidence, Member, OutboxStatus, StaffUser
+from modsys.models import (
+    Action,
+    ApiKey,
+    Community,
+    Evidence,
+    Member,
+    OutboxStatus,
+    StaffUser,
+)
 from modsys.portal_links import make_token
 from modsys.services import appeals as appeal_svc
 from modsys.services.actions import NewAction, file_action
