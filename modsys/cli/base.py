@@ -31,7 +31,12 @@ def open_db(settings=None):
     except OperationalError as e:
         fail(f"cannot reach the database at {settings.database_url.split('@')[-1]}: "
              f"{str(e.orig).strip().splitlines()[0]}")
-    return engine, new_session(engine)
+    session = new_session(engine)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the command's connection ends with it, also when run in-process (CliRunner)
+        ctx.call_on_close(engine.dispose)
+        ctx.call_on_close(session.close)  # runs first (last registered, first called)
+    return engine, session
 
 
 def community_of(session, settings, slug: str | None = None):
