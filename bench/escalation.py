@@ -33,9 +33,11 @@ from modsys import audit, jobs  # noqa: E402
 from modsys.actors import SCHEDULER  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
 from modsys.config import DEFAULT_POLICY  # noqa: E402
-from modsys.db import create_schema, make_engine, write_transaction  # noqa: E402
+from modsys.db import make_engine, write_transaction  # noqa: E402
+from modsys.migrate import upgrade_engine  # noqa: E402
 from modsys.models import Appeal  # noqa: E402
 from modsys.services.appeals import mark_escalated  # noqa: E402
+from modsys.uow import open_unit  # noqa: E402
 from tests.support.bulk import insert_appeals  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -47,7 +49,7 @@ def count(engine: sa.Engine, sql: str) -> int:
 
 
 def bench(name: str, engine: sa.Engine, appeals: int, batch: int, loop: int) -> None:
-    create_schema(engine)
+    upgrade_engine(engine)
     with Session(engine) as session:
         community_id = ensure_community(session, DEFAULT_POLICY).id
     overdue_since = datetime.now(UTC) - timedelta(hours=80)
@@ -80,7 +82,8 @@ def bench(name: str, engine: sa.Engine, appeals: int, batch: int, loop: int) -> 
             session.rollback()
             for appeal_id in ids:  # the shape a naive job would have: one appeal per transaction
                 write_transaction(session)
-                mark_escalated(session, SCHEDULER, session.get(Appeal, appeal_id), "review SLA passed")
+                uow = open_unit(session, SCHEDULER.within(community_id))
+                mark_escalated(uow, uow.get(Appeal, appeal_id), "review SLA passed")
                 session.commit()
         took = time.perf_counter() - started
         print(f"  for comparison, one service call per appeal: {len(ids):,} in {took:.2f}s "

@@ -7,7 +7,7 @@ the other benchmarks. Prints figures; never a test.
 At --scale 1: 100,000 members, 1,000,000 actions, 200,000 flags (190,000 of
 them with a stored toxicity score), 100,000 appeals in every state, 46 staff.
 Rows go in with COPY (psycopg 3 `cursor.copy`), with explicit ids, into the
-schema `modsys.db.create_schema` makes, in a dedicated database (`--url`,
+schema the migrations make, in a dedicated database (`--url`,
 created if missing; default `modsys_bench` on 127.0.0.1).
 
 The shape, so the queries meet what a real server would give them:
@@ -25,7 +25,7 @@ evidence, flag reports (one row per reporter; `flag.reporter_count` is set),
 appeal messages, replacement actions of "modified" decisions.
 
 The audit log is NOT filled: generated history is not audited. The chain
-stays valid, because `create_schema` made its head row and nothing was
+stays valid, because the migrations made its head row and nothing was
 appended: the verifier is run at the end and must report ok on 0 events.
 """
 
@@ -52,7 +52,8 @@ from sqlmodel import Session, SQLModel  # noqa: E402
 from modsys import audit  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
 from modsys.config import DEFAULT_POLICY  # noqa: E402
-from modsys.db import create_schema, make_engine  # noqa: E402
+from modsys.db import make_engine  # noqa: E402
+from modsys.migrate import upgrade_engine  # noqa: E402
 from modsys.policy import load_policy  # noqa: E402
 
 DAY = 86400.0
@@ -137,7 +138,7 @@ def generate(url: str, scale: float, seed: int) -> None:
     n = Counts(scale)
     now = time.time()
     engine = make_engine(url)
-    create_schema(engine)
+    upgrade_engine(engine)
     with Session(engine) as session:
         community_id = ensure_community(session, DEFAULT_POLICY).id
     policy_version = load_policy(DEFAULT_POLICY).version

@@ -62,7 +62,8 @@ from sqlmodel import Session, select  # noqa: E402
 from modsys.actors import CLI  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
 from modsys.config import DEFAULT_POLICY  # noqa: E402
-from modsys.db import create_schema, make_engine  # noqa: E402
+from modsys.db import make_engine  # noqa: E402
+from modsys.migrate import upgrade_engine  # noqa: E402
 from modsys.models import StaffUser  # noqa: E402
 from modsys.policy import load_policy  # noqa: E402
 from modsys.portal_links import make_token  # noqa: E402
@@ -281,7 +282,7 @@ def main() -> None:
     args = parser.parse_args()
 
     engine = make_engine(args.url)
-    create_schema(engine)
+    upgrade_engine(engine)
     with Session(engine) as s:
         community_id = ensure_community(s, DEFAULT_POLICY).id
         if not s.exec(select(StaffUser).where(StaffUser.username == MOD_USER)).first():

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -11,6 +11,12 @@ class Actor:
     kind: str  # "staff" | "member" | "system" | "api"
     id: int | None
     name: str
+    # Only for system actors (CLI, scheduler): the community they act on. Staff,
+    # keys and members carry theirs in the database (modsys.uow resolves it).
+    community_id: int | None = None
+
+    def within(self, community_id: int) -> "Actor":
+        return replace(self, community_id=community_id)
 
     @classmethod
     def staff(cls, user: object) -> "Actor":

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from modsys import clock
-from modsys.errors import NotFound
+from modsys.errors import NotFound, ValidationFailed
 from modsys.models import Community, PolicyVersion
 from modsys.policy import Policy, load_policy
 
@@ -64,8 +64,42 @@ def ensure_community(session: Session, policy_path: Path | str, slug: str = DEFA
     return community
 
 
-def default_community(session: Session) -> Community:
-    community = session.exec(select(Community).where(Community.slug == DEFAULT_SLUG)).first()
+def all_communities(session: Session) -> list[Community]:
+    return list(session.exec(select(Community).order_by(Community.slug)))
+
+
+def by_slug(session: Session, slug: str) -> Community:
+    community = session.exec(select(Community).where(Community.slug == slug)).first()
     if community is None:
-        raise NotFound("no community yet: run `modsys init` first")
+        names = ", ".join(c.slug for c in all_communities(session)) or "none yet"
+        raise NotFound(f"no community {slug!r} (communities: {names})")
     return community
+
+
+def choose_community(session: Session, slug: str | None, default_policy: Path | str) -> Community:
+    """The community an operator's command acts on: `slug` if given, else the only
+    one. With none at all, the default community is created from `default_policy`;
+    with several, the operator must choose (the error names the choices)."""
+    if slug:
+        return by_slug(session, slug)
+    communities = all_communities(session)
+    if not communities:
+        return ensure_community(session, default_policy)
+    if len(communities) > 1:
+        raise ValidationFailed(
+            f"this database holds {len(communities)} communities; choose one with --community SLUG "
+            f"({', '.join(c.slug for c in communities)})", field="community")
+    return communities[0]
+
+
+def default_community(session: Session, slug: str | None = None) -> Community:
+    """For pages that serve the public: `slug`'s community, else the default one
+    (or the only one)."""
+    if slug:
+        return by_slug(session, slug)
+    communities = all_communities(session)
+    chosen = next((c for c in communities if c.slug == DEFAULT_SLUG), communities[0] if len(communities) == 1 else None)
+    if chosen is None:
+        raise NotFound("no community yet: run `modsys init` first" if not communities
+                       else "name the community: ?community=SLUG")
+    return chosen

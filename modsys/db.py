@@ -8,10 +8,9 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from modsys import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from modsys.models import AuditHead
 
 # The audit log is append-only at the database level too: an UPDATE or DELETE
 # on it fails. (Someone with DDL rights can drop these; the hash chain still
@@ -34,18 +33,6 @@ def append_only_statements(dialect_name: str) -> list[str]:
     """The DDL that makes `auditevent` refuse UPDATE and DELETE, one statement per
     item (migrations run them with op.execute, which also works offline)."""
     return {"postgresql": _PG_APPEND_ONLY, "sqlite": _SQLITE_APPEND_ONLY}.get(dialect_name, [])
-
-
-def install_append_only(connection: sa.Connection) -> None:
-    """Create the append-only triggers on `auditevent` (which must exist). Used by
-    create_all (below) and by the schema migrations."""
-    for stmt in append_only_statements(connection.dialect.name):
-        connection.exec_driver_sql(stmt)
-
-
-@event.listens_for(models.AuditEvent.__table__, "after_create")
-def _append_only(target: sa.Table, connection: sa.Connection, **_: Any) -> None:
-    install_append_only(connection)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -105,15 +92,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     return sa.create_engine(url, **kwargs)
-
-
-def create_schema(engine: Engine) -> None:
-    """Create every table that is missing, and the audit chain's head row."""
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session:
-        if session.get(AuditHead, 1) is None:
-            session.add(AuditHead(id=1))
-            session.commit()
 
 
 def new_session(engine: Engine) -> Session:

@@ -28,14 +28,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from modsys import audit, clock
-from modsys.actors import Actor
 from modsys.config import Settings, load_settings
 from modsys.db import writing
-from modsys.models import Action, Appeal, Channel, Member, OutboxMessage, OutboxStatus
-from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, build_message, redact_url
-from modsys.portal_links import make_token, portal_url
-from modsys.reasons import duration_of, measure
-from modsys.services._base import require_admin_or_operator, service
+from modsys.models import OutboxMessage, OutboxStatus
+from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, redact_url
+from modsys.notify.messages import Skip, render
+from modsys.services._base import service
+from modsys.uow import UnitOfWork
 from modsys.webhooks import webhook_url
 
 log = logging.getLogger(__name__)
@@ -43,10 +42,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # failed sends (429s excluded: Discord said when) before a message is dead
 _T = OutboxMessage.__table__
 _PENDING = OutboxStatus.pending.value
-
-
-class Skip(Exception):
-    """The message can't be delivered as things are configured; recorded as skipped."""
 
 
 @dataclass(frozen=True)
@@ -111,35 +106,6 @@ def _release(engine: Engine, leases: list[_Lease]) -> None:
                          .values(next_attempt_at=now))
 
 
-def _member_message(session: Session, message: OutboxMessage, settings: Settings) -> dict[str, Any]:
-    """The sanctioned member's notice, with their signed appeal link made now
-    (links are never stored in the outbox)."""
-    payload = message.payload or {}
-    action = session.get(Action, payload.get("action_id"))
-    member = session.get(Member, payload.get("member_id"))
-    if action is None or member is None or action.member_id != member.id:
-        raise Skip("the action or member of this notice no longer exists")
-    fields = [{"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
-              {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True}]
-    appeal = session.get(Appeal, payload["appeal_id"]) if payload.get("appeal_id") else None
-    if appeal is not None:
-        title = f"Decision on your appeal #{appeal.id} (case #{action.id}): {appeal.outcome or appeal.status}"
-        description = appeal.outcome_reasons or "Your appeal was decided."
-    else:
-        title = f"Notice of case #{action.id}"
-        description = action.public_reason or "A moderation action was taken."
-    spec: dict[str, Any] = {"title": title, "description": description, "fields": fields}
-    deadline = action.appeal_deadline
-    if action.appealable and deadline is not None and deadline > clock.now():
-        if not settings.secret_key:
-            raise Skip("SECRET_KEY is not set, so the member's signed appeal link can't be made")
-        link = portal_url(settings.base_url, make_token(settings.secret_key, action.id, member.id, deadline))
-        spec["url"] = link
-        fields.append({"name": f"Appeal or follow your case until {deadline:%Y-%m-%d %H:%M} UTC",
-                       "value": link, "inline": False})
-    return build_message(spec)
-
-
 def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> tuple[str, dict[str, Any], int] | None:
     """(webhook URL, Discord payload, attempts so far) of a leased message; None if the lease is gone."""
     with Session(engine) as session:
@@ -149,9 +115,7 @@ def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> tuple[str, di
         url = webhook_url(session, message.community_id, message.channel)
         if url is None:
             raise Skip(f"no webhook is configured for the {message.channel} channel")
-        if message.channel == Channel.member:
-            return url, _member_message(session, message, settings), message.attempts
-        return url, build_message(message.payload or {}), message.attempts
+        return url, render(session, message, settings), message.attempts
 
 
 def _outcome(result: DeliveryResult, attempts: int, max_attempts: int, url: str) -> dict[str, Any]:
@@ -213,26 +177,32 @@ def deliver_outbox(engine: Engine, *, settings: Settings | None = None, sender: 
 # --- operator commands (`modsys outbox ...`) ----------------------------------------
 
 
-def list_messages(session: Session, *, status: str | None = None, limit: int = 50) -> list[OutboxMessage]:
-    """Undelivered messages (pending, dead, skipped), newest first, or those of `status`."""
+def list_messages(session: Session, community_id: int, *, status: str | None = None,
+                  limit: int = 50) -> list[OutboxMessage]:
+    """The community's undelivered messages (pending, dead, skipped), newest first, or those of `status`."""
     wanted = [status] if status else [OutboxStatus.pending, OutboxStatus.dead, OutboxStatus.skipped]
-    return list(session.exec(select(OutboxMessage).where(OutboxMessage.status.in_(wanted))
+    return list(session.exec(select(OutboxMessage).where(OutboxMessage.community_id == community_id,
+                                                         OutboxMessage.status.in_(wanted))
                              .order_by(OutboxMessage.id.desc()).limit(limit)))
 
 
 @service
-def retry(session: Session, actor: Actor, ids: list[int] | None = None, *, dead: bool = False,
+def retry(uow: UnitOfWork, ids: list[int] | None = None, *, dead: bool = False,
           community_id: int | None = None) -> int:
     """Put dead (or skipped) messages back in the queue with fresh attempts; by id,
     or every dead one with `dead=True`. They keep their place in channel order.
-    Admins (of `community_id`) or the operator at the CLI; audited."""
-    require_admin_or_operator(session, actor, community_id)
+    Admins (of their community) or the operator at the CLI (of `community_id`,
+    else of every community); audited."""
+    if community_id is not None:
+        uow.bind(community_id)
+    uow.admin_or_operator()
     if not ids and not dead:
         return 0
+    session, actor = uow.session, uow.actor
     where = [_T.c.status.in_([OutboxStatus.dead, OutboxStatus.skipped])]
     where.append(_T.c.id.in_(ids) if ids else _T.c.status == OutboxStatus.dead)
-    if community_id is not None:
-        where.append(_T.c.community_id == community_id)
+    if uow.community_id is not None:
+        where.append(_T.c.community_id == uow.community_id)
     retried = session.execute(sa.update(_T).where(*where).values(
         status=_PENDING, attempts=0, next_attempt_at=clock.now()).returning(_T.c.id, _T.c.community_id)).all()
     if retried:

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.actors import CLI, Actor
+from modsys.services.api_keys import create_api_key
 from modsys.models import Community, Member, StaffUser
 from modsys.services import appeals, decisions, flags
 from modsys.services.actions import NewAction, cosign_action, file_action
@@ -82,7 +83,8 @@ def fill(session: Session, community: Community) -> list[tuple[str, str, str]]:
         for username, role, password in DEMO_STAFF:
             create_staff(session, CLI, community.id, username, role, password)
         alice, bob, carol, lead = (_staff(session, n) for n in ("alice", "bob", "carol", "lead"))
-        bot = Actor("api", None, "api:demo-bot")
+        key, _ = create_api_key(session, CLI, community.id, "demo-bot", "reporter")  # the chat bot that reports
+        bot = Actor.api(key)
 
         flagged = []
         for i, (author, content, reporters) in enumerate(MESSAGES):

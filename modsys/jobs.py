@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from modsys import audit, clock, delivery
+from modsys import audit, clock, delivery, events
 from modsys.actors import SCHEDULER
 from modsys.appeal_flow import TRANSITIONS
 from modsys.community import policy_for
@@ -36,14 +36,11 @@ from modsys.models import (
     AppealReminder,
     AppealStatus,
     AuditEvent,
-    Channel,
     Community,
     OutboxMessage,
     OutboxStatus,
 )
-from modsys.policy import format_duration
 from modsys.services.actions import expire_due_actions
-from modsys.services.appeals import _payload as appeal_payload  # the manual escalation's message shape
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +65,9 @@ def _insert_new(session: Session, model: type, rows: list[dict[str, Any]], retur
     return list(session.execute(stmt.returning(*returning), rows))
 
 
-def _outbox_row(community_id: int, channel: str, event: str, payload: dict, dedupe_key: str,
-                now: datetime) -> dict[str, Any]:
-    return {"community_id": community_id, "channel": channel, "event": event, "payload": payload,
-            "dedupe_key": dedupe_key, "status": OutboxStatus.pending.value, "attempts": 0,
-            "next_attempt_at": now, "last_error": "", "created_at": now}
+def _outbox_row(community_id: int, event: events.Event, dedupe_key: str, now: datetime) -> dict[str, Any]:
+    return {**events.row(community_id, event), "dedupe_key": dedupe_key, "status": OutboxStatus.pending.value,
+            "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}
 
 
 def _communities(session: Session, where: Any) -> list[int]:
@@ -119,20 +114,18 @@ def _escalate_batch(engine: Engine, community_id: int, now: datetime, leadership
                                   "leadership_due_at": leadership_due, "review_due_at": r.review_due_at})
             for r in rows])
         _insert_new(session, OutboxMessage, [
-            _outbox_row(community_id, Channel.leadership.value, "appeal.escalated",
-                        appeal_payload(r, "Escalated to leadership", ESCALATION_REASON),
-                        f"appeal.escalated:{r.id}", now)
+            _outbox_row(community_id, events.AppealEscalated(r.id, ESCALATION_REASON), f"appeal.escalated:{r.id}", now)
             for r in rows])
     return len(rows)
 
 
 # --- reminders -----------------------------------------------------------------------
 
-# stage: (appeal states, SLA start column, SLA due column, channel, what is due)
+# stage: (appeal states, SLA start column, SLA due column, the reminder's event)
 STAGES = {
-    "review": (ESCALATABLE, Appeal.submitted_at, Appeal.review_due_at, Channel.appeals, "review"),
+    "review": (ESCALATABLE, Appeal.submitted_at, Appeal.review_due_at, events.ReviewReminderDue),
     "leadership": ((AppealStatus.escalated.value,), Appeal.escalated_at, Appeal.leadership_due_at,
-                   Channel.leadership, "leadership decision"),
+                   events.DecisionReminderDue),
 }
 
 
@@ -153,7 +146,7 @@ def send_reminders(engine: Engine) -> dict[str, int]:
 def _remind(session: Session, community_id: int, stage: str, thresholds: list[float], now: datetime) -> int:
     if not thresholds:
         return 0
-    states, start, due, channel, what = STAGES[stage]
+    states, start, due, reminder = STAGES[stage]
     last_done = sa.exists().where(AppealReminder.appeal_id == Appeal.id, AppealReminder.stage == stage,
                                   AppealReminder.threshold == thresholds[-1])
     query = select(Appeal.id, Appeal.action_id, start, due).where(
@@ -174,17 +167,9 @@ def _remind(session: Session, community_id: int, stage: str, thresholds: list[fl
     highest: dict[int, float] = {}
     for appeal_id, threshold in new:  # only what this run recorded: never twice
         highest[appeal_id] = max(threshold, highest.get(appeal_id, 0.0))
-    messages = []
-    for appeal_id, threshold in sorted(highest.items()):
-        row = reached[appeal_id][0]
-        began, ends = row[2], row[3]
-        payload = {"title": f"Reminder: appeal #{appeal_id} (case #{row.action_id})",
-                   "description": f"{threshold:.0%} of the {format_duration(ends - began)} allowed for its "
-                                  f"{what} has passed.",
-                   "fields": [{"name": f"{what.capitalize()} due", "value": f"{ends:%Y-%m-%d %H:%M} UTC",
-                               "inline": True}]}
-        messages.append(_outbox_row(community_id, channel.value, f"appeal.reminder.{stage}", payload,
-                                    f"appeal.reminder:{appeal_id}:{stage}:{threshold:g}", now))
+    messages = [_outbox_row(community_id, reminder(appeal_id, threshold),
+                            f"appeal.reminder:{appeal_id}:{stage}:{threshold:g}", now)
+                for appeal_id, threshold in sorted(highest.items())]
     _insert_new(session, OutboxMessage, messages)
     return len(messages)
 
@@ -193,14 +178,21 @@ def _remind(session: Session, community_id: int, stage: str, thresholds: list[fl
 
 
 def expire_sanctions(engine: Engine, *, batch: int = 500) -> dict[str, int]:
-    """Timed sanctions past their end (the service audits and announces each)."""
+    """Timed sanctions past their end, community by community (the service audits
+    and announces each)."""
+    now = clock.now()
+    with Session(engine) as session:
+        due = list(session.exec(select(Action.community_id).where(
+            Action.status == ActionStatus.active, Action.ends_at.is_not(None), Action.ends_at <= now).distinct()))
     total = 0
-    while True:
-        with Session(engine) as session:
-            done = len(expire_due_actions(session, SCHEDULER, limit=batch))
-        total += done
-        if done < batch:
-            return {"expired": total}
+    for community_id in sorted(due):
+        while True:
+            with Session(engine) as session:
+                done = len(expire_due_actions(session, SCHEDULER.within(community_id), limit=batch))
+            total += done
+            if done < batch:
+                break
+    return {"expired": total}
 
 
 def close_appeal_windows(engine: Engine, *, batch: int = BATCH) -> dict[str, int]:
@@ -251,13 +243,9 @@ def verify_audit_chain(engine: Engine, *, force: bool = False) -> dict[str, Any]
         log.error("audit chain broken at event #%s: %s", result.broken_seq, result.reason)
         audit.record_many(session, SCHEDULER, "audit.verify_failed", "auditchain", [
             (None, None, {"checked": result.checked, "broken_seq": result.broken_seq, "reason": result.reason})])
-        payload = {"title": f"Audit chain broken at event #{result.broken_seq}",
-                   "description": f"{result.reason}. The log may have been edited outside modsys; "
-                                  "run `modsys audit verify` and investigate before trusting it.",
-                   "color": 0xD0021B}
+        alert = events.AuditChainBroken(result.broken_seq, result.reason)
         _insert_new(session, OutboxMessage, [
-            _outbox_row(cid, Channel.leadership.value, "audit.broken", payload,
-                        f"audit.broken:{result.broken_seq}:{cid}", now)
+            _outbox_row(cid, alert, f"audit.broken:{result.broken_seq}:{cid}", now)
             for cid in session.exec(select(Community.id)).all()])
         return {"verified": True, "ok": False, "broken_seq": result.broken_seq}
 

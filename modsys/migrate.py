@@ -2,9 +2,9 @@
 own scripts: `modsys db upgrade` needs no alembic.ini and no checkout.
 
 The scripts live in `modsys/migrations/` (package data; see its README for
-adding a revision). `create_schema` (create_all) stays for tests and the
-embedded default; `modsys init` stamps the head after it, so a later
-`modsys db upgrade` starts from the right place.
+adding a revision). They are the only thing that creates or changes the
+schema: `modsys init`, `modsys db upgrade` and `modsys serve` run them; the
+web app and the other commands never do.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from sqlmodel import SQLModel
 from modsys.models import UTCDateTime
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The schema databases built by create_all had (create_all stopped with revision 0003).
+LAST_CREATE_ALL_REVISION = "0002"
 # One migrator at a time on PostgreSQL (several containers may start at once).
 _PG_LOCK_ID = 0x6D6F_6473_7973_0001
 
@@ -105,26 +107,38 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     return before, after
 
 
-def init_database(url: str) -> str | None:
-    """For `modsys init`: a versioned database is upgraded to head first (so the
-    create_all that follows finds nothing to add); an unversioned one is built
-    by create_all and then stamped with the head, since create_all built exactly
-    the head's schema. Returns the revision the database ends at."""
-    from modsys.db import create_schema, make_engine
+def upgrade_engine(engine: sa.Engine) -> str | None:
+    """Migrate a fresh database through an engine the caller built (benchmarks: it
+    keeps the engine's connect_args, e.g. a PostgreSQL search_path). Returns the revision."""
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), "head")
+        return current_revision(conn)
 
+
+def init_database(url: str) -> str | None:
+    """For `modsys init` and `modsys serve`: an empty or versioned database is
+    migrated to head. A database built by create_all (no revision, but modsys
+    tables: `modsys serve` before Alembic built every schema) is stamped with
+    the last revision create_all matched, then migrated from there.
+    Returns the revision the database ends at."""
     engine = _plain_engine(url)
     try:
-        with engine.connect() as conn:
-            versioned = current_revision(conn) is not None
+        with engine.begin() as conn:
+            if current_revision(conn) is None and _has_modsys_tables(conn):
+                command.stamp(alembic_config(connection=conn), LAST_CREATE_ALL_REVISION)
     finally:
         engine.dispose()
-    if versioned:
-        return upgrade(url)[1]
-    app_engine = make_engine(url)
-    try:
-        create_schema(app_engine)
-        with app_engine.begin() as conn:
-            command.stamp(alembic_config(connection=conn), "head")
-            return current_revision(conn)
-    finally:
-        app_engine.dispose()
+    return upgrade(url)[1]
+
+
+def require_head(engine: sa.Engine) -> None:
+    """Refuse to work on a database whose schema is not this code's (commands
+    other than init/upgrade never change the schema themselves)."""
+    with engine.connect() as conn:
+        revision = current_revision(conn)
+    head = head_revision()
+    if revision is None:
+        raise MigrationError("this database has no modsys schema yet: run `modsys init` "
+                             "(or `modsys db upgrade`) first")
+    if revision != head:
+        raise MigrationError(f"the database schema is at {revision}, this code needs {head}: run `modsys db upgrade`")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from modsys.policy import SanctionKind
+from modsys.kinds import kind
 
 
 class UTCDateTime(TypeDecorator):
@@ -142,12 +142,14 @@ class OutboxStatus(StrEnum):
 
 
 class Community(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("discord_guild_id", name="uq_community_discord_guild_id"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     slug: str = _str(64, unique=True)
     name: str = _str(200)
     platform: str = _str(32, default="discord")
     policy_path: str = _str(500)
     created_at: datetime = _time()
+    discord_guild_id: Optional[str] = _str(32, default=None)  # the Discord server it moderates (unique)
 
 
 class PolicyVersion(SQLModel, table=True):
@@ -296,7 +298,7 @@ class Action(SQLModel, table=True):
 
     @property
     def is_permanent(self) -> bool:
-        return self.kind == SanctionKind.ban and self.ends_at is None
+        return kind(self.kind).timed and not kind(self.kind).duration_required and self.ends_at is None
 
 
 class StatementOfReasons(SQLModel, table=True):
@@ -317,6 +319,7 @@ class StatementOfReasons(SQLModel, table=True):
     automated_decision: str = _str(64, default="AUTOMATED_DECISION_NOT_AUTOMATED")
     redress: str = Field(sa_type=sa.Text)  # how to appeal and by when
     created_at: datetime = _time()
+    decision_provision: Optional[str] = _str(64, default=None)  # DECISION_PROVISION_* (modsys.kinds)
 
 
 class Evidence(SQLModel, table=True):

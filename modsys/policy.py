@@ -25,7 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from modsys import kinds
 from modsys.errors import PolicyError
+from modsys.kinds import ActionKind
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -62,12 +64,7 @@ def format_duration(delta: timedelta | None) -> str:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-class SanctionKind(StrEnum):
-    note = "note"
-    warning = "warning"
-    timeout = "timeout"
-    ban = "ban"
-    unban = "unban"
+SanctionKind = ActionKind  # the registry's kinds (modsys.kinds), under the name policies and callers use
 
 
 class DecisionGround(StrEnum):
@@ -101,7 +98,7 @@ DETOXIFY_LABELS = {
     "identity_attack", "sexual_explicit",
 }
 
-TIMED_KINDS = {SanctionKind.timeout, SanctionKind.ban}
+TIMED_KINDS = set(kinds.timed())
 
 
 class _Strict(BaseModel):
@@ -114,20 +111,20 @@ class LadderStep(_Strict):
 
     @model_validator(mode="after")
     def _duration_fits_kind(self) -> "LadderStep":
-        if self.kind == SanctionKind.timeout and self.duration is None:
-            raise ValueError("a timeout step needs a duration")
-        if self.kind not in TIMED_KINDS and self.duration is not None:
+        declared = kinds.kind(self.kind)
+        if declared.duration_required and self.duration is None:
+            raise ValueError(f"a {self.kind} step needs a duration")
+        if not declared.timed and self.duration is not None:
             raise ValueError(f"a {self.kind} step takes no duration")
-        if self.kind == SanctionKind.unban:
-            raise ValueError("unban is not a sanction step")
+        if not declared.on_ladder:
+            raise ValueError(f"{self.kind} is not a sanction step")
         return self
 
     def describe(self) -> str:
-        if self.kind == SanctionKind.ban and self.duration is None:
-            return "permanent ban"
-        if self.duration is not None:
-            return f"{format_duration(self.duration)} {self.kind}"
-        return str(self.kind)
+        label = kinds.kind(self.kind).label
+        if not kinds.kind(self.kind).timed:
+            return label
+        return f"permanent {label}" if self.duration is None else f"{format_duration(self.duration)} {label}"
 
 
 class Rule(_Strict):
@@ -175,7 +172,7 @@ class Appeals(_Strict):
     review_sla: Duration = timedelta(hours=72)
     leadership_sla: Duration = timedelta(days=7)
     reminders: list[Annotated[float, Field(gt=0, lt=1)]] = [0.5, 0.9]
-    appealable_kinds: list[SanctionKind] = [SanctionKind.warning, SanctionKind.timeout, SanctionKind.ban]
+    appealable_kinds: list[SanctionKind] = [SanctionKind(k.name) for k in kinds.KINDS.values() if k.appealable_by_default]
     statement_min_chars: Annotated[int, Field(ge=1)] = 20
     statement_max_chars: Annotated[int, Field(le=20000)] = 4000
     message_max_chars: Annotated[int, Field(ge=1, le=20000)] = 2000

@@ -23,12 +23,15 @@ from modsys.models import (
     FlagStatus,
     Member,
     OfficialStatement,
+    OutboxMessage,
+    OutboxStatus,
+    PolicyVersion,
     StaffUser,
     StatementOfReasons,
     ToxicityScore,
     Visibility,
 )
-from modsys.services.appeals import conflicted
+from modsys.permissions import conflicted
 
 PAGE = 50
 
@@ -159,6 +162,22 @@ def members_by_id(session: Session, ids: set[int]) -> dict[int, Member]:
     if not ids:
         return {}
     return {m.id: m for m in session.exec(select(Member).where(Member.id.in_(ids)))}  # type: ignore[misc]
+
+
+def staff_accounts(session: Session, community_id: int) -> list[StaffUser]:
+    return list(session.exec(select(StaffUser).where(StaffUser.community_id == community_id)
+                             .order_by(StaffUser.username)))
+
+
+def policy_versions(session: Session, community_id: int) -> list[PolicyVersion]:
+    return list(session.exec(select(PolicyVersion).where(PolicyVersion.community_id == community_id)
+                             .order_by(PolicyVersion.loaded_at.desc())))
+
+
+def dead_letters(session: Session, community_id: int, limit: int = PAGE) -> list[OutboxMessage]:
+    return list(session.exec(select(OutboxMessage).where(OutboxMessage.community_id == community_id,
+                                                         OutboxMessage.status == OutboxStatus.dead)
+                             .order_by(OutboxMessage.id.desc()).limit(limit)))
 
 
 def staff_names(session: Session, community_id: int) -> dict[int, str]:

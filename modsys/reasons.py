@@ -4,30 +4,28 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from modsys.kinds import kind
 from modsys.models import Action, ActionSource, StatementOfReasons
-from modsys.policy import Policy, SanctionKind, format_duration
-
-_KIND_RANK = {SanctionKind.note: 0, SanctionKind.warning: 1, SanctionKind.timeout: 2, SanctionKind.ban: 3}
+from modsys.policy import Policy, format_duration
 
 
 def duration_of(action: Action) -> timedelta | None:
     return None if action.ends_at is None else action.ends_at - action.starts_at
 
 
-def measure(kind: str, duration: timedelta | None) -> str:
-    if kind == SanctionKind.ban:
-        return "permanent ban" if duration is None else f"{format_duration(duration)} ban"
-    if kind == SanctionKind.timeout:
-        return f"{format_duration(duration)} timeout"
-    return str(kind)
+def measure(name: str, duration: timedelta | None) -> str:
+    """What the member reads: "24 hours timeout", "permanent ban", "warning"."""
+    declared = kind(name)
+    if not declared.timed:
+        return declared.label
+    return f"permanent {declared.label}" if duration is None else f"{format_duration(duration)} {declared.label}"
 
 
-def severity(kind: str, duration: timedelta | None) -> tuple[int, float]:
+def severity(name: str, duration: timedelta | None) -> tuple[int, float]:
     """Comparable severity: kind first, then length (permanent is the longest)."""
-    length = float("inf") if duration is None else duration.total_seconds()
-    if kind not in (SanctionKind.timeout, SanctionKind.ban):
-        length = 0.0
-    return (_KIND_RANK.get(SanctionKind(kind), 0), length)
+    declared = kind(name)
+    length = (float("inf") if duration is None else duration.total_seconds()) if declared.timed else 0.0
+    return (declared.rank or 0, length)
 
 
 def build_statement(action: Action, policy: Policy, *, facts: str, automated_detection: bool,
@@ -36,9 +34,7 @@ def build_statement(action: Action, policy: Policy, *, facts: str, automated_det
     first = rules[0]
     assert first is not None  # the service validated every cited rule
     duration = duration_of(action)
-    account = None
-    if action.kind in (SanctionKind.timeout, SanctionKind.ban):
-        account = "DECISION_ACCOUNT_TERMINATED" if duration is None else "DECISION_ACCOUNT_SUSPENDED"
+    account = kind(action.kind).account(duration)
     ground_reference = "; ".join(
         f"Rule '{r.id}': {r.title}. {r.description}" for r in rules if r is not None
     ) + f" (policy version {policy.version}{', ' + policy.label if policy.label else ''})"
@@ -53,6 +49,7 @@ def build_statement(action: Action, policy: Policy, *, facts: str, automated_det
         decision_ground=first.ground.value,
         category=first.category,
         decision_account=account,
+        decision_provision=kind(action.kind).provision(duration),
         measure=measure(action.kind, duration),
         end_date_account_restriction=action.ends_at if account else None,
         decision_facts=facts,

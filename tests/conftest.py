@@ -5,6 +5,7 @@ parallel runs don't collide). PostgreSQL being down fails the run; it never skip
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,7 +20,8 @@ from modsys import clock as clock_mod
 from modsys.actors import CLI, Actor
 from modsys.community import ensure_community
 from modsys.config import DEFAULT_POLICY
-from modsys.db import create_schema, make_engine, new_session
+from modsys import migrate
+from modsys.db import make_engine, new_session
 from modsys.models import AuditHead, Community, Member
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
@@ -91,10 +93,23 @@ def pg_schema_url() -> Iterator[tuple[str, dict]]:
 @pytest.fixture(scope="session")
 def pg_engine(pg_schema_url: tuple[str, dict]) -> Iterator[sa.Engine]:
     url, connect_args = pg_schema_url
+    migrate.upgrade(schema_url(connect_args["options"].split("=", 1)[1]))  # once per run: the schema is Alembic's
     engine = make_engine(url, connect_args=connect_args)
-    create_schema(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per run; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "modsys.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def migrated_sqlite(template: Path, path: Path) -> sa.Engine:
+    shutil.copyfile(template, path)
+    return make_engine(f"sqlite:///{path}")
 
 
 def _reset_pg(engine: sa.Engine) -> None:
@@ -109,8 +124,7 @@ def _reset_pg(engine: sa.Engine) -> None:
 @pytest.fixture
 def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     if backend == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'modsys.db'}")
-        create_schema(eng)
+        eng = migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "modsys.db")
         yield eng
         eng.dispose()
     else:
@@ -177,6 +191,14 @@ def make_member(session: Session, community: Community) -> Callable[..., Member]
 
 
 @pytest.fixture
+def bot(session: Session, community: Community) -> Actor:
+    """A chat bot's reporter API key."""
+    from tests.factories import reporter
+
+    return reporter(session, community.id)
+
+
+@pytest.fixture
 def mod_a(make_staff: Callable[..., Actor]) -> Actor:
     return make_staff("moderator", "mod_a")
 
@@ -204,7 +226,8 @@ def web_settings(db_url: str):
 
 
 @pytest.fixture
-def app(engine: sa.Engine, web_settings, clock):
+def app(engine: sa.Engine, web_settings, clock, community):
+    """The web app over a database holding the default community (create_app itself writes nothing)."""
     from web import create_app
 
     application = create_app(web_settings, engine=engine, TESTING=True, RATELIMIT_ENABLED=False)

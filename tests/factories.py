@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from modsys.actors import Actor
-from modsys.models import Action, Appeal, Member
+from modsys.actors import CLI, Actor
+from modsys.models import Action, ApiKey, Appeal, Member
 from modsys.services.actions import NewAction, file_action
 from modsys.services.appeals import submit_appeal
 from modsys.services.evidence import EvidenceInput
@@ -34,3 +34,16 @@ def timeout(session: Session, mod: Actor, member: Member, hours: int = 24, **kw)
 
 def appeal(session: Session, member: Member, action: Action, statement: str = STATEMENT) -> Appeal:
     return submit_appeal(session, Actor.member(member), action.id, statement)
+
+
+def reporter(session: Session, community_id: int, name: str = "chatbot") -> Actor:
+    """A real reporter API key of the community (created once), acting as itself."""
+    from sqlmodel import select
+
+    from modsys.services.api_keys import create_api_key
+
+    key = session.exec(select(ApiKey).where(ApiKey.community_id == community_id, ApiKey.name == name,
+                                            ApiKey.revoked_at.is_(None))).first()
+    if key is None:
+        key, _ = create_api_key(session, CLI, community_id, name, "reporter")
+    return Actor.api(key)

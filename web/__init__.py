@@ -12,9 +12,8 @@ from werkzeug.routing import IntegerConverter
 from sqlalchemy.engine import Engine
 
 from modsys import audit
-from modsys.community import ensure_community
 from modsys.config import Settings, check_production, load_settings
-from modsys.db import create_schema, make_engine, new_session
+from modsys.db import make_engine
 from web import context
 from web.extensions import csrf, limiter, login_manager
 from web.security import add_headers, register_error_handlers, secret_key_for
@@ -26,6 +25,8 @@ class BoundedInt(IntegerConverter):
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None, **overrides) -> Flask:
+    """The web app for every community of the database. Side-effect free: it writes
+    nothing (no schema, no files); `modsys serve`/`init`/`db upgrade` prepare the database."""
     settings = settings or load_settings()
     check_production(settings)  # refuse unsafe production settings before touching anything
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
@@ -52,10 +53,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     # Ids in URLs fit the database's integer columns; bigger ones are a plain 404.
     app.url_map.converters["int"] = BoundedInt
     app.extensions["modsys"] = context.State(settings=settings, engine=engine, secret_key=secret)
-
-    create_schema(engine)
-    with new_session(engine) as session:
-        ensure_community(session, settings.policy_path)
 
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -3,41 +3,37 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlmodel import select
 
-from modsys import delivery
+from modsys import delivery, permissions, queries
 from modsys.calibration import calibrate
-from modsys.community import policy_for
-from modsys.models import OutboxMessage, OutboxStatus, PolicyVersion, Role, StaffUser
+from modsys.models import Role
+from modsys.permissions import Cap
 from modsys.services import api_keys
 from modsys.services import staff as staff_svc
 from modsys.webhooks import list_webhooks
-from web.context import actor, db, staff
+from web.context import actor, db, scoped, staff
 from web.forms import int_field
 from web.security import roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+ADMINS = permissions.roles_with(Cap.administer)
 
 
 @bp.route("")
-@roles_required(Role.admin)
+@roles_required(*ADMINS)
 def index():
     me = staff()
-    users = db().exec(select(StaffUser).where(StaffUser.community_id == me.community_id).order_by(StaffUser.username)).all()
-    versions = db().exec(select(PolicyVersion).where(PolicyVersion.community_id == me.community_id)
-                         .order_by(PolicyVersion.loaded_at.desc())).all()
-    policy = policy_for(db(), me.community_id)
-    dead = db().exec(select(OutboxMessage).where(OutboxMessage.community_id == me.community_id,
-                                                 OutboxMessage.status == OutboxStatus.dead)
-                     .order_by(OutboxMessage.id.desc()).limit(50)).all()
-    return render_template("admin/index.html", users=users, policy=policy, versions=versions, roles=list(Role),
+    policy = scoped().policy
+    return render_template("admin/index.html", users=queries.staff_accounts(db(), me.community_id), policy=policy,
+                           versions=queries.policy_versions(db(), me.community_id), roles=list(Role),
                            keys=api_keys.list_api_keys(db(), actor(), me.community_id),
                            webhooks=list_webhooks(db(), me.community_id),
-                           dead=dead, calibration=calibrate(db(), me.community_id, policy))
+                           dead=queries.dead_letters(db(), me.community_id),
+                           calibration=calibrate(db(), me.community_id, policy))
 
 
 @bp.route("/apikeys", methods=["POST"])
-@roles_required(Role.admin)
+@roles_required(*ADMINS)
 def create_api_key():
     key, plaintext = api_keys.create_api_key(db(), actor(), staff().community_id, request.form.get("name", ""),
                                              request.form.get("role", ""), request.form.get("acts_as") or None)
@@ -46,7 +42,7 @@ def create_api_key():
 
 
 @bp.route("/apikeys/<int:key_id>/revoke", methods=["POST"])
-@roles_required(Role.admin)
+@roles_required(*ADMINS)
 def revoke_api_key(key_id: int):
     key = api_keys.revoke_api_key(db(), actor(), key_id, staff().community_id)
     flash(f"API key {key.name!r} revoked.", "info")
@@ -54,7 +50,7 @@ def revoke_api_key(key_id: int):
 
 
 @bp.route("/outbox/retry", methods=["POST"])
-@roles_required(Role.admin)
+@roles_required(*ADMINS)
 def retry_outbox():
     ids = [int_field(i, "message id") for i in request.form.getlist("id")]
     count = delivery.retry(db(), actor(), ids or None, dead=not ids, community_id=staff().community_id)
@@ -63,7 +59,7 @@ def retry_outbox():
 
 
 @bp.route("/staff", methods=["POST"])
-@roles_required(Role.admin)
+@roles_required(*ADMINS)
 def create_staff():
     password = staff_svc.generate_password()
     user = staff_svc.create_staff(db(), actor(), staff().community_id, request.form.get("username", "").strip(),
@@ -73,7 +69,7 @@ def create_staff():
 
 
 @bp.route("/staff/<int:user_id>/role", methods=["POST"])
-@roles_required(Role.admin)
+@roles_required(*ADMINS)
 def set_role(user_id: int):
     user = staff_svc.set_role(db(), actor(), user_id, request.form.get("role", ""))
     flash(f"{user.username} is now {user.role}.", "info")
@@ -81,7 +77,7 @@ def set_role(user_id: int):
 
 
 @bp.route("/staff/<int:user_id>/active", methods=["POST"])
-@roles_required(Role.admin)
+@roles_required(*ADMINS)
 def set_active(user_id: int):
     active = int_field(request.form.get("active", ""), "active") == 1
     user = staff_svc.set_active(db(), actor(), user_id, active)

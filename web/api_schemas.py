@@ -197,6 +197,8 @@ class StatementOut(_Out):
     automated_detection: bool
     automated_decision: str
     redress: str
+    decision_provision: str | None = None
+    created_at: datetime | None = None
 
 
 class EvidenceOut(_Out):
@@ -210,6 +212,33 @@ class EvidenceOut(_Out):
     size: int
     sha256: str
     created_at: datetime
+
+
+class PublicEvidenceOut(_Out):
+    """Evidence as the sanctioned member sees it (public items only; files by link)."""
+
+    id: int
+    kind: str
+    created_at: datetime
+    sha256: str
+    content: str | None = None
+    filename: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    download_url: str | None = None
+
+
+class PublicActionOut(_Out):
+    """An action as the sanctioned member sees it: never the private note, who filed it or the flag."""
+
+    id: int
+    kind: str
+    status: str
+    rules: list[str]
+    public_reason: str
+    starts_at: datetime
+    ends_at: datetime | None
+    appeal_deadline: datetime | None
 
 
 class ActionSummary(_Out):

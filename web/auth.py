@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
 from modsys.models import StaffUser
-from modsys.services.staff import authenticate, rotate_session
+from modsys.services.staff import authenticate, rotate_session, session_user
 from web.context import actor, db
 from web.extensions import limiter, login_manager
 
@@ -34,10 +34,8 @@ def load_user(ident: str) -> StaffLogin | None:
     user_id, _, token = ident.partition(":")
     if not user_id.isdigit():
         return None
-    user = db().get(StaffUser, int(user_id))
-    if user is None or not user.active or user.session_token != token:
-        return None  # deactivated or logged out elsewhere: the session ends here
-    return StaffLogin(user)
+    user = session_user(db(), int(user_id), token)
+    return None if user is None else StaffLogin(user)  # None: deactivated or logged out elsewhere
 
 
 def _safe_next(target: str | None) -> str:

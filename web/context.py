@@ -12,11 +12,13 @@ from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from modsys import clock
+from modsys import clock, kinds, permissions
 from modsys.actors import Actor
 from modsys.config import Settings
 from modsys.db import new_session
-from modsys.models import StaffUser
+from modsys.models import Community, StaffUser
+from modsys.services._base import reading
+from modsys.uow import UnitOfWork
 
 
 @dataclass
@@ -48,6 +50,23 @@ def staff() -> StaffUser:
 
 def actor() -> Actor:
     return Actor.staff(staff())
+
+
+def scoped() -> UnitOfWork:
+    """The signed-in staff user's unit of work for this request's reads: every
+    lookup is of their community; another community's row is a 404."""
+    if "uow" not in g:
+        g.uow = reading(db(), actor())
+    return g.uow
+
+
+class Can:
+    """`can.revoke(action)` in templates: the predicates of modsys.permissions for
+    the signed-in user, so pages hide what the services would refuse."""
+
+    def __getattr__(self, verb: str) -> Any:
+        predicate = getattr(permissions, f"can_{verb}")
+        return lambda *args: bool(current_user.is_authenticated and predicate(staff(), *args))
 
 
 def relative(when: datetime | None, now: datetime | None = None) -> str:
@@ -93,5 +112,11 @@ def model_banner() -> str | None:
     return f"Flags are not being scored, so the queue is ordered by reporters and age. {problem}"
 
 
+def community() -> Community | None:
+    """The signed-in staff user's community (shown in the page header)."""
+    return scoped().get(Community, staff().community_id) if current_user.is_authenticated else None
+
+
 def template_globals() -> dict[str, Any]:
-    return {"now": clock.now(), "settings": state().settings, "model_banner": model_banner}
+    return {"now": clock.now(), "settings": state().settings, "model_banner": model_banner, "can": Can(),
+            "kinds": kinds.KINDS, "community": community}

@@ -5,32 +5,27 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from sqlmodel import select
 
-from modsys import portal_links, queries
-from modsys.community import policy_for
+from modsys import permissions, portal_links, queries
 from modsys.errors import DomainError
 from modsys.models import Action, Appeal, Evidence, Flag, Member, Role
+from modsys.permissions import Cap
 from modsys.services import actions as action_svc
 from modsys.services import appeals as appeal_svc
 from modsys.services import flags as flag_svc
 from modsys.services.actions import NewAction
 from modsys.services.decisions import Decision, Modification, decide_appeal
-from modsys.services.members import get_or_create_member
 from web import forms
-from web.context import actor, db, staff, state
+from web.context import actor, db, scoped, staff, state
 from web.security import roles_required
 
 bp = Blueprint("dashboard", __name__)
-STAFF = (Role.moderator, Role.leadership, Role.admin)
-MODS = (Role.moderator, Role.leadership)
+STAFF = permissions.roles_with(Cap.read_cases)
+MODS = permissions.roles_with(Cap.moderate)
 
 
 def _get(model, ident: int, what: str):
-    row = db().get(model, ident)
-    if row is None or row.community_id != staff().community_id:
-        abort(404, f"{what} {ident} does not exist")
-    return row
+    return scoped().get(model, ident, what)
 
 
 def appeal_link(action: Action) -> str | None:
@@ -69,7 +64,7 @@ def flags():
     members = queries.members_by_id(db(), {f.author_id for f in rows})
     return render_template("dashboard/flags.html", flags=rows, status=status, page=page,
                            channels=queries.flag_channels(db(), me.community_id),
-                           rules=policy_for(db(), me.community_id).rules, members=members.get)
+                           rules=scoped().policy.rules, members=members.get)
 
 
 @bp.route("/flags/<int:flag_id>")
@@ -77,7 +72,7 @@ def flags():
 def flag(flag_id: int):
     f = _get(Flag, flag_id, "flag")
     return render_template("dashboard/flag.html", flag=f, score=queries.latest_score(db(), f.id),
-                           author=db().get(Member, f.author_id))
+                           author=_get(Member, f.author_id, "member"))
 
 
 @bp.route("/flags/<int:flag_id>/dismiss", methods=["POST"])
@@ -92,7 +87,7 @@ def dismiss_flag(flag_id: int):
 @roles_required(*STAFF)
 def member(member_id: int):
     m = _get(Member, member_id, "member")
-    policy = policy_for(db(), m.community_id)
+    policy = scoped().policy
     suggestions = {r.id: action_svc.suggest_sanction(db(), m.id, r.id, policy) for r in policy.rules}
     return render_template("dashboard/member.html", file=queries.case_file(db(), m), policy=policy,
                            suggestions=suggestions, names=queries.staff_names(db(), m.community_id))
@@ -102,8 +97,7 @@ def member(member_id: int):
 @roles_required(*STAFF)
 def find_member():
     uid = request.args.get("platform_user_id", "").strip()
-    found = db().exec(select(Member).where(Member.community_id == staff().community_id,
-                                           Member.platform_user_id == uid)).first()
+    found = scoped().first(Member, Member.platform_user_id == uid)
     if found is None:
         flash(f"No member with id {uid!r} yet; file an action to create their case file.", "error")
         return redirect(url_for("dashboard.new_action"))
@@ -133,23 +127,23 @@ def _short(delta) -> str:
 @bp.route("/actions/new", methods=["GET", "POST"])
 @roles_required(*MODS)
 def new_action():
-    session, me = db(), staff()
-    policy = policy_for(session, me.community_id)
+    session = db()
+    policy = scoped().policy
     flag_row = _get(Flag, int(request.values["flag"]), "flag") if request.values.get("flag", "").isdigit() else None
     member_row = None
     if request.values.get("member", "").isdigit():
         member_row = _get(Member, int(request.values["member"]), "member")
     elif flag_row:
-        member_row = session.get(Member, flag_row.author_id)
+        member_row = _get(Member, flag_row.author_id, "member")
     preview = None
     if request.method == "POST":
         try:
-            if member_row is None:
-                member_row = get_or_create_member(session, me.community_id, request.form.get("platform_user_id", ""),
-                                                  request.form.get("display_name", ""))
-                session.commit()
+            # A new member is created by the service, in the action's transaction (and audited).
             req = NewAction(
-                member_id=member_row.id, kind=request.form.get("kind", ""), rules=request.form.getlist("rule"),
+                member_id=member_row.id if member_row else None,
+                platform_user_id=request.form.get("platform_user_id", ""),
+                display_name=request.form.get("display_name", ""),
+                kind=request.form.get("kind", ""), rules=request.form.getlist("rule"),
                 public_reason=request.form.get("public_reason", ""), facts=request.form.get("facts", ""),
                 private_note=request.form.get("private_note", ""), duration=forms.duration(request.form.get("duration")),
                 evidence=forms.evidence(request))
@@ -166,7 +160,6 @@ def new_action():
                     flash(f"Case #{created.id} filed.", "info")
                 return redirect(url_for("dashboard.action", action_id=created.id))
         except DomainError as e:
-            session.rollback()
             flash(e.message, "error")
             status = e.http_status
             return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
@@ -181,7 +174,7 @@ def new_action():
 @roles_required(*STAFF)
 def action(action_id: int):
     a = _get(Action, action_id, "case")
-    return render_template("dashboard/action.html", action=a, member=db().get(Member, a.member_id),
+    return render_template("dashboard/action.html", action=a, member=_get(Member, a.member_id, "member"),
                            sor=queries.statement_of_reasons(db(), a.id),
                            evidence=queries.evidence_for(db(), a.id, include_private=True),
                            appeals=queries.appeals_of_action(db(), a.id), names=queries.staff_names(db(), a.community_id),
@@ -226,15 +219,15 @@ def attachment(ev: Evidence) -> Response:
 @roles_required(*STAFF)
 def appeal(appeal_id: int):
     ap = _get(Appeal, appeal_id, "appeal")
-    act = db().get(Action, ap.action_id)
+    act = _get(Action, ap.action_id, "case")
     me = staff()
-    conflict = appeal_svc.conflicted(act, me.id)
-    return render_template("dashboard/appeal.html", appeal=ap, action=act, member=db().get(Member, ap.appellant_id),
+    conflict = permissions.conflicted(act, me.id)
+    return render_template("dashboard/appeal.html", appeal=ap, action=act, member=_get(Member, ap.appellant_id, "member"),
                            evidence=queries.evidence_for(db(), act.id, include_private=True),
                            sor=queries.statement_of_reasons(db(), act.id), thread=queries.thread(db(), ap.id),
                            names=queries.staff_names(db(), ap.community_id), conflict=conflict,
                            role_in_case="filed" if act.moderator_id == me.id else "co-signed",
-                           sla=queries.sla(ap), policy=policy_for(db(), ap.community_id))
+                           sla=queries.sla(ap), policy=scoped().policy)
 
 
 @bp.route("/appeals/<int:appeal_id>/<verb>", methods=["POST"])

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from modsys import queries
-from modsys.community import policy_for
-from modsys.models import Action, Appeal, Member, Role
+from modsys import permissions, queries
+from modsys.models import Action, Appeal, Member
+from modsys.permissions import Cap
 from modsys.services.decisions import final_decision
-from web.context import actor, db, staff
+from web.context import actor, db, scoped, staff
 from web.dashboard import decision_from_form
 from web.security import roles_required
 
 bp = Blueprint("leadership", __name__, url_prefix="/leadership")
+LEADERSHIP = permissions.roles_with(Cap.decide_final)
 
 
 @bp.route("")
-@roles_required(Role.leadership)
+@roles_required(*LEADERSHIP)
 def desk():
     me = staff()
     appeals = queries.escalated_appeals(db(), me.community_id)
@@ -25,23 +26,22 @@ def desk():
 
 
 @bp.route("/appeals/<int:appeal_id>")
-@roles_required(Role.leadership)
+@roles_required(*LEADERSHIP)
 def appeal(appeal_id: int):
-    ap = db().get(Appeal, appeal_id)
-    if ap is None or ap.community_id != staff().community_id:
-        abort(404, f"appeal {appeal_id} does not exist")
-    act = db().get(Action, ap.action_id)
-    return render_template("leadership/appeal.html", appeal=ap, action=act, member=db().get(Member, ap.appellant_id),
+    uow = scoped()
+    ap = uow.get(Appeal, appeal_id, "appeal")
+    act = uow.get(Action, ap.action_id, "case")
+    member = uow.get(Member, ap.appellant_id, "member")
+    return render_template("leadership/appeal.html", appeal=ap, action=act, member=member,
                            evidence=queries.evidence_for(db(), act.id, include_private=True),
                            sor=queries.statement_of_reasons(db(), act.id), thread=queries.thread(db(), ap.id),
                            names=queries.staff_names(db(), ap.community_id), sla=queries.sla(ap),
-                           conflict=act.moderator_id == staff().id or act.cosigner_id == staff().id,
-                           history=queries.case_file(db(), db().get(Member, ap.appellant_id)).actions,
-                           policy=policy_for(db(), ap.community_id))
+                           conflict=permissions.conflicted(act, staff().id),
+                           history=queries.case_file(db(), member).actions, policy=uow.policy)
 
 
 @bp.route("/appeals/<int:appeal_id>/decide", methods=["POST"])
-@roles_required(Role.leadership)
+@roles_required(*LEADERSHIP)
 def decide(appeal_id: int):
     final_decision(db(), actor(), appeal_id, decision_from_form(),
                    statement_title=request.form.get("statement_title", ""),

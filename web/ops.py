@@ -30,21 +30,10 @@ from prometheus_client import CollectorRegistry, Histogram, disable_created_metr
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.process_collector import PROCESS_COLLECTOR
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from modsys import audit, clock
-from modsys.models import (
-    Appeal,
-    AppealStatus,
-    Channel,
-    Community,
-    Flag,
-    FlagStatus,
-    OutboxMessage,
-    OutboxStatus,
-    ScoreState,
-    ToxicityScore,
-)
+from modsys import audit, clock, ops_stats
+from modsys.models import AppealStatus, Channel, OutboxStatus
 from web.context import state
 
 bp = Blueprint("ops", __name__)
@@ -178,7 +167,7 @@ def _check_database(engine: sa.Engine) -> dict[str, Any]:
 def _check_policies(session: Session) -> tuple[dict[str, Any], set[str]]:
     from modsys.community import policy_for
 
-    communities = list(session.exec(select(Community).order_by(Community.id)))
+    communities = ops_stats.communities(session)
     if not communities:
         return {"ok": False, "error": "no community: run `modsys init`"}, set()
     loaded, models, problems = {}, set(), []
@@ -276,42 +265,31 @@ class DatabaseCollector:
 
     def _families(self, session: Session) -> Iterator[GaugeMetricFamily]:
         now = clock.now()
-        slugs = dict(session.exec(select(Community.id, Community.slug)).all())
+        slugs = {c.id: c.slug for c in ops_stats.communities(session)}
 
-        def per_community(name: str, doc: str, rows: Any) -> GaugeMetricFamily:
+        def per_community(name: str, doc: str, values: dict[int, int]) -> GaugeMetricFamily:
             # Every community gets a value, zeros included, so alerts see 0 rather than no data.
-            values = dict(rows.all())
             family = GaugeMetricFamily(name, doc, labels=("community",))
             for community_id, slug in sorted(slugs.items()):
                 family.add_metric([slug], values.get(community_id, 0))
             return family
 
-        count = sa.func.count()
-        yield per_community("modsys_flags_open", "Flags waiting for a moderator.", session.exec(
-            select(Flag.community_id, count).where(Flag.status == FlagStatus.open).group_by(Flag.community_id)))
+        yield per_community("modsys_flags_open", "Flags waiting for a moderator.", ops_stats.open_flags(session))
         yield per_community("modsys_flags_unscored", "Flags waiting for the toxicity model (score_state pending).",
-                            session.exec(select(Flag.community_id, count).where(Flag.score_state == ScoreState.pending)
-                                         .group_by(Flag.community_id)))
-        oldest = session.exec(select(sa.func.min(Flag.created_at)).where(Flag.score_state == ScoreState.pending)).one()
+                            ops_stats.unscored_flags(session))
         family = GaugeMetricFamily("modsys_flags_unscored_oldest_age_seconds",
                                    "Age of the oldest flag still waiting for a score (0: none).")
-        family.add_metric([], _age(oldest, now))
+        family.add_metric([], _age(ops_stats.oldest_unscored(session), now))
         yield family
 
-        by_state = {(c, s): n for c, s, n in session.exec(
-            select(Appeal.community_id, Appeal.status, count).group_by(Appeal.community_id, Appeal.status))}
+        by_state = ops_stats.appeals_by_state(session)
         family = GaugeMetricFamily("modsys_appeals", "Appeals by state.", labels=("community", "state"))
         for community_id, slug in sorted(slugs.items()):
             for appeal_state in AppealStatus:
                 family.add_metric([slug, appeal_state.value], by_state.get((community_id, appeal_state.value), 0))
         yield family
 
-        review = dict(session.exec(select(Appeal.community_id, count).where(
-            Appeal.status.in_((AppealStatus.submitted, AppealStatus.in_review)), Appeal.review_due_at < now)
-            .group_by(Appeal.community_id)).all())
-        leadership = dict(session.exec(select(Appeal.community_id, count).where(
-            Appeal.status == AppealStatus.escalated, Appeal.leadership_due_at < now)
-            .group_by(Appeal.community_id)).all())
+        review, leadership = ops_stats.overdue_appeals(session, now)
         family = GaugeMetricFamily("modsys_appeals_overdue", "Open appeals past their SLA, by stage.",
                                    labels=("community", "stage"))
         for community_id, slug in sorted(slugs.items()):
@@ -321,27 +299,20 @@ class DatabaseCollector:
 
         for status, name, doc in ((OutboxStatus.pending, "modsys_outbox_pending", "Notifications not yet delivered."),
                                   (OutboxStatus.dead, "modsys_outbox_dead", "Notifications given up on (dead letters).")):
-            values = dict(session.exec(select(OutboxMessage.channel, count).where(OutboxMessage.status == status)
-                                       .group_by(OutboxMessage.channel)).all())
+            values = ops_stats.outbox_by_channel(session, status)
             family = GaugeMetricFamily(name, doc, labels=("channel",))
             for channel in sorted({*Channel, *values}):
                 family.add_metric([str(channel)], values.get(channel, 0))
             yield family
-        first_pending = select(sa.func.min(OutboxMessage.id)).where(OutboxMessage.status == OutboxStatus.pending)
-        oldest = session.exec(select(OutboxMessage.created_at).where(OutboxMessage.id == first_pending.scalar_subquery())).first()
         family = GaugeMetricFamily("modsys_outbox_oldest_pending_age_seconds",
                                    "Age of the oldest undelivered notification (0: none).")
-        family.add_metric([], _age(oldest, now))
+        family.add_metric([], _age(ops_stats.oldest_pending_outbox(session), now))
         yield family
 
         yield from self._scoring_latency(session, now)
 
     def _scoring_latency(self, session: Session, now: Any) -> Iterator[GaugeMetricFamily]:
-        rows = session.exec(
-            select(Flag.created_at, ToxicityScore.created_at)
-            .join(ToxicityScore, ToxicityScore.flag_id == Flag.id)
-            .where(Flag.created_at >= now - SCORING_WINDOW - SCORING_FLAG_LOOKBACK,
-                   ToxicityScore.created_at >= now - SCORING_WINDOW)).all()
+        rows = ops_stats.scoring_times(session, now, SCORING_WINDOW, SCORING_FLAG_LOOKBACK)
         latencies = sorted(max(0.0, (scored - flagged).total_seconds()) for flagged, scored in rows)
         # Gauges, not a histogram: a sliding window's counts go down as well as
         # up, which rate() would misread as counter resets.

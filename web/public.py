@@ -1,6 +1,6 @@
-"""Pages anyone may read: official statements."""
+"""Pages anyone may read: official statements, per community."""
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 
 from modsys.community import default_community
 from modsys.queries import statements as list_statements
@@ -11,5 +11,7 @@ bp = Blueprint("public", __name__)
 
 @bp.route("/statements")
 def statements():
-    community = default_community(db())
-    return render_template("statements.html", statements=list_statements(db(), community.id))
+    """`?community=SLUG` picks the community; without it, the default (or only) one."""
+    community = default_community(db(), request.args.get("community") or None)
+    return render_template("statements.html", statements=list_statements(db(), community.id),
+                           public_community=community)

@@ -82,13 +82,16 @@ def register_error_handlers(app: Flask) -> None:
         return render_template("error.html", code=500, message=message), 500
 
 
-def secret_key_for(configured: str | None, instance_dir: Path) -> str:
-    """The configured key, else (development only) one generated once and kept on
-    disk so sessions and appeal links survive a restart."""
+def secret_key_for(configured: str | None, instance_dir: Path, *, create: bool = False) -> str:
+    """The configured key, else (development only) the one kept on disk so sessions
+    and appeal links survive a restart. Only `modsys serve` creates that file
+    (`create=True`); an app built elsewhere without one uses a key for this process."""
     if configured:
         return configured
     path = instance_dir / "secret_key"
     if not path.exists():
+        if not create:
+            return secrets.token_hex(32)
         instance_dir.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(secrets.token_hex(32))

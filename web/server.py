@@ -3,27 +3,30 @@ on first start, in-process scheduler). Production runs gunicorn instead."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
-from sqlmodel import select
 from werkzeug.serving import make_server
 
-from modsys import demo
+from modsys import demo, migrate
 from modsys.community import ensure_community
 from modsys.config import load_settings
-from modsys.db import create_schema, make_engine, new_session
+from modsys.db import make_engine, new_session
 from modsys.logging_setup import configure_logging
-from modsys.models import StaffUser
+from modsys.services.staff import any_staff
 from web import create_app
+from web.security import secret_key_for
 
 
 def serve(host: str, port: int) -> None:
     settings = load_settings()
     configure_logging()
+    migrate.init_database(settings.database_url)  # the embedded default upgrades its own database
+    secret_key_for(settings.secret_key, Path.cwd() / "instance", create=True)  # kept across restarts
     engine = make_engine(settings.database_url)
-    create_schema(engine)
     with new_session(engine) as session:
         community = ensure_community(session, settings.policy_path)
-        if session.exec(select(StaffUser.id)).first() is None and settings.env != "production":
+        if not any_staff(session) and settings.env != "production":
             logins = demo.fill(session, community)
             click.echo("First start: demo community created. Staff logins (demo only):")
             for username, role, password in logins:

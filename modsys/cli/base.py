@@ -11,8 +11,12 @@ from modsys.config import ConfigError, check_production, load_settings
 
 
 def open_db(settings=None):
-    """Engine + session on the configured database, schema created if missing."""
-    from modsys.db import create_schema, make_engine, new_session
+    """Engine + session on the configured database, whose schema must be this
+    code's (`modsys init` / `modsys db upgrade` make it so; nothing else does)."""
+    from sqlalchemy.exc import OperationalError
+
+    from modsys.db import make_engine, new_session
+    from modsys.migrate import MigrationError, require_head
 
     settings = settings or load_settings()
     try:
@@ -20,14 +24,37 @@ def open_db(settings=None):
     except ConfigError as e:
         fail(str(e))
     engine = make_engine(settings.database_url)
-    create_schema(engine)
-    return engine, new_session(engine)
+    try:
+        require_head(engine)
+    except MigrationError as e:
+        fail(str(e))
+    except OperationalError as e:
+        fail(f"cannot reach the database at {settings.database_url.split('@')[-1]}: "
+             f"{str(e.orig).strip().splitlines()[0]}")
+    session = new_session(engine)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the command's connection ends with it, also when run in-process (CliRunner)
+        ctx.call_on_close(engine.dispose)
+        ctx.call_on_close(session.close)  # runs first (last registered, first called)
+    return engine, session
 
 
-def community_of(session, settings):
-    from modsys.community import ensure_community
+def community_of(session, settings, slug: str | None = None):
+    """The community a command acts on: `--community SLUG`, else the only one. On a
+    database with none yet, the default community is created from MODSYS_POLICY."""
+    from modsys.community import choose_community
+    from modsys.errors import DomainError
 
-    return ensure_community(session, settings.policy_path)
+    try:
+        return choose_community(session, slug, settings.policy_path)
+    except DomainError as e:
+        fail(e.message)
+
+
+def community_option(fn):
+    """`--community SLUG` for a command that acts on one community."""
+    return click.option("--community", "community_slug", metavar="SLUG", default=None,
+                        help="The community to act on (default: the only one).")(fn)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from modsys.cli.base import community_of, fail, main, open_db
+from modsys.cli.base import community_of, community_option, fail, main, open_db
 from modsys.config import load_settings
 
 
@@ -21,9 +21,14 @@ def scorer_or_fail(settings, name: str):
 
 
 def policy_model(session, settings) -> str:
-    from modsys.community import policy_for
+    """The model the default (or only) community's policy names."""
+    from modsys.community import default_community, policy_for
+    from modsys.errors import DomainError
 
-    return policy_for(session, community_of(session, settings).id).toxicity.model
+    try:
+        return policy_for(session, default_community(session).id).toxicity.model
+    except DomainError:
+        return policy_for(session, community_of(session, settings).id).toxicity.model
 
 
 @main.group()
@@ -99,14 +104,15 @@ def model_rescore(since, batch: int) -> None:
 
 @model.command("calibrate")
 @click.option("--target-precision", default=0.9, show_default=True, type=click.FloatRange(0.01, 1.0))
-def model_calibrate(target_precision: float) -> None:
+@community_option
+def model_calibrate(target_precision: float, community_slug: str | None) -> None:
     """Precision and recall of the thresholds against moderators' decisions."""
     from modsys.calibration import calibrate
     from modsys.community import policy_for
 
     settings = load_settings()
     _, session = open_db(settings)
-    community = community_of(session, settings)
+    community = community_of(session, settings, community_slug)
     report = calibrate(session, community.id, policy_for(session, community.id), target_precision)
     click.echo(f"{report.decided} decided flags with scores ({report.actioned} actioned); "
                f"target precision {report.target_precision:.2f}")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from modsys.cli.base import community_of, fail, main, open_db
+from modsys.cli.base import community_of, community_option, fail, main, open_db
 from modsys.config import load_settings
 
 
@@ -17,17 +17,22 @@ def outbox() -> None:
 
 @outbox.command("list")
 @click.option("--dead", is_flag=True, help="Only messages that gave up.")
-def outbox_list(dead: bool) -> None:
+@community_option
+def outbox_list(dead: bool, community_slug: str | None) -> None:
     from modsys import delivery
 
-    for message in delivery.list_messages(open_db()[1], status="dead" if dead else None):
+    settings = load_settings()
+    _, session = open_db(settings)
+    community = community_of(session, settings, community_slug)
+    for message in delivery.list_messages(session, community.id, status="dead" if dead else None):
         click.echo(delivery.describe(message))
 
 
 @outbox.command("retry")
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--dead", is_flag=True, help="Every dead message.")
-def outbox_retry(ids: tuple[int, ...], dead: bool) -> None:
+@community_option
+def outbox_retry(ids: tuple[int, ...], dead: bool, community_slug: str | None) -> None:
     """Queue dead (or skipped) messages again, by id or --dead."""
     from modsys import delivery
 
@@ -35,7 +40,10 @@ def outbox_retry(ids: tuple[int, ...], dead: bool) -> None:
         fail("name message ids, or use --dead for every dead message", 2)
     from modsys.actors import CLI
 
-    click.echo(f"{delivery.retry(open_db()[1], CLI, list(ids), dead=dead)} message(s) queued again")
+    settings = load_settings()
+    _, session = open_db(settings)
+    community = community_of(session, settings, community_slug)
+    click.echo(f"{delivery.retry(session, CLI, list(ids), dead=dead, community_id=community.id)} message(s) queued again")
 
 
 @main.group()
@@ -46,7 +54,8 @@ def webhook() -> None:
 @webhook.command("set")
 @click.argument("channel")
 @click.argument("url")
-def webhook_set(channel: str, url: str) -> None:
+@community_option
+def webhook_set(channel: str, url: str, community_slug: str | None) -> None:
     """Point CHANNEL (modlog, appeals, leadership, member) at URL; "-" reads it from stdin."""
     from modsys.actors import CLI
     from modsys.errors import DomainError
@@ -57,7 +66,7 @@ def webhook_set(channel: str, url: str) -> None:
     url = sys.stdin.readline().strip() if url == "-" else url
     _, session = open_db(settings)
     try:
-        set_webhook(session, CLI, community_of(session, settings).id, channel, url)
+        set_webhook(session, CLI, community_of(session, settings, community_slug).id, channel, url)
         session.commit()
     except DomainError as e:
         fail(e.message)
@@ -65,8 +74,12 @@ def webhook_set(channel: str, url: str) -> None:
 
 
 @webhook.command("list")
-def webhook_list() -> None:
+@community_option
+def webhook_list(community_slug: str | None) -> None:
     from modsys.webhooks import list_webhooks
 
-    for slug, channel, redacted in list_webhooks(open_db()[1]):
+    settings = load_settings()
+    _, session = open_db(settings)
+    community = community_of(session, settings, community_slug)
+    for slug, channel, redacted in list_webhooks(session, community.id):
         click.echo(f"{slug}  {channel:<10}  {redacted}")

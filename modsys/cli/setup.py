@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from modsys.cli.base import community_of, fail, main, open_db
+from modsys.cli.base import community_of, community_option, fail, main, open_db
 from modsys.config import load_settings
 
 
@@ -19,9 +19,11 @@ def init() -> None:
     try:
         from modsys.migrate import init_database
 
-        init_database(settings.database_url)  # stamps a new database's revision; upgrades a migrated one
+        from modsys.community import ensure_community
+
+        init_database(settings.database_url)  # migrates to head (stamps a database built before migrations)
         _, session = open_db(settings)
-        community = community_of(session, settings)
+        community = ensure_community(session, settings.policy_path)
     except PolicyError as e:
         fail(str(e))
     click.echo(f"database ready: {settings.database_url.split('@')[-1]}")
@@ -32,7 +34,8 @@ def init() -> None:
 @click.argument("name")
 @click.option("--role", type=click.Choice(["moderator", "leadership", "admin"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
-def create_user(name: str, role: str, password_stdin: bool) -> None:
+@community_option
+def create_user(name: str, role: str, password_stdin: bool, community_slug: str | None) -> None:
     """Create a staff account; prints the generated password once."""
     from modsys.actors import CLI
     from modsys.errors import DomainError
@@ -40,19 +43,20 @@ def create_user(name: str, role: str, password_stdin: bool) -> None:
 
     settings = load_settings()
     _, session = open_db(settings)
-    community = community_of(session, settings)
+    community = community_of(session, settings, community_slug)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
     try:
         create_staff(session, CLI, community.id, name, role, password)
     except DomainError as e:
         fail(e.message)
-    click.echo(f"created {role} {name!r}")
+    click.echo(f"created {role} {name!r} in {community.slug}")
     if not password_stdin:
         click.echo(f"password: {password}  (shown once; change it after the first login)")
 
 
 @main.command()
-def demo() -> None:
+@community_option
+def demo(community_slug: str | None) -> None:
     """Fill an empty database with a believable demo community."""
     from modsys import demo as demo_mod
 
@@ -60,7 +64,7 @@ def demo() -> None:
     if settings.env == "production":
         fail("demo data has well-known passwords; it is refused when MODSYS_ENV=production")
     _, session = open_db(settings)
-    community = community_of(session, settings)
+    community = community_of(session, settings, community_slug)
     try:
         logins = demo_mod.fill(session, community)
     except RuntimeError as e:

@@ -1,34 +1,48 @@
-"""Helpers shared by the service modules."""
+"""Helpers shared by the service modules: the `@service` decorator and text checks."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterable, TypeVar
+import inspect
+from typing import Any, Callable, TypeVar
 
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from modsys.actors import Actor
 from modsys.db import write_transaction
-from modsys.errors import NotFound, PermissionDenied, ValidationFailed
-from modsys.models import Role, StaffUser
-
-MODERATION_ROLES = (Role.moderator, Role.leadership)
+from modsys.errors import ValidationFailed
+from modsys.uow import UnitOfWork, open_unit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def service(fn: F) -> F:
-    """Run `fn` as one transaction: commit on success, roll back on any error.
-    A service called from inside another joins the outer transaction."""
+    """Run `fn` as one transaction in a unit of work bound to (actor, community):
+    commit on success, roll back on any error. Callers always call
+    `fn(session, actor, ...)`; a function whose first parameter is `uow` receives
+    the UnitOfWork instead of (session, actor). A service called from inside
+    another joins the outer transaction."""
+    takes_uow = next(iter(inspect.signature(fn).parameters)) == "uow"
+
+    def call(session: Session, actor: Actor, args: tuple, kwargs: dict) -> Any:
+        if not takes_uow:
+            return fn(session, actor, *args, **kwargs)
+        outer = session.info.get("uow")
+        uow = outer if outer is not None and outer.actor == actor else open_unit(session, actor)
+        session.info["uow"] = uow
+        try:
+            return fn(uow, *args, **kwargs)
+        finally:
+            session.info["uow"] = outer
 
     @functools.wraps(fn)
-    def wrapper(session: Session, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(session: Session, actor: Actor, *args: Any, **kwargs: Any) -> Any:
         if session.info.get("in_service"):
-            return fn(session, *args, **kwargs)
+            return call(session, actor, args, kwargs)
         session.info["in_service"] = True
         try:
             write_transaction(session)
-            result = fn(session, *args, **kwargs)
+            result = call(session, actor, args, kwargs)
             session.commit()
             return result
         except BaseException:
@@ -40,42 +54,10 @@ def service(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-T = TypeVar("T", bound=SQLModel)
-
-
-def get_or_404(session: Session, model: type[T], ident: int | None, what: str | None = None) -> T:
-    row = session.get(model, ident) if ident is not None else None
-    if row is None:
-        raise NotFound(f"{what or model.__name__.lower()} {ident} does not exist")
-    return row
-
-
-def require_staff(session: Session, actor: Actor, roles: Iterable[str] = tuple(Role)) -> StaffUser:
-    """The acting staff user, fresh from the database, if active and in `roles`."""
-    if actor.kind != "staff" or actor.id is None:
-        raise PermissionDenied("this needs a staff account")
-    user = session.get(StaffUser, actor.id)
-    if user is None or not user.active:
-        raise PermissionDenied("this staff account is deactivated")
-    allowed = tuple(roles)
-    if user.role not in allowed:
-        raise PermissionDenied(f"this needs the role {' or '.join(allowed)}; you are {user.role}")
-    return user
-
-
-def require_admin_or_operator(session: Session, actor: Actor, community_id: int | None = None) -> StaffUser | None:
-    """An admin (of `community_id`, when given), or the operator at the CLI (a system actor)."""
-    if actor.kind == "system":
-        return None
-    admin = require_staff(session, actor, (Role.admin,))
-    if community_id is not None and admin.community_id != community_id:
-        raise PermissionDenied("you administer another community")
-    return admin
-
-
-def same_community(row: Any, community_id: int, what: str) -> None:
-    if getattr(row, "community_id", None) != community_id:
-        raise NotFound(f"{what} does not exist in this community")
+def reading(session: Session, actor: Actor) -> UnitOfWork:
+    """A unit of work for reads (pages, the API): the same actor resolution and
+    scoped lookups as a service call, no transaction of its own."""
+    return open_unit(session, actor)
 
 
 def clean_text(value: str | None, field: str, *, min_len: int = 0, max_len: int, label: str | None = None) -> str:

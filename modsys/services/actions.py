@@ -7,30 +7,29 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from modsys import audit, clock, outbox
+from modsys import clock, events, kinds, permissions
 from modsys.actors import Actor
-from modsys.community import policy_for, remember_policy_version
+from modsys.community import remember_policy_version
 from modsys.db import write_transaction
-from modsys.errors import Conflict, PermissionDenied, PolicyViolation, ValidationFailed
+from modsys.errors import Conflict, PolicyViolation, ValidationFailed
 from modsys.models import (
     OPEN_APPEAL_STATES,
     Action,
     ActionSource,
     ActionStatus,
     Appeal,
-    Channel,
     Evidence,
     Flag,
     Member,
-    Role,
-    StaffUser,
     StatementOfReasons,
     Visibility,
 )
-from modsys.policy import LadderStep, Policy, SanctionKind, format_duration
-from modsys.reasons import build_statement, measure
-from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service
+from modsys.policy import LadderStep, Policy, format_duration
+from modsys.reasons import build_statement
+from modsys.services._base import clean_text, service
 from modsys.services.evidence import EvidenceInput, build_evidence
+from modsys.services.members import find_or_add_member
+from modsys.uow import UnitOfWork
 
 RUNNING = (ActionStatus.active, ActionStatus.pending_cosign)
 # Statuses that no longer count against the member (the sanction was wrong).
@@ -39,7 +38,7 @@ DISCOUNTED = (ActionStatus.revoked, ActionStatus.overturned)
 
 @dataclass(frozen=True)
 class NewAction:
-    member_id: int
+    member_id: int | None  # None: the member named by platform_user_id (created if new, in the same transaction)
     kind: str
     rules: list[str]
     public_reason: str
@@ -49,20 +48,22 @@ class NewAction:
     evidence: list[EvidenceInput] = field(default_factory=list)
     source: str = ActionSource.moderator
     flag_id: int | None = None
+    platform_user_id: str = ""
+    display_name: str = ""
 
 
 def check_sanction(policy: Policy, kind: str, duration: timedelta | None) -> None:
     """Kind and duration must be what the policy allows (one rule, used by filing and appeals)."""
-    if kind not in set(SanctionKind):
-        raise ValidationFailed(f"unknown action kind {kind!r}; use one of {', '.join(SanctionKind)}", field="kind")
+    if kind not in kinds.KINDS:
+        raise ValidationFailed(f"unknown action kind {kind!r}; use one of {', '.join(kinds.KINDS)}", field="kind")
     bounds = policy.bounds_for(kind)
     if bounds is None:
         if duration is not None:
             raise ValidationFailed(f"a {kind} has no duration", field="duration")
         return
     if duration is None:
-        if kind == SanctionKind.timeout:
-            raise ValidationFailed("a timeout needs a duration", field="duration")
+        if kinds.kind(kind).duration_required:
+            raise ValidationFailed(f"a {kind} needs a duration", field="duration")
         if not bounds.permanent_allowed:
             raise PolicyViolation(f"the policy does not allow a permanent {kind}", field="duration")
         return
@@ -82,7 +83,7 @@ def suggest_sanction(session: Session, member_id: int, rule_id: str, policy: Pol
     history = session.exec(
         select(Action).where(Action.member_id == member_id, Action.created_at >= since,
                              Action.status.not_in(DISCOUNTED + (ActionStatus.pending_cosign,)),
-                             Action.kind.in_((SanctionKind.warning, SanctionKind.timeout, SanctionKind.ban)),
+                             Action.kind.in_(kinds.counted()),
                              Action.supersedes_id.is_(None))
     ).all()
     count = sum(1 for a in history if rule_id in (a.rules or []))
@@ -101,49 +102,50 @@ def _validate_rules(policy: Policy, rules: list[str]) -> list[str]:
     return cited
 
 
-def action_payload(action: Action, member: Member, staff: StaffUser, title: str) -> dict:
-    fields = [
-        {"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
-        {"name": "Measure", "value": measure(action.kind, None if action.ends_at is None else action.ends_at - action.starts_at), "inline": True},
-        {"name": "Rules", "value": ", ".join(action.rules), "inline": True},
-        {"name": "By", "value": staff.username, "inline": True},
-    ]
-    return {"title": f"{title}: case #{action.id}", "description": action.public_reason, "fields": fields}
+def _member_for(uow: UnitOfWork, req: NewAction) -> Member:
+    if req.member_id is not None:
+        return uow.get(Member, req.member_id, "member")
+    member, created = find_or_add_member(uow.session, uow.scope, req.platform_user_id, req.display_name)
+    if created:
+        uow.session.flush()
+        uow.record("member.created", member, {"platform_user_id": member.platform_user_id})
+    return member
 
 
 @service
-def file_action(session: Session, actor: Actor, req: NewAction) -> Action:
-    staff = require_staff(session, actor, MODERATION_ROLES)
-    member = get_or_404(session, Member, req.member_id, "member")
-    if member.community_id != staff.community_id:
-        raise PermissionDenied("that member belongs to another community")
-    policy = policy_for(session, staff.community_id)
+def file_action(uow: UnitOfWork, req: NewAction) -> Action:
+    staff = uow.staff_with(lambda user: permissions.can_file(user, req.kind))
+    policy = uow.policy
     check_sanction(policy, req.kind, req.duration)
+    member = _member_for(uow, req)
+    declared = kinds.kind(req.kind)
     rules = _validate_rules(policy, req.rules)
-    is_note = req.kind == SanctionKind.note
-    public_reason = clean_text(req.public_reason, "public_reason", min_len=0 if is_note else 10, max_len=2000,
+    internal = not declared.tells_member
+    public_reason = clean_text(req.public_reason, "public_reason", min_len=0 if internal else 10, max_len=2000,
                                label="public reason")
-    private_note = clean_text(req.private_note, "private_note", min_len=10 if is_note else 0, max_len=5000,
+    private_note = clean_text(req.private_note, "private_note", min_len=10 if internal else 0, max_len=5000,
                               label="private note")
     facts = clean_text(req.facts, "facts", max_len=5000) or public_reason
     if len(req.evidence) > policy.evidence.max_items_per_action:
         raise ValidationFailed(f"an action holds at most {policy.evidence.max_items_per_action} evidence items",
                                field="evidence")
-    evidence = [build_evidence(item, policy, staff.community_id) for item in req.evidence]
+    evidence = [build_evidence(item, policy, uow.scope) for item in req.evidence]
     if req.source not in set(ActionSource):
         raise ValidationFailed(f"unknown source {req.source!r}", field="source")
+    flag = uow.get(Flag, req.flag_id, "flag") if req.flag_id is not None else None
 
+    session = uow.session
     now = clock.now()
     lifted: list[Action] = []
-    if req.kind == SanctionKind.unban:
+    if declared.lifts:
         lifted = list(session.exec(select(Action).where(
-            Action.member_id == member.id, Action.kind == SanctionKind.ban, Action.status == ActionStatus.active)))
+            Action.member_id == member.id, Action.kind == declared.lifts, Action.status == ActionStatus.active)))
         if not lifted:
-            raise Conflict(f"{member.display_name} has no active ban to lift")
+            raise Conflict(f"{member.display_name} has no active {declared.lifts} to lift")
     needs_cosign = policy.requires_cosign(req.kind, req.duration)
     appealable = req.kind in policy.appeals.appealable_kinds
     action = Action(
-        community_id=staff.community_id, member_id=member.id, kind=req.kind, moderator_id=staff.id,
+        community_id=uow.scope, member_id=member.id, kind=req.kind, moderator_id=staff.id,
         rules=rules, policy_version=policy.version, public_reason=public_reason, private_note=private_note,
         starts_at=now, ends_at=now + req.duration if req.duration else None,
         status=ActionStatus.pending_cosign if needs_cosign else ActionStatus.active,
@@ -152,114 +154,92 @@ def file_action(session: Session, actor: Actor, req: NewAction) -> Action:
     )
     session.add(action)
     session.flush()
-    remember_policy_version(session, staff.community_id, policy)
+    remember_policy_version(session, uow.scope, policy)
     for ev in evidence:
         ev.action_id, ev.added_by_id = action.id, staff.id
         session.add(ev)
-    for ban in lifted:
-        lift_sanction(session, actor, ban, staff, ActionStatus.revoked, f"lifted by unban #{action.id}: {public_reason}")
-    automated = req.source == ActionSource.automated_detection or _flag_was_prioritised(session, req.flag_id)
-    if req.kind != SanctionKind.note:  # notes are internal: nothing is told to the member
+    for old in lifted:
+        lift_sanction(uow, old, ActionStatus.revoked, f"lifted by {req.kind} #{action.id}: {public_reason}")
+    automated = req.source == ActionSource.automated_detection or bool(flag and flag.priority)
+    if not internal:  # notes are internal: nothing is told to the member
         session.add(build_statement(action, policy, facts=facts, automated_detection=automated,
                                     appeal_deadline=action.appeal_deadline))
-    audit.record(session, actor, "action.filed", action, {
+    uow.record("action.filed", action, {
         "kind": action.kind, "member_id": member.id, "rules": rules, "policy_version": policy.version,
         "duration_s": req.duration.total_seconds() if req.duration else None, "status": action.status,
         "source": action.source, "flag_id": req.flag_id, "evidence_sha256": [e.sha256 for e in evidence],
     })
     if needs_cosign:
-        outbox.enqueue(session, staff.community_id, Channel.modlog, "action.awaiting_cosign",
-                       action_payload(action, member, staff, "Awaiting a second signature"))
-    elif req.kind != SanctionKind.note:
-        _announce(session, action, member, staff, "Action filed")
+        uow.emit(events.ActionAwaitingCosign(action.id))
+    elif not internal:
+        uow.emit(events.ActionFiled(action.id))
+        uow.emit(events.MemberNotified(action.id, member.id))
     return action
 
 
-def _flag_was_prioritised(session: Session, flag_id: int | None) -> bool:
-    flag = session.get(Flag, flag_id) if flag_id else None
-    return bool(flag and flag.priority)
-
-
-def _announce(session: Session, action: Action, member: Member, staff: StaffUser, title: str) -> None:
-    outbox.enqueue(session, action.community_id, Channel.modlog, "action.filed",
-                   action_payload(action, member, staff, title))
-    # The member's own notice: the delivery step adds their signed appeal link.
-    outbox.enqueue(session, action.community_id, Channel.member, "member.notice",
-                   {"action_id": action.id, "member_id": member.id})
-
-
 @service
-def cosign_action(session: Session, actor: Actor, action_id: int) -> Action:
-    staff = require_staff(session, actor, MODERATION_ROLES)
-    action = get_or_404(session, Action, action_id, "action")
-    if action.community_id != staff.community_id:
-        raise PermissionDenied("that action belongs to another community")
+def cosign_action(uow: UnitOfWork, action_id: int) -> Action:
+    action = uow.get(Action, action_id, "action")
+    staff = uow.staff_with(lambda user: permissions.can_cosign(user, action))
     if action.status != ActionStatus.pending_cosign:
         raise Conflict(f"case #{action.id} is {action.status}; only a pending action can be co-signed")
-    if action.moderator_id == staff.id:
-        raise PermissionDenied("the second signature must come from someone other than the moderator who filed it")
     now = clock.now()
     length = None if action.ends_at is None else action.ends_at - action.starts_at
     action.status, action.cosigner_id, action.cosigned_at = ActionStatus.active, staff.id, now
     action.starts_at, action.ends_at = now, (now + length if length else None)
     if action.appealable:
-        action.appeal_deadline = now + policy_for(session, action.community_id).appeals.window
-    session.add(action)
-    audit.record(session, actor, "action.cosigned", action, {"moderator_id": action.moderator_id})
-    member = session.get(Member, action.member_id)
-    _announce(session, action, member, staff, "Action co-signed and in force")  # type: ignore[arg-type]
+        action.appeal_deadline = now + uow.policy.appeals.window
+    uow.session.add(action)
+    uow.record("action.cosigned", action, {"moderator_id": action.moderator_id})
+    uow.emit(events.ActionCosigned(action.id))
+    uow.emit(events.MemberNotified(action.id, action.member_id))
     return action
 
 
-def lift_sanction(session: Session, actor: Actor, action: Action, staff: StaffUser | None, status: str, reason: str) -> None:
+def lift_sanction(uow: UnitOfWork, action: Action, status: str, reason: str) -> None:
+    """End `action` early (revoked, overturned, modified), inside the caller's service call."""
     now = clock.now()
     action.status = status
-    action.lifted_by_id = staff.id if staff else None
+    action.lifted_by_id = uow.staff.id if uow.staff else None
     action.lifted_at, action.lifted_reason = now, reason
-    if action.ends_at is None or action.ends_at > now:
-        action.ends_at = now if action.kind in (SanctionKind.timeout, SanctionKind.ban) else action.ends_at
-    session.add(action)
-    audit.record(session, actor, f"action.{status}", action, {"reason": reason})
+    if kinds.kind(action.kind).timed and (action.ends_at is None or action.ends_at > now):
+        action.ends_at = now
+    uow.session.add(action)
+    uow.record(f"action.{status}", action, {"reason": reason})
 
 
 @service
-def revoke_action(session: Session, actor: Actor, action_id: int, reason: str) -> Action:
+def revoke_action(uow: UnitOfWork, action_id: int, reason: str) -> Action:
     """Lift a sanction outside an appeal (a mistake, new facts). The filing
     moderator or leadership may; an open appeal must be decided instead."""
-    staff = require_staff(session, actor, MODERATION_ROLES)
-    action = get_or_404(session, Action, action_id, "action")
-    if action.community_id != staff.community_id:
-        raise PermissionDenied("that action belongs to another community")
-    if action.moderator_id != staff.id and staff.role != Role.leadership:
-        raise PermissionDenied("only the moderator who filed an action, or leadership, can revoke it")
+    action = uow.get(Action, action_id, "action")
+    uow.staff_with(lambda user: permissions.can_revoke(user, action))
     if action.status not in RUNNING:
         raise Conflict(f"case #{action.id} is {action.status}; only an active or pending action can be revoked")
-    if session.exec(select(Appeal.id).where(Appeal.action_id == action.id, Appeal.status.in_(OPEN_APPEAL_STATES))).first():
+    if uow.session.exec(select(Appeal.id).where(Appeal.action_id == action.id,
+                                                Appeal.status.in_(OPEN_APPEAL_STATES))).first():
         raise Conflict(f"case #{action.id} has an open appeal; decide the appeal instead")
     text = clean_text(reason, "reason", min_len=10, max_len=2000)
-    lift_sanction(session, actor, action, staff, ActionStatus.revoked, text)
-    outbox.enqueue(session, action.community_id, Channel.modlog, "action.revoked",
-                   {"title": f"Case #{action.id} revoked", "description": text,
-                    "fields": [{"name": "By", "value": staff.username, "inline": True}]})
+    lift_sanction(uow, action, ActionStatus.revoked, text)
+    uow.emit(events.ActionRevoked(action.id, text))
     return action
 
 
 @service
-def expire_due_actions(session: Session, actor: Actor, limit: int = 500) -> list[int]:
-    """Timed sanctions past `ends_at` become expired (idempotent; the scheduler calls this)."""
+def expire_due_actions(uow: UnitOfWork, limit: int = 500) -> list[int]:
+    """Timed sanctions of the community past `ends_at` become expired (idempotent;
+    the scheduler calls this per community)."""
     now = clock.now()
-    due = session.exec(
-        select(Action).where(Action.status == ActionStatus.active, Action.ends_at.is_not(None), Action.ends_at <= now)
+    due = uow.session.exec(
+        uow.select(Action).where(Action.status == ActionStatus.active, Action.ends_at.is_not(None),
+                                 Action.ends_at <= now)
         .order_by(Action.ends_at).limit(limit).with_for_update(skip_locked=True)
     ).all()
     for action in due:
         action.status = ActionStatus.expired
-        session.add(action)
-        audit.record(session, actor, "action.expired", action, {"ends_at": action.ends_at})
-        outbox.enqueue(session, action.community_id, Channel.modlog, "action.expired",
-                       {"title": f"Case #{action.id} expired",
-                        "description": f"The {action.kind} of member #{action.member_id} ended."},
-                       dedupe_key=f"action.expired:{action.id}")
+        uow.session.add(action)
+        uow.record("action.expired", action, {"ends_at": action.ends_at})
+        uow.emit(events.ActionExpired(action.id), dedupe_key=f"action.expired:{action.id}")
     return [a.id for a in due]  # type: ignore[misc]
 
 

@@ -34,26 +34,24 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from modsys import audit, clock, queries
+from modsys import clock, permissions, queries
 from modsys.actors import Actor
 from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from modsys.models import (
     Action,
     ApiKey,
     Appeal,
-    Community,
     Evidence,
     Flag,
     FlagReport,
     Member,
-    Role,
     StaffUser,
     StatementOfReasons,
 )
-from modsys.services._base import MODERATION_ROLES, get_or_404, require_admin_or_operator, require_staff, service
+from modsys.services._base import reading, service
 from modsys.services.actions import NewAction, file_action
-from modsys.services.members import get_or_create_member
 from modsys.services.flags import reporter_source
+from modsys.uow import UnitOfWork
 
 PREFIX_LEN = 8
 _KEY_CHARS = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
@@ -97,13 +95,13 @@ def _bound_user(session: Session, community_id: int, role: str, username: str | 
 
 
 @service
-def create_api_key(session: Session, actor: Actor, community_id: int, name: str, role: str,
+def create_api_key(uow: UnitOfWork, community_id: int, name: str, role: str,
                    acts_as: str | None = None) -> tuple[ApiKey, str]:
     """Issue a key. Returns (row, plaintext); the plaintext is never stored or shown again.
     `acts_as` (a staff username) is required for moderator and leadership keys."""
-    admin = require_admin_or_operator(session, actor, community_id)
-    if session.get(Community, community_id) is None:
-        raise NotFound(f"community {community_id} does not exist")
+    uow.bind(community_id)
+    admin = uow.admin_or_operator()
+    session = uow.session
     name = (name or "").strip()
     if not _NAME.match(name):
         raise ValidationFailed(f"key name: 1-{NAME_MAX} letters, digits, '.', '_' or '-', starting with a letter "
@@ -126,8 +124,8 @@ def create_api_key(session: Session, actor: Actor, community_id: int, name: str,
                  role=role, created_by_id=owner_id, created_at=clock.now())
     session.add(key)
     session.flush()
-    audit.record(session, actor, "apikey.created", key,
-                 {"name": name, "role": role, "prefix": key.prefix, "acts_as_id": owner_id if role != "reporter" else None})
+    uow.record("apikey.created", key,
+               {"name": name, "role": role, "prefix": key.prefix, "acts_as_id": owner_id if role != "reporter" else None})
     return key, plaintext
 
 
@@ -146,17 +144,16 @@ def authenticate_api_key(session: Session, presented: str | None) -> ApiKey | No
 
 
 @service
-def revoke_api_key(session: Session, actor: Actor, key_id: int, community_id: int | None = None) -> ApiKey:
-    if actor.kind != "system":  # permission first: a non-admin learns nothing about keys
-        community_id = require_staff(session, actor, (Role.admin,)).community_id
-    key = session.get(ApiKey, key_id) if 0 < key_id < 2**31 else None
-    if key is None or (community_id is not None and key.community_id != community_id):
-        raise NotFound(f"API key {key_id} does not exist in this community")
+def revoke_api_key(uow: UnitOfWork, key_id: int, community_id: int | None = None) -> ApiKey:
+    uow.admin_or_operator()  # permission first: a non-admin learns nothing about keys
+    if community_id is not None:
+        uow.bind(community_id)
+    key = uow.get(ApiKey, key_id, "API key")
     if key.revoked_at is not None:
         raise Conflict(f"API key {key.id} ({key.name}) was already revoked on {key.revoked_at:%Y-%m-%d %H:%M} UTC")
     key.revoked_at = clock.now()
-    session.add(key)
-    audit.record(session, actor, "apikey.revoked", key, {"name": key.name, "prefix": key.prefix})
+    uow.session.add(key)
+    uow.record("apikey.revoked", key, {"name": key.name, "prefix": key.prefix})
     return key
 
 
@@ -179,7 +176,9 @@ class ApiKeyInfo:
 
 
 def list_api_keys(session: Session, actor: Actor, community_id: int) -> list[ApiKeyInfo]:
-    require_admin_or_operator(session, actor, community_id)
+    uow = reading(session, actor)
+    uow.bind(community_id)
+    uow.admin_or_operator()
     names = queries.staff_names(session, community_id)
     rows = session.exec(select(ApiKey).where(ApiKey.community_id == community_id)
                         .order_by(ApiKey.revoked_at.is_not(None), ApiKey.id))
@@ -224,21 +223,16 @@ class FlagView:
 
 def read_flag(session: Session, actor: Actor, flag_id: int) -> FlagView:
     """Staff see the whole flag; a reporter key only the status of flags it reported."""
-    flag = session.get(Flag, flag_id)
-    missing = NotFound(f"flag {flag_id} does not exist")
-    if actor.kind == "api":
-        key = get_or_404(session, ApiKey, actor.id, "API key")
-        if flag is None or flag.community_id != key.community_id:
-            raise missing
+    uow = reading(session, actor)
+    flag = uow.get(Flag, flag_id, "flag")
+    if uow.api_key is not None:
         mine = session.exec(select(FlagReport.id).where(
             FlagReport.flag_id == flag.id,
             FlagReport.reporter_key.startswith(reporter_source(actor), autoescape=True))).first()
         if mine is None:
-            raise missing  # not one of its reports: don't say whether it exists
+            raise NotFound(f"flag {flag_id} does not exist")  # not one of its reports: don't say whether it exists
         return FlagView(flag, None, full=False)
-    staff = require_staff(session, actor, MODERATION_ROLES)
-    if flag is None or flag.community_id != staff.community_id:
-        raise missing
+    uow.staff_with()
     return FlagView(flag, session.get(Member, flag.author_id), full=True)
 
 
@@ -251,20 +245,21 @@ class ActionView:
     evidence: list[Evidence] | None = None
 
 
-def _staff_in(session: Session, actor: Actor) -> StaffUser:
-    return require_staff(session, actor, MODERATION_ROLES)
+def _staff_in(session: Session, actor: Actor) -> UnitOfWork:
+    uow = reading(session, actor)
+    uow.staff_with(permissions.can_work_flags)  # moderator or leadership keys
+    return uow
 
 
 def list_actions(session: Session, actor: Actor, *, platform_user_id: str | None = None, limit: int = 50,
                  offset: int = 0) -> list[ActionView]:
     """Newest first; optionally one member's, by their platform user id."""
-    staff = _staff_in(session, actor)
-    q = select(Action, Member).join(Member, Member.id == Action.member_id).where(
-        Action.community_id == staff.community_id)
+    uow = _staff_in(session, actor)
+    q = select(Action, Member).join(Member, Member.id == Action.member_id).where(uow.in_scope(Action))
     if platform_user_id:
         q = q.where(Member.platform_user_id == platform_user_id)
     rows = session.exec(q.order_by(Action.created_at.desc(), Action.id.desc()).offset(offset).limit(limit)).all()
-    names = queries.staff_names(session, staff.community_id)
+    names = queries.staff_names(session, uow.scope)
     return [ActionView(action, member, names) for action, member in rows]
 
 
@@ -272,26 +267,27 @@ def read_action(session: Session, actor: Actor, action_id: int) -> ActionView:
     """An action with its statement of reasons and its evidence. Only staff get
     here, so private evidence is included; the member-facing portal uses
     `actions.public_evidence` instead."""
-    staff = _staff_in(session, actor)
-    action = session.get(Action, action_id)
-    if action is None or action.community_id != staff.community_id:
-        raise NotFound(f"action {action_id} does not exist")
-    return ActionView(action, session.get(Member, action.member_id), queries.staff_names(session, staff.community_id),
+    uow = _staff_in(session, actor)
+    action = uow.get(Action, action_id, "action")
+    return ActionView(action, session.get(Member, action.member_id), queries.staff_names(session, uow.scope),
                       statement=queries.statement_of_reasons(session, action.id),
                       evidence=queries.evidence_for(session, action.id, include_private=actor.kind == "staff"))
 
 
-@service
 def file_action_via_api(session: Session, key: ApiKey, actor: Actor, platform_user_id: str, display_name: str,
                         **fields: Any) -> Action:
     """File an action (NewAction's fields but member_id) against a member named by
     platform id, creating their record if new, in one transaction. An extra audit
     event names the key, so a leaked key can be traced to what it did."""
-    staff = _staff_in(session, actor)  # before a member row is created on anyone's behalf
-    member = get_or_create_member(session, staff.community_id, platform_user_id, display_name)
-    session.flush()
-    action = file_action(session, actor, NewAction(member_id=member.id, **fields))
-    audit.record(session, actor, "action.filed_via_api", action, {"api_key_id": key.id, "api_key": key.name})
+    return _file_via_api(session, actor, key, platform_user_id, display_name, **fields)
+
+
+@service
+def _file_via_api(uow: UnitOfWork, key: ApiKey, platform_user_id: str, display_name: str, **fields: Any) -> Action:
+    uow.get(ApiKey, key.id, "API key")  # the key is of the staff user's community
+    action = file_action(uow.session, uow.actor, NewAction(
+        member_id=None, platform_user_id=platform_user_id, display_name=display_name, **fields))
+    uow.record("action.filed_via_api", action, {"api_key_id": key.id, "api_key": key.name})
     return action
 
 
@@ -303,18 +299,15 @@ class AppealView:
 
 def list_appeals(session: Session, actor: Actor, *, status: str | None = None, limit: int = 50,
                  offset: int = 0) -> list[AppealView]:
-    staff = _staff_in(session, actor)
-    q = select(Appeal).where(Appeal.community_id == staff.community_id)
+    uow = _staff_in(session, actor)
+    q = uow.select(Appeal)
     if status:
         q = q.where(Appeal.status == status)
     rows = session.exec(q.order_by(Appeal.submitted_at.desc(), Appeal.id.desc()).offset(offset).limit(limit)).all()
-    names = queries.staff_names(session, staff.community_id)
+    names = queries.staff_names(session, uow.scope)
     return [AppealView(a, names) for a in rows]
 
 
 def read_appeal(session: Session, actor: Actor, appeal_id: int) -> AppealView:
-    staff = _staff_in(session, actor)
-    appeal = session.get(Appeal, appeal_id)
-    if appeal is None or appeal.community_id != staff.community_id:
-        raise NotFound(f"appeal {appeal_id} does not exist")
-    return AppealView(appeal, queries.staff_names(session, staff.community_id))
+    uow = _staff_in(session, actor)
+    return AppealView(uow.get(Appeal, appeal_id, "appeal"), queries.staff_names(session, uow.scope))

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from modsys import audit, clock
-from modsys.actors import Actor
-from modsys.community import policy_for
-from modsys.errors import Conflict, PermissionDenied, ValidationFailed
-from modsys.models import OPEN_APPEAL_STATES, Action, Appeal, Evidence, EvidenceKind, Role, Visibility
+from modsys import clock, permissions
+from modsys.errors import Conflict, ValidationFailed
+from modsys.models import OPEN_APPEAL_STATES, Action, Appeal, Evidence, EvidenceKind, Visibility
 from modsys.policy import Policy
-from modsys.services._base import MODERATION_ROLES, get_or_404, require_staff, service
+from modsys.services._base import service
+from modsys.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -105,38 +104,32 @@ def appeal_possible_or_open(session: Session, action: Action) -> bool:
 
 
 @service
-def add_evidence(session: Session, actor: Actor, action_id: int, item: EvidenceInput) -> Evidence:
-    staff = require_staff(session, actor, MODERATION_ROLES)
-    action = get_or_404(session, Action, action_id, "action")
-    if action.community_id != staff.community_id:
-        raise PermissionDenied("that action belongs to another community")
-    policy = policy_for(session, action.community_id)
-    count = len(session.exec(select(Evidence.id).where(Evidence.action_id == action.id)).all())
+def add_evidence(uow: UnitOfWork, action_id: int, item: EvidenceInput) -> Evidence:
+    action = uow.get(Action, action_id, "action")
+    staff = uow.staff_with(lambda user: permissions.can_add_evidence(user, action))
+    policy = uow.policy
+    count = len(uow.session.exec(select(Evidence.id).where(Evidence.action_id == action.id)).all())
     if count >= policy.evidence.max_items_per_action:
         raise ValidationFailed(f"an action holds at most {policy.evidence.max_items_per_action} evidence items")
-    evidence = build_evidence(item, policy, action.community_id)
+    evidence = build_evidence(item, policy, uow.scope)
     evidence.action_id, evidence.added_by_id = action.id, staff.id
-    session.add(evidence)
-    session.flush()
-    audit.record(session, actor, "evidence.added", evidence,
-                 {"action_id": action.id, "kind": evidence.kind, "visibility": evidence.visibility, "sha256": evidence.sha256})
+    uow.session.add(evidence)
+    uow.session.flush()
+    uow.record("evidence.added", evidence,
+               {"action_id": action.id, "kind": evidence.kind, "visibility": evidence.visibility, "sha256": evidence.sha256})
     return evidence
 
 
 @service
-def delete_evidence(session: Session, actor: Actor, evidence_id: int, reason: str) -> None:
-    staff = require_staff(session, actor, (*MODERATION_ROLES, Role.admin))
-    evidence = get_or_404(session, Evidence, evidence_id, "evidence")
-    if evidence.community_id != staff.community_id:
-        raise PermissionDenied("that evidence belongs to another community")
-    if evidence.added_by_id != staff.id and staff.role not in (Role.leadership, Role.admin):
-        raise PermissionDenied("only whoever added evidence, leadership or an admin can delete it")
+def delete_evidence(uow: UnitOfWork, evidence_id: int, reason: str) -> None:
+    evidence = uow.get(Evidence, evidence_id, "evidence")
+    uow.staff_with(lambda user: permissions.can_delete_evidence(user, evidence))
     if not (reason or "").strip():
         raise ValidationFailed("say why the evidence is deleted", field="reason")
     if evidence.action_id is not None:
-        action = get_or_404(session, Action, evidence.action_id, "action")
-        if appeal_possible_or_open(session, action):
+        action = uow.get(Action, evidence.action_id, "action")
+        if appeal_possible_or_open(uow.session, action):
             raise Conflict("evidence can't be deleted while the member can still appeal or an appeal is open")
-    audit.record(session, actor, "evidence.deleted", evidence,
-                 {"action_id": evidence.action_id, "sha256": evidence.sha256, "reason": reason.strip()})
-    session.delete(evidence)
+    uow.record("evidence.deleted", evidence,
+               {"action_id": evidence.action_id, "sha256": evidence.sha256, "reason": reason.strip()})
+    uow.session.delete(evidence)

@@ -3,22 +3,22 @@ reporter counts once. The toxicity model orders the queue; humans decide."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from modsys import audit, clock, outbox
+from modsys import clock, events, permissions
 from modsys.actors import Actor
-from modsys.community import policy_for
 from modsys.errors import Conflict, PermissionDenied, ValidationFailed
-from modsys.models import Action, ActionSource, Channel, EvidenceKind, Flag, FlagReport, FlagStatus, Visibility
-from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service
+from modsys.models import Action, ActionSource, EvidenceKind, Flag, FlagReport, FlagStatus, Visibility
+from modsys.services._base import clean_text, service
 from modsys.services.actions import NewAction, file_action
 from modsys.services.evidence import EvidenceInput
 from modsys.services.members import get_or_create_member
+from modsys.uow import UnitOfWork
 
 MAX_MESSAGE_CHARS = 4000  # Discord's own limit for a message with Nitro
 
@@ -48,14 +48,13 @@ def _reporter_key(actor: Actor, reporter: str) -> str:
 
 
 @service
-def report_flag(session: Session, actor: Actor, community_id: int, report: FlagReportInput) -> tuple[Flag, bool]:
+def report_flag(uow: UnitOfWork, community_id: int, report: FlagReportInput) -> tuple[Flag, bool]:
     """Record a report. Returns (flag, counted): counted is False when this reporter
     had already reported this message (idempotent, nothing changes)."""
-    if actor.kind not in ("api", "staff", "member"):
+    if uow.actor.kind not in ("api", "staff", "member"):
         raise PermissionDenied("flags come from members, staff or an API key")
-    if actor.kind == "staff":
-        require_staff(session, actor)
-    policy_for(session, community_id)  # the community must exist
+    uow.bind(community_id)
+    session, actor = uow.session, uow.actor
     message_id = clean_text(report.message_id, "message_id", min_len=1, max_len=64, label="message id")
     channel_id = clean_text(report.channel_id, "channel_id", min_len=1, max_len=64, label="channel id")
     content = clean_text(report.content, "content", min_len=0, max_len=MAX_MESSAGE_CHARS, label="message content")
@@ -87,36 +86,36 @@ def report_flag(session: Session, actor: Actor, community_id: int, report: FlagR
     # Atomic increment: concurrent reporters never lose a count.
     session.execute(sa.update(Flag).where(Flag.id == flag.id).values(reporter_count=Flag.reporter_count + 1))
     session.refresh(flag)
-    audit.record(session, actor, "flag.reported", flag,
-                 {"message_id": message_id, "reporter": key, "reporter_count": flag.reporter_count, "reason": reason})
+    uow.record("flag.reported", flag,
+               {"message_id": message_id, "reporter": key, "reporter_count": flag.reporter_count, "reason": reason})
     return flag, True
 
 
-def _open_flag(session: Session, actor: Actor, flag_id: int):
-    staff = require_staff(session, actor, MODERATION_ROLES)
-    flag = get_or_404(session, Flag, flag_id, "flag")
-    if flag.community_id != staff.community_id:
-        raise PermissionDenied("that flag belongs to another community")
+def _open_flag(uow: UnitOfWork, flag_id: int):
+    flag = uow.get(Flag, flag_id, "flag")
+    staff = uow.staff_with(permissions.can_work_flags)
     if flag.status != FlagStatus.open:
         raise Conflict(f"flag #{flag.id} is already {flag.status}")
     return staff, flag
 
 
 @service
-def dismiss_flag(session: Session, actor: Actor, flag_id: int, note: str = "") -> Flag:
-    staff, flag = _open_flag(session, actor, flag_id)
+def dismiss_flag(uow: UnitOfWork, flag_id: int, note: str = "") -> Flag:
+    staff, flag = _open_flag(uow, flag_id)
     flag.status, flag.resolved_by_id, flag.resolved_at = FlagStatus.dismissed, staff.id, clock.now()
     flag.resolution_note = clean_text(note, "note", max_len=2000)
-    session.add(flag)
-    audit.record(session, actor, "flag.dismissed", flag, {"note": flag.resolution_note})
+    uow.session.add(flag)
+    uow.record("flag.dismissed", flag, {"note": flag.resolution_note})
     return flag
 
 
 @service
-def act_on_flag(session: Session, actor: Actor, flag_id: int, req: NewAction) -> Action:
+def act_on_flag(uow: UnitOfWork, flag_id: int, req: NewAction) -> Action:
     """File an action for the flagged message; its snapshot becomes public evidence
     (the member sees what they wrote)."""
-    staff, flag = _open_flag(session, actor, flag_id)
+    staff, flag = _open_flag(uow, flag_id)
+    if req.member_id is None:
+        req = replace(req, member_id=flag.author_id)
     if req.member_id != flag.author_id:
         raise ValidationFailed("an action on a flag is against the message's author", field="member_id")
     snapshot = EvidenceInput(
@@ -125,23 +124,18 @@ def act_on_flag(session: Session, actor: Actor, flag_id: int, req: NewAction) ->
                 f"{' at ' + flag.message_sent_at.strftime('%Y-%m-%d %H:%M UTC') if flag.message_sent_at else ''}:\n"
                 f"{flag.content or '(empty message)'}",
     )
-    action = file_action(session, actor, NewAction(
+    action = file_action(uow.session, uow.actor, NewAction(
         member_id=req.member_id, kind=req.kind, rules=req.rules, public_reason=req.public_reason, facts=req.facts,
         private_note=req.private_note, duration=req.duration, evidence=[snapshot, *req.evidence],
         source=ActionSource.flag, flag_id=flag.id))
     flag.status, flag.resolved_by_id, flag.resolved_at = FlagStatus.actioned, staff.id, clock.now()
     flag.resolution_note = f"case #{action.id}"
-    session.add(flag)
-    audit.record(session, actor, "flag.actioned", flag, {"action_id": action.id})
+    uow.session.add(flag)
+    uow.record("flag.actioned", flag, {"action_id": action.id})
     return action
 
 
 def announce_priority(session: Session, flag: Flag, labels: list[str]) -> None:
     """Tell the mod channel about a flag whose score crossed a threshold (once)."""
-    outbox.enqueue(session, flag.community_id, Channel.modlog, "flag.priority", {
-        "title": f"Priority flag #{flag.id} in #{flag.channel_name or flag.channel_id}",
-        "description": flag.content[:1000],
-        "fields": [{"name": "Over threshold", "value": ", ".join(labels), "inline": True},
-                   {"name": "Score", "value": f"{flag.max_label} {flag.max_score:.2f}", "inline": True},
-                   {"name": "Reporters", "value": str(flag.reporter_count), "inline": True}],
-    }, dedupe_key=f"flag.priority:{flag.id}")
+    events.record(session, flag.community_id, events.FlagPrioritised(flag.id, labels),
+                  dedupe_key=f"flag.priority:{flag.id}")

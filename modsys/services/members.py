@@ -16,6 +16,13 @@ def get_or_create_member(
 ) -> Member:
     """Find the member or create them (race-safe: a concurrent insert wins, we reuse it).
     Runs inside the caller's transaction; the caller audits what it did."""
+    return find_or_add_member(session, community_id, platform_user_id, display_name, platform)[0]
+
+
+def find_or_add_member(
+    session: Session, community_id: int, platform_user_id: str, display_name: str, platform: str = "discord"
+) -> tuple[Member, bool]:
+    """`get_or_create_member`, also saying whether this call created the row."""
     uid = clean_text(platform_user_id, "platform_user_id", min_len=1, max_len=64, label="platform user id")
     if platform == "discord" and not uid.isdigit():
         raise ValidationFailed("a Discord user id is a number (snowflake)", field="platform_user_id")
@@ -28,12 +35,12 @@ def get_or_create_member(
         if member.display_name != name:
             member.display_name = name
             session.add(member)
-        return member
+        return member, False
     try:
         with session.begin_nested():
             member = Member(community_id=community_id, platform=platform, platform_user_id=uid,
                             display_name=name, created_at=clock.now())
             session.add(member)
     except IntegrityError:
-        member = session.exec(query).one()
-    return member
+        return session.exec(query).one(), False
+    return member, True

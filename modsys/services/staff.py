@@ -8,11 +8,11 @@ import secrets
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from modsys import audit, clock
-from modsys.actors import Actor
-from modsys.errors import Conflict, PermissionDenied, ValidationFailed
+from modsys import clock, permissions
+from modsys.errors import Conflict, ValidationFailed
 from modsys.models import Role, StaffUser
-from modsys.services._base import get_or_404, require_admin_or_operator, require_staff, service
+from modsys.services._base import service
+from modsys.uow import UnitOfWork
 
 MIN_PASSWORD = 12
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
@@ -37,22 +37,46 @@ def generate_password() -> str:
 
 
 @service
-def create_staff(session: Session, actor: Actor, community_id: int, username: str, role: str, password: str) -> StaffUser:
-    require_admin_or_operator(session, actor)
+def create_staff(uow: UnitOfWork, community_id: int, username: str, role: str, password: str) -> StaffUser:
+    uow.bind(community_id)
+    uow.admin_or_operator()
     if not _USERNAME.match(username or ""):
         raise ValidationFailed("username: 2-64 letters, digits, '.', '_' or '-'", field="username")
     _check_role(role)
     _check_password(password)
-    if session.exec(select(StaffUser.id).where(StaffUser.username == username)).first():
+    # Usernames are unique across communities (one login page serves them all).
+    if uow.session.exec(select(StaffUser.id).where(StaffUser.username == username)).first():
         raise Conflict(f"the username {username!r} is taken", field="username")
     user = StaffUser(
         community_id=community_id, username=username, role=role, active=True,
         password_hash=generate_password_hash(password), session_token=secrets.token_hex(16),
         created_at=clock.now(),
     )
-    session.add(user)
-    session.flush()
-    audit.record(session, actor, "staff.created", user, {"username": username, "role": role})
+    uow.session.add(user)
+    uow.session.flush()
+    uow.record("staff.created", user, {"username": username, "role": role})
+    return user
+
+
+def _managed(uow: UnitOfWork, user_id: int) -> StaffUser:
+    """A staff account of this community that the actor may manage."""
+    user = uow.get(StaffUser, user_id, "staff user")
+    if uow.actor.kind != "system":
+        uow.staff_with(lambda me: permissions.can_manage_staff(me, user))
+    return user
+
+
+def any_staff(session: Session) -> bool:
+    """Whether any staff account exists yet (the embedded default fills a demo otherwise)."""
+    return session.exec(select(StaffUser.id)).first() is not None
+
+
+def session_user(session: Session, user_id: int, token: str) -> StaffUser | None:
+    """The user a login session names, while it is still valid (not logged out,
+    deactivated or given a new role since)."""
+    user = session.get(StaffUser, user_id) if 0 < user_id < 2**31 else None
+    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
+        return None
     return user
 
 
@@ -68,46 +92,43 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
 
 
 @service
-def set_role(session: Session, actor: Actor, user_id: int, role: str) -> StaffUser:
-    require_admin_or_operator(session, actor)
-    user = get_or_404(session, StaffUser, user_id, "staff user")
+def set_role(uow: UnitOfWork, user_id: int, role: str) -> StaffUser:
+    user = _managed(uow, user_id)
     old, user.role = user.role, _check_role(role)
     user.session_token = secrets.token_hex(16)  # new role, new session
-    session.add(user)
-    audit.record(session, actor, "staff.role_changed", user, {"from": old, "to": role})
+    uow.session.add(user)
+    uow.record("staff.role_changed", user, {"from": old, "to": role})
     return user
 
 
 @service
-def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> StaffUser:
-    require_admin_or_operator(session, actor)
-    user = get_or_404(session, StaffUser, user_id, "staff user")
-    if actor.kind == "staff" and actor.id == user_id and not active:
-        raise PermissionDenied("you cannot deactivate your own account; ask another admin")
+def set_active(uow: UnitOfWork, user_id: int, active: bool) -> StaffUser:
+    user = _managed(uow, user_id)
+    if not active and uow.staff is not None:
+        uow.require(permissions.can_deactivate(uow.staff, user))
     user.active = active
     user.session_token = secrets.token_hex(16)  # logs the user out everywhere
-    session.add(user)
-    audit.record(session, actor, "staff.activated" if active else "staff.deactivated", user)
+    uow.session.add(user)
+    uow.record("staff.activated" if active else "staff.deactivated", user)
     return user
 
 
 @service
-def set_password(session: Session, actor: Actor, user_id: int, password: str) -> StaffUser:
-    if not (actor.kind == "staff" and actor.id == user_id):
-        require_admin_or_operator(session, actor)
-    user = get_or_404(session, StaffUser, user_id, "staff user")
+def set_password(uow: UnitOfWork, user_id: int, password: str) -> StaffUser:
+    own = uow.staff is not None and uow.staff.id == user_id
+    user = uow.get(StaffUser, user_id, "staff user") if own else _managed(uow, user_id)
     user.password_hash = generate_password_hash(_check_password(password))
     user.session_token = secrets.token_hex(16)
-    session.add(user)
-    audit.record(session, actor, "staff.password_changed", user)  # never the password itself
+    uow.session.add(user)
+    uow.record("staff.password_changed", user)  # never the password itself
     return user
 
 
 @service
-def rotate_session(session: Session, actor: Actor) -> StaffUser:
+def rotate_session(uow: UnitOfWork) -> StaffUser:
     """Invalidate every session of the acting user (logout)."""
-    user = require_staff(session, actor)
+    user = uow.staff_with(lambda me: permissions.YES)
     user.session_token = secrets.token_hex(16)
-    session.add(user)
-    audit.record(session, actor, "staff.logged_out", user)
+    uow.session.add(user)
+    uow.record("staff.logged_out", user)
     return user

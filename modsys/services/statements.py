@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
-
-from modsys import audit, clock, outbox
-from modsys.actors import Actor
-from modsys.errors import Conflict, PermissionDenied
-from modsys.models import Appeal, AppealStatus, Channel, OfficialStatement, Role
-from modsys.services._base import clean_text, get_or_404, require_staff, service
+from modsys import clock, events, permissions
+from modsys.errors import Conflict
+from modsys.models import Appeal, AppealStatus, OfficialStatement
+from modsys.services._base import clean_text, service
+from modsys.uow import UnitOfWork
 
 
 @service
-def publish_statement(session: Session, actor: Actor, appeal_id: int, title: str, body: str) -> OfficialStatement:
-    staff = require_staff(session, actor, (Role.leadership,))
-    appeal = get_or_404(session, Appeal, appeal_id, "appeal")
-    if appeal.community_id != staff.community_id:
-        raise PermissionDenied("that appeal belongs to another community")
+def publish_statement(uow: UnitOfWork, appeal_id: int, title: str, body: str) -> OfficialStatement:
+    appeal = uow.get(Appeal, appeal_id, "appeal")
+    staff = uow.staff_with(lambda user: permissions.can_publish_statement(user, appeal))
     if appeal.status != AppealStatus.decided:
         raise Conflict("a statement accompanies a decision; decide the appeal first")
     statement = OfficialStatement(
@@ -25,9 +21,8 @@ def publish_statement(session: Session, actor: Actor, appeal_id: int, title: str
         body=clean_text(body, "statement_body", min_len=20, max_len=10000, label="statement text"),
         author_id=staff.id, published_at=clock.now(),
     )
-    session.add(statement)
-    session.flush()
-    audit.record(session, actor, "statement.published", statement, {"appeal_id": appeal.id, "title": statement.title})
-    outbox.enqueue(session, appeal.community_id, Channel.appeals, "statement.published",
-                   {"title": f"Official statement: {statement.title}", "description": statement.body})
+    uow.session.add(statement)
+    uow.session.flush()
+    uow.record("statement.published", statement, {"appeal_id": appeal.id, "title": statement.title})
+    uow.emit(events.StatementPublished(statement.id))
     return statement

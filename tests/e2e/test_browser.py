@@ -25,7 +25,7 @@ from sqlmodel import select
 from werkzeug.serving import make_server
 
 from modsys.actors import CLI
-from modsys.community import default_community
+from modsys.community import ensure_community
 from modsys.config import REPO_ROOT
 from modsys.db import new_session
 from modsys.models import Action, Appeal, AppealStatus, Evidence
@@ -50,7 +50,7 @@ def server(engine, web_settings) -> Iterator[str]:
 
     app = create_app(web_settings, engine=engine, RATELIMIT_ENABLED=True)
     with new_session(engine) as s:
-        community = default_community(s)
+        community = ensure_community(s, web_settings.policy_path)
         for name, role in (("mod_a", "moderator"), ("mod_b", "moderator"), ("leader", "leadership")):
             create_staff(s, CLI, community.id, name, role, PASSWORD)
     httpd = make_server("127.0.0.1", 0, app, threaded=True)

@@ -130,13 +130,13 @@ def test_unban_lifts_active_bans(session, mod_a, make_member):
     assert action.status == "revoked" and not unban.appealable
 
 
-def test_expiry_is_idempotent(session, mod_a, make_member, clock):
+def test_expiry_is_idempotent(community, session, mod_a, make_member, clock):
     member = make_member()
     short = timeout(session, mod_a, member, hours=1)
     long = timeout(session, mod_a, make_member(), hours=48)
     clock.advance(hours=2)
-    assert expire_due_actions(session, SCHEDULER) == [short.id]
-    assert expire_due_actions(session, SCHEDULER) == []
+    assert expire_due_actions(session, SCHEDULER.within(community.id)) == [short.id]
+    assert expire_due_actions(session, SCHEDULER.within(community.id)) == []
     session.refresh(long)
     assert short.status == "expired" and long.status == "active"
 

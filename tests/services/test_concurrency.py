@@ -51,8 +51,7 @@ def test_simultaneous_appeals_yield_exactly_one(engine, session, mod_a, make_mem
     assert audit.verify(session).ok
 
 
-def test_simultaneous_reports_count_every_reporter_once(engine, session, community):
-    bot = Actor("api", 1, "api:bot")
+def test_simultaneous_reports_count_every_reporter_once(bot, engine, session, community):
 
     def work(s, i):
         return report_flag(s, bot, community.id, FlagReportInput(

@@ -118,7 +118,7 @@ def test_permanent_failure_is_dead_does_not_block_and_can_be_retried(engine, ses
     message = reload(session, dead)
     assert message.status == "dead" and message.attempts == 1
     assert "Unknown Webhook (code 10015)" in message.last_error and TOKEN not in message.last_error
-    assert [m.id for m in delivery.list_messages(session, status="dead")] == [dead.id]
+    assert [m.id for m in delivery.list_messages(session, community.id, status="dead")] == [dead.id]
 
     assert delivery.retry(session, CLI, dead=True) == 1
     assert deliver(engine) == {"sent": 1}
@@ -277,3 +277,10 @@ def test_cli_webhook_and_outbox_commands(db_url, engine, session, community, clo
     assert reload(session, message).status == OutboxStatus.pending
     clock.set(datetime.now(UTC) + timedelta(minutes=1))  # the CLI queued it on the real clock
     assert deliver(engine) == {"sent": 1}
+
+
+def test_every_domain_event_has_one_rendering():
+    from modsys import events
+    from modsys.notify.messages import RENDERERS
+
+    assert set(RENDERERS) == set(events.EVENTS.values())

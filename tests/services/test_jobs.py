@@ -34,6 +34,14 @@ from tests.support.bulk import insert_appeals
 SETTINGS = load_settings({"SECRET_KEY": "test-secret-key-not-for-production", "MODSYS_BASE_URL": "https://m.example"})
 
 
+def rendered(session, message) -> dict:
+    """The embed a message is delivered as (events are rendered at delivery)."""
+    from modsys.config import load_settings
+    from modsys.notify.messages import render
+
+    return render(session, message, load_settings({"SECRET_KEY": "k" * 32}))["embeds"][0]
+
+
 def fresh(session):
     session.commit()  # end any read snapshot (SQLite), keep objects readable
     session.expire_all()
@@ -97,7 +105,7 @@ def test_overdue_appeals_escalate_in_batches_once_each(engine, session, communit
     assert sorted(n.dedupe_key for n in notes) == sorted(f"appeal.escalated:{a.id}" for a in escalated)
     assert {n.channel for n in notes} == {"leadership"}
     mine = next(n for n in notes if n.dedupe_key == f"appeal.escalated:{in_review.id}")
-    assert mine.payload["title"] == f"Escalated to leadership: appeal #{in_review.id} (case #{in_review.action_id})"
+    assert rendered(session, mine)["title"] == f"Escalated to leadership: appeal #{in_review.id} (case #{in_review.action_id})"
     assert audit.verify(session).ok
 
     again = snapshot(engine)
@@ -114,7 +122,7 @@ def test_scheduler_and_manual_escalation_share_the_message_shape(engine, session
     assert jobs.escalate_overdue_appeals(engine) == {"escalated": 1}  # the manual one is escalated already
     by_hand, by_job = outbox_rows(session, "appeal.escalated")
     assert by_hand.dedupe_key == f"appeal.escalated:{manual.id}" and by_job.dedupe_key == f"appeal.escalated:{automatic.id}"
-    assert [f["name"] for f in by_hand.payload["fields"]] == [f["name"] for f in by_job.payload["fields"]]
+    assert [f["name"] for f in rendered(session, by_hand)["fields"]] == [f["name"] for f in rendered(session, by_job)["fields"]]
     hand_event, job_event = events(session, "appeal.escalated")
     assert set(job_event.data) >= set(hand_event.data)
 
@@ -178,7 +186,7 @@ def test_reminders_once_per_threshold_and_stage(engine, session, community, cloc
                          ("appeals", f"appeal.reminder:{a.id}:review:0.9"),
                          ("leadership", f"appeal.reminder:{a.id}:leadership:0.5")]
     first = next(m for m in sent if m.event == "appeal.reminder.review")
-    assert first.payload["description"] == "50% of the 3 days allowed for its review has passed."
+    assert rendered(session, first)["description"] == "50% of the 3 days allowed for its review has passed."
 
 
 def test_late_scheduler_sends_one_reminder_for_the_highest_threshold(engine, session, community, clock, mod_a,
@@ -280,7 +288,7 @@ def test_nightly_audit_check_records_itself_and_alerts_once_per_break(engine, se
     assert jobs.verify_audit_chain(engine, force=True)["broken_seq"] == 2
     [alert] = outbox_rows(session, "audit.broken")
     assert alert.channel == "leadership" and alert.dedupe_key == f"audit.broken:2:{community.id}"
-    assert "event #2" in alert.payload["title"]
+    assert "event #2" in rendered(session, alert)["title"]
     assert [e.verb for e in events(session, "audit.verify_failed")] == ["audit.verify_failed"] * 2
 
 

@@ -127,10 +127,8 @@ def test_init_stamps_the_head_so_db_upgrade_has_nothing_to_do(empty_db_url: str,
 
 
 def test_db_upgrade_refuses_a_database_built_without_migrations(empty_db_url: str, monkeypatch):
-    from modsys.db import create_schema, make_engine
-
-    engine = make_engine(empty_db_url)
-    create_schema(engine)
+    engine = sa.create_engine(empty_db_url)
+    SQLModel.metadata.create_all(engine)  # how `modsys serve` built databases before migrations
     engine.dispose()
     monkeypatch.setenv("DATABASE_URL", empty_db_url)
     result = CliRunner().invoke(main, ["db", "upgrade"])
@@ -148,3 +146,17 @@ def test_db_upgrade_output_never_shows_the_database_password(monkeypatch, tmp_pa
     assert result.exit_code == 1, result.exception
     assert "cannot reach the database at 127.0.0.1:1/nope" in result.output
     assert "hunter2" not in result.output
+
+
+def test_init_brings_a_database_built_before_migrations_to_head(empty_db_url: str, monkeypatch):
+    # What `modsys serve` left before Alembic built every schema: revision 0002's tables, no alembic_version.
+    migrate.upgrade(empty_db_url, migrate.LAST_CREATE_ALL_REVISION)
+    engine = sa.create_engine(empty_db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
+    monkeypatch.setenv("MODSYS_POLICY", str(DEFAULT_POLICY))
+    result = CliRunner().invoke(main, ["init"])
+    assert result.exit_code == 0, result.output
+    assert _diff(empty_db_url) == []

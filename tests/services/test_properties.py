@@ -15,7 +15,7 @@ from modsys.actors import CLI, SCHEDULER, Actor
 from modsys.appeal_flow import TRANSITIONS
 from modsys.community import ensure_community
 from modsys.config import DEFAULT_POLICY
-from modsys.db import create_schema, make_engine, new_session
+from modsys.db import new_session
 from modsys.errors import DomainError
 from modsys.models import OPEN_APPEAL_STATES, Action, Appeal, AppealStatus
 from modsys.services import appeals as appeal_svc
@@ -23,7 +23,7 @@ from modsys.services.actions import expire_due_actions
 from modsys.services.decisions import Decision, Modification, decide_appeal, final_decision
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
-from tests.conftest import _reset_pg
+from tests.conftest import _reset_pg, migrated_sqlite
 from tests.factories import ban, timeout
 
 REASONS = "Reasons long enough to be accepted by the service."
@@ -49,8 +49,7 @@ def fresh_world(backend, request, tmp_path, clock):
 
     def build():
         if backend == "sqlite":
-            engine = make_engine(f"sqlite:///{tmp_path / f'p{next(counter)}.db'}")
-            create_schema(engine)
+            engine = migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / f"p{next(counter)}.db")
         else:
             engine = request.getfixturevalue("pg_engine")
             _reset_pg(engine)
@@ -90,7 +89,7 @@ def _apply(session, staff, members, actions, step, clock):
         appeal_svc.release_review(session, staff[step[1]], pick(step[2]))
     elif kind == "tick":
         clock.advance(timedelta(hours=step[1]))
-        expire_due_actions(session, SCHEDULER)
+        expire_due_actions(session, SCHEDULER.within(members[0].community_id))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

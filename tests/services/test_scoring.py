@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import select
 
 from modsys import audit, queries
-from modsys.actors import Actor
 from modsys.calibration import calibrate
 from modsys.community import policy_for
 from modsys.config import DEFAULT_POLICY, load_settings
@@ -18,10 +17,10 @@ from modsys.scoring import LEASE, claim, model_problem, score_batch, start_embed
 from modsys.services.flags import FlagReportInput, dismiss_flag, report_flag
 from modsys.toxicity import clear_scorer_cache, get_scorer, install_model
 from tests.conftest import fresh
+from tests.factories import reporter
 from tests.support.tiny_model import build_tiny_checkpoint
 from tests.support.wait import wait_until
 
-BOT = Actor("api", 1, "api:bot")
 LABELS = {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"}
 
 
@@ -57,9 +56,9 @@ def policy_path(tmp_path, threshold) -> Path:
 
 
 def _report(session, community, n: int, **kw) -> list[Flag]:
-    flags = []
+    flags, bot = [], reporter(session, community.id)
     for i in range(n):
-        flag, _ = report_flag(session, BOT, community.id, FlagReportInput(
+        flag, _ = report_flag(session, bot, community.id, FlagReportInput(
             message_id=str(5000 + i), channel_id="1", channel_name="general", author_id=str(700 + i),
             author_name=f"author{i}", content=kw.get("content", f"message number {i} you are not nice"),
             reporter="42", language=kw.get("language")))
@@ -104,9 +103,9 @@ def test_below_threshold_is_not_priority_nor_announced(engine, session, communit
     assert session.exec(select(OutboxMessage).where(OutboxMessage.event == "flag.priority")).all() == []
 
 
-def test_unsupported_language_and_empty_text_are_left_for_humans(engine, session, community, model_dir):
+def test_unsupported_language_and_empty_text_are_left_for_humans(bot, engine, session, community, model_dir):
     german = _report(session, community, 1, language="de")[0]
-    empty = report_flag(session, BOT, community.id, FlagReportInput(
+    empty = report_flag(session, bot, community.id, FlagReportInput(
         message_id="999", channel_id="1", author_id="123", author_name="x", content="   ", reporter="1"))[0]
     _drain(engine, get_scorer(model_dir))
     fresh(session)

@@ -36,7 +36,7 @@ STATEMENT = "I was quoting the other member to report them; please read the whol
 
 
 @pytest.fixture
-def make_app(engine, web_settings, clock):
+def make_app(engine, web_settings, clock, community):
     """create_app with the real rate limits on (the limiter is shared between apps,
     so say it explicitly) and CSRF on unless a test says otherwise."""
     from web import create_app

@@ -1,0 +1,178 @@
+"""Domain events: what happened, recorded in the outbox in the same transaction
+as the change. They hold ids and the facts of the moment, never rendered text;
+`modsys.notify.messages` turns each into its Discord embed or the member's
+notice when it is delivered, so what a notification says lives in one place.
+
+`OutboxMessage.event` is the event's `name`, its payload the event's fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from sqlmodel import Session
+
+from modsys.models import Channel
+
+
+@dataclass(frozen=True)
+class Event:
+    name: ClassVar[str]
+    channel: ClassVar[str]
+
+    def data(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ActionAwaitingCosign(Event):
+    name: ClassVar[str] = "action.awaiting_cosign"
+    channel: ClassVar[str] = Channel.modlog
+    action_id: int
+
+
+@dataclass(frozen=True)
+class ActionFiled(Event):
+    name: ClassVar[str] = "action.filed"
+    channel: ClassVar[str] = Channel.modlog
+    action_id: int
+
+
+@dataclass(frozen=True)
+class ActionCosigned(Event):
+    name: ClassVar[str] = "action.cosigned"
+    channel: ClassVar[str] = Channel.modlog
+    action_id: int
+
+
+@dataclass(frozen=True)
+class ActionRevoked(Event):
+    name: ClassVar[str] = "action.revoked"
+    channel: ClassVar[str] = Channel.modlog
+    action_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ActionExpired(Event):
+    name: ClassVar[str] = "action.expired"
+    channel: ClassVar[str] = Channel.modlog
+    action_id: int
+
+
+@dataclass(frozen=True)
+class MemberNotified(Event):
+    """The sanctioned member's notice (their signed appeal link is made at delivery)."""
+
+    name: ClassVar[str] = "member.notice"
+    channel: ClassVar[str] = Channel.member
+    action_id: int
+    member_id: int
+
+
+@dataclass(frozen=True)
+class MemberToldDecision(Event):
+    name: ClassVar[str] = "member.decision"
+    channel: ClassVar[str] = Channel.member
+    action_id: int
+    member_id: int
+    appeal_id: int
+
+
+@dataclass(frozen=True)
+class AppealSubmitted(Event):
+    name: ClassVar[str] = "appeal.submitted"
+    channel: ClassVar[str] = Channel.appeals
+    appeal_id: int
+
+
+@dataclass(frozen=True)
+class AppealWithdrawn(Event):
+    name: ClassVar[str] = "appeal.withdrawn"
+    channel: ClassVar[str] = Channel.appeals
+    appeal_id: int
+
+
+@dataclass(frozen=True)
+class AppealEscalated(Event):
+    name: ClassVar[str] = "appeal.escalated"
+    channel: ClassVar[str] = Channel.leadership
+    appeal_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class AppealDecided(Event):
+    name: ClassVar[str] = "appeal.decided"
+    channel: ClassVar[str] = Channel.appeals
+    appeal_id: int
+
+
+@dataclass(frozen=True)
+class ReviewReminderDue(Event):
+    """A share (`threshold`) of the review SLA has passed."""
+
+    name: ClassVar[str] = "appeal.reminder.review"
+    channel: ClassVar[str] = Channel.appeals
+    appeal_id: int
+    threshold: float
+
+
+@dataclass(frozen=True)
+class DecisionReminderDue(Event):
+    """A share of the leadership SLA has passed."""
+
+    name: ClassVar[str] = "appeal.reminder.leadership"
+    channel: ClassVar[str] = Channel.leadership
+    appeal_id: int
+    threshold: float
+
+
+@dataclass(frozen=True)
+class StatementPublished(Event):
+    name: ClassVar[str] = "statement.published"
+    channel: ClassVar[str] = Channel.appeals
+    statement_id: int
+
+
+@dataclass(frozen=True)
+class FlagPrioritised(Event):
+    name: ClassVar[str] = "flag.priority"
+    channel: ClassVar[str] = Channel.modlog
+    flag_id: int
+    labels: list[str]
+
+
+@dataclass(frozen=True)
+class AuditChainBroken(Event):
+    name: ClassVar[str] = "audit.broken"
+    channel: ClassVar[str] = Channel.leadership
+    broken_seq: int | None
+    reason: str
+
+
+EVENTS: dict[str, type[Event]] = {cls.name: cls for cls in Event.__subclasses__()}
+
+
+def parse(name: str, payload: dict[str, Any]) -> Event | None:
+    """The event an outbox row holds; None for a plain embed queued with `outbox.enqueue`."""
+    cls = EVENTS.get(name)
+    if cls is None:
+        return None
+    wanted = {f.name for f in fields(cls)}
+    if not wanted <= set(payload):
+        return None  # a row written before events existed: its payload is an embed
+    return cls(**{k: payload[k] for k in wanted})
+
+
+def record(session: Session, community_id: int, event: Event, *, dedupe_key: str | None = None) -> None:
+    from modsys import outbox
+
+    outbox.enqueue(session, community_id, event.channel, event.name, event.data(), dedupe_key=dedupe_key)
+
+
+def row(community_id: int, event: Event) -> dict[str, Any]:
+    """Outbox column values for the jobs' bulk inserts."""
+    return {"community_id": community_id, "channel": str(event.channel), "event": event.name,
+            "payload": event.data()}

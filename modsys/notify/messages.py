@@ -1,0 +1,230 @@
+"""What each domain event says: one function per event (modsys.events), run
+when the outbox delivers it. Each reads the rows as they are then and returns
+an embed spec; `build_message` applies Discord's limits and empty
+`allowed_mentions`. Changing what a notification says is an edit here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from sqlmodel import Session
+
+from modsys import clock, events
+from modsys.config import Settings
+from modsys.models import (
+    Action,
+    Appeal,
+    Flag,
+    Member,
+    OfficialStatement,
+    OutboxMessage,
+    StaffUser,
+)
+from modsys.notify.embeds import build_message
+from modsys.policy import format_duration
+from modsys.portal_links import make_token, portal_url
+from modsys.reasons import duration_of, measure
+
+
+class Skip(Exception):
+    """The message can't be delivered as things are (a row is gone, a setting is
+    missing); the outbox records it as skipped, with this reason."""
+
+
+Spec = dict[str, Any]
+RENDERERS: dict[type[events.Event], Callable[[Session, Any, Settings], Spec]] = {}
+
+
+def renders(event_type: type[events.Event]) -> Callable:
+    def register(fn: Callable[[Session, Any, Settings], Spec]) -> Callable:
+        RENDERERS[event_type] = fn
+        return fn
+
+    return register
+
+
+def render(session: Session, message: OutboxMessage, settings: Settings) -> dict[str, Any]:
+    """The Discord payload for an outbox message. A message queued as a plain embed
+    (`outbox.enqueue` with a title/description payload) is sent as it is."""
+    event = events.parse(message.event, message.payload or {})
+    if event is None:
+        return build_message(message.payload or {})
+    return build_message(RENDERERS[type(event)](session, event, settings))
+
+
+def _row(session: Session, model: type, ident: int | None, what: str) -> Any:
+    row = session.get(model, ident) if ident is not None else None
+    if row is None:
+        raise Skip(f"the {what} of this notification no longer exists")
+    return row
+
+
+def _name(session: Session, staff_id: int | None) -> str:
+    user = session.get(StaffUser, staff_id) if staff_id is not None else None
+    return user.username if user else "the scheduler"
+
+
+# --- moderation actions (mod log) -----------------------------------------------
+
+
+def _action_spec(session: Session, action: Action, title: str, by: int | None) -> Spec:
+    member = _row(session, Member, action.member_id, "member")
+    fields = [
+        {"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
+        {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True},
+        {"name": "Rules", "value": ", ".join(action.rules), "inline": True},
+        {"name": "By", "value": _name(session, by), "inline": True},
+    ]
+    return {"title": f"{title}: case #{action.id}", "description": action.public_reason, "fields": fields}
+
+
+@renders(events.ActionAwaitingCosign)
+def _awaiting(session: Session, e: events.ActionAwaitingCosign, _: Settings) -> Spec:
+    action = _row(session, Action, e.action_id, "action")
+    return _action_spec(session, action, "Awaiting a second signature", action.moderator_id)
+
+
+@renders(events.ActionFiled)
+def _filed(session: Session, e: events.ActionFiled, _: Settings) -> Spec:
+    action = _row(session, Action, e.action_id, "action")
+    return _action_spec(session, action, "Action filed", action.moderator_id)
+
+
+@renders(events.ActionCosigned)
+def _cosigned(session: Session, e: events.ActionCosigned, _: Settings) -> Spec:
+    action = _row(session, Action, e.action_id, "action")
+    return _action_spec(session, action, "Action co-signed and in force", action.cosigner_id)
+
+
+@renders(events.ActionRevoked)
+def _revoked(session: Session, e: events.ActionRevoked, _: Settings) -> Spec:
+    action = _row(session, Action, e.action_id, "action")
+    return {"title": f"Case #{action.id} revoked", "description": e.reason,
+            "fields": [{"name": "By", "value": _name(session, action.lifted_by_id), "inline": True}]}
+
+
+@renders(events.ActionExpired)
+def _expired(session: Session, e: events.ActionExpired, _: Settings) -> Spec:
+    action = _row(session, Action, e.action_id, "action")
+    return {"title": f"Case #{action.id} expired",
+            "description": f"The {action.kind} of member #{action.member_id} ended."}
+
+
+# --- appeals (appeals and leadership channels) ------------------------------------
+
+
+def _appeal_spec(appeal: Appeal, title: str, text: str) -> Spec:
+    return {"title": f"{title}: appeal #{appeal.id} (case #{appeal.action_id})", "description": text,
+            "fields": [{"name": "Status", "value": appeal.status, "inline": True},
+                       {"name": "Review due", "value": f"{appeal.review_due_at:%Y-%m-%d %H:%M} UTC", "inline": True}]}
+
+
+@renders(events.AppealSubmitted)
+def _submitted(session: Session, e: events.AppealSubmitted, _: Settings) -> Spec:
+    appeal = _row(session, Appeal, e.appeal_id, "appeal")
+    return _appeal_spec(appeal, "New appeal", appeal.statement[:500])
+
+
+@renders(events.AppealWithdrawn)
+def _withdrawn(session: Session, e: events.AppealWithdrawn, _: Settings) -> Spec:
+    return _appeal_spec(_row(session, Appeal, e.appeal_id, "appeal"), "Appeal withdrawn",
+                        "The member withdrew the appeal.")
+
+
+@renders(events.AppealEscalated)
+def _escalated(session: Session, e: events.AppealEscalated, _: Settings) -> Spec:
+    return _appeal_spec(_row(session, Appeal, e.appeal_id, "appeal"), "Escalated to leadership", e.reason)
+
+
+@renders(events.AppealDecided)
+def _decided(session: Session, e: events.AppealDecided, _: Settings) -> Spec:
+    appeal = _row(session, Appeal, e.appeal_id, "appeal")
+    judge = session.get(StaffUser, appeal.decided_by_id) if appeal.decided_by_id else None
+    by = f"{judge.username} ({judge.role})" if judge else "unknown"
+    return {"title": f"Appeal #{appeal.id} {appeal.outcome} (case #{appeal.action_id})",
+            "description": appeal.outcome_reasons, "fields": [{"name": "Decided by", "value": by, "inline": True}]}
+
+
+def _reminder(appeal: Appeal, threshold: float, began: Any, ends: Any, what: str) -> Spec:
+    return {"title": f"Reminder: appeal #{appeal.id} (case #{appeal.action_id})",
+            "description": f"{threshold:.0%} of the {format_duration(ends - began)} allowed for its {what} has passed.",
+            "fields": [{"name": f"{what.capitalize()} due", "value": f"{ends:%Y-%m-%d %H:%M} UTC", "inline": True}]}
+
+
+@renders(events.ReviewReminderDue)
+def _review_reminder(session: Session, e: events.ReviewReminderDue, _: Settings) -> Spec:
+    appeal = _row(session, Appeal, e.appeal_id, "appeal")
+    return _reminder(appeal, e.threshold, appeal.submitted_at, appeal.review_due_at, "review")
+
+
+@renders(events.DecisionReminderDue)
+def _decision_reminder(session: Session, e: events.DecisionReminderDue, _: Settings) -> Spec:
+    appeal = _row(session, Appeal, e.appeal_id, "appeal")
+    return _reminder(appeal, e.threshold, appeal.escalated_at, appeal.leadership_due_at, "leadership decision")
+
+
+@renders(events.StatementPublished)
+def _statement(session: Session, e: events.StatementPublished, _: Settings) -> Spec:
+    statement = _row(session, OfficialStatement, e.statement_id, "statement")
+    return {"title": f"Official statement: {statement.title}", "description": statement.body}
+
+
+@renders(events.FlagPrioritised)
+def _priority(session: Session, e: events.FlagPrioritised, _: Settings) -> Spec:
+    flag = _row(session, Flag, e.flag_id, "flag")
+    score = f"{flag.max_label} {flag.max_score:.2f}" if flag.max_score is not None else "unscored"
+    return {"title": f"Priority flag #{flag.id} in #{flag.channel_name or flag.channel_id}",
+            "description": flag.content[:1000],
+            "fields": [{"name": "Over threshold", "value": ", ".join(e.labels), "inline": True},
+                       {"name": "Score", "value": score, "inline": True},
+                       {"name": "Reporters", "value": str(flag.reporter_count), "inline": True}]}
+
+
+@renders(events.AuditChainBroken)
+def _audit_broken(session: Session, e: events.AuditChainBroken, _: Settings) -> Spec:
+    return {"title": f"Audit chain broken at event #{e.broken_seq}",
+            "description": f"{e.reason}. The log may have been edited outside modsys; "
+                           "run `modsys audit verify` and investigate before trusting it.",
+            "color": 0xD0021B}
+
+
+# --- the sanctioned member's notices ----------------------------------------------------
+
+
+def _member_spec(session: Session, action_id: int, member_id: int, appeal_id: int | None,
+                 settings: Settings) -> Spec:
+    """The member's notice, with their signed appeal link made now (links are never stored)."""
+    action = session.get(Action, action_id)
+    member = session.get(Member, member_id)
+    if action is None or member is None or action.member_id != member.id:
+        raise Skip("the action or member of this notice no longer exists")
+    fields = [{"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
+              {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True}]
+    appeal = session.get(Appeal, appeal_id) if appeal_id else None
+    if appeal is not None:
+        title = f"Decision on your appeal #{appeal.id} (case #{action.id}): {appeal.outcome or appeal.status}"
+        description = appeal.outcome_reasons or "Your appeal was decided."
+    else:
+        title = f"Notice of case #{action.id}"
+        description = action.public_reason or "A moderation action was taken."
+    spec: Spec = {"title": title, "description": description, "fields": fields}
+    deadline = action.appeal_deadline
+    if action.appealable and deadline is not None and deadline > clock.now():
+        if not settings.secret_key:
+            raise Skip("SECRET_KEY is not set, so the member's signed appeal link can't be made")
+        link = portal_url(settings.base_url, make_token(settings.secret_key, action.id, member.id, deadline))
+        spec["url"] = link
+        fields.append({"name": f"Appeal or follow your case until {deadline:%Y-%m-%d %H:%M} UTC",
+                       "value": link, "inline": False})
+    return spec
+
+
+@renders(events.MemberNotified)
+def _notice(session: Session, e: events.MemberNotified, settings: Settings) -> Spec:
+    return _member_spec(session, e.action_id, e.member_id, None, settings)
+
+
+@renders(events.MemberToldDecision)
+def _decision_notice(session: Session, e: events.MemberToldDecision, settings: Settings) -> Spec:
+    return _member_spec(session, e.action_id, e.member_id, e.appeal_id, settings)

@@ -1,0 +1,39 @@
+"""The action-kind registry: every kind declared once, and what follows from it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from modsys import kinds
+from modsys.policy import SanctionKind
+from modsys.reasons import measure, severity
+
+
+def test_every_kind_is_declared_once_and_is_the_enum():
+    assert set(SanctionKind) == set(kinds.KINDS) == {"note", "warning", "timeout", "kick", "ban", "unban"}
+
+
+def test_severity_orders_kinds_then_length():
+    assert (severity("warning", None) < severity("timeout", timedelta(days=28)) < severity("kick", None)
+            < severity("ban", timedelta(days=1)) < severity("ban", None))
+    assert severity("timeout", timedelta(hours=1)) < severity("timeout", timedelta(hours=2))
+
+
+@pytest.mark.parametrize(("kind", "duration", "text", "account", "provision"), [
+    ("warning", None, "warning", None, None),
+    ("timeout", timedelta(hours=24), "1 day timeout", kinds.SUSPENDED, kinds.PARTIAL_SUSPENSION),
+    ("kick", None, "kick", None, kinds.PARTIAL_TERMINATION),
+    ("ban", timedelta(days=7), "1 week ban", kinds.SUSPENDED, kinds.TOTAL_SUSPENSION),
+    ("ban", None, "permanent ban", kinds.TERMINATED, kinds.TOTAL_TERMINATION),
+])
+def test_measure_and_dsa_mapping(kind, duration, text, account, provision):
+    assert measure(kind, duration) == text
+    assert (kinds.kind(kind).account(duration), kinds.kind(kind).provision(duration)) == (account, provision)
+
+
+def test_platform_slots_name_how_each_sanction_is_enforced():
+    assert {k.name: (k.enforce, k.reverse) for k in kinds.KINDS.values() if k.enforce} == {
+        "timeout": ("timeout", "remove_timeout"), "kick": ("kick", ""), "ban": ("ban", "unban"),
+        "unban": ("unban", "")}
