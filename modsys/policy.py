@@ -68,6 +68,7 @@ class SanctionKind(StrEnum):
     timeout = "timeout"
     ban = "ban"
     unban = "unban"
+    kick = "kick"  # also added by issue 9's kind registry: keep one at merge
 
 
 class DecisionGround(StrEnum):

@@ -11,6 +11,7 @@ from modsys import audit, clock, outbox
 from modsys.actors import Actor
 from modsys.community import policy_for, remember_policy_version
 from modsys.db import write_transaction
+from modsys.discord import enforcement
 from modsys.errors import Conflict, PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import (
     OPEN_APPEAL_STATES,
@@ -49,6 +50,7 @@ class NewAction:
     evidence: list[EvidenceInput] = field(default_factory=list)
     source: str = ActionSource.moderator
     flag_id: int | None = None
+    delete_message_seconds: int = 0  # bans: the member's recent messages Discord deletes (0, 1 h, 1 d, 7 d)
 
 
 def check_sanction(policy: Policy, kind: str, duration: timedelta | None) -> None:
@@ -167,6 +169,7 @@ def file_action(session: Session, actor: Actor, req: NewAction) -> Action:
         "duration_s": req.duration.total_seconds() if req.duration else None, "status": action.status,
         "source": action.source, "flag_id": req.flag_id, "evidence_sha256": [e.sha256 for e in evidence],
     })
+    enforcement.queue(session, action, "apply", delete_message_seconds=req.delete_message_seconds)
     if needs_cosign:
         outbox.enqueue(session, staff.community_id, Channel.modlog, "action.awaiting_cosign",
                        action_payload(action, member, staff, "Awaiting a second signature"))
@@ -206,6 +209,7 @@ def cosign_action(session: Session, actor: Actor, action_id: int) -> Action:
         action.appeal_deadline = now + policy_for(session, action.community_id).appeals.window
     session.add(action)
     audit.record(session, actor, "action.cosigned", action, {"moderator_id": action.moderator_id})
+    enforcement.queue(session, action, "apply")
     member = session.get(Member, action.member_id)
     _announce(session, action, member, staff, "Action co-signed and in force")  # type: ignore[arg-type]
     return action
@@ -238,6 +242,7 @@ def revoke_action(session: Session, actor: Actor, action_id: int, reason: str) -
         raise Conflict(f"case #{action.id} has an open appeal; decide the appeal instead")
     text = clean_text(reason, "reason", min_len=10, max_len=2000)
     lift_sanction(session, actor, action, staff, ActionStatus.revoked, text)
+    enforcement.queue(session, action, "reverse")
     outbox.enqueue(session, action.community_id, Channel.modlog, "action.revoked",
                    {"title": f"Case #{action.id} revoked", "description": text,
                     "fields": [{"name": "By", "value": staff.username, "inline": True}]})
@@ -256,6 +261,7 @@ def expire_due_actions(session: Session, actor: Actor, limit: int = 500) -> list
         action.status = ActionStatus.expired
         session.add(action)
         audit.record(session, actor, "action.expired", action, {"ends_at": action.ends_at})
+        enforcement.queue(session, action, "reverse")
         outbox.enqueue(session, action.community_id, Channel.modlog, "action.expired",
                        {"title": f"Case #{action.id} expired",
                         "description": f"The {action.kind} of member #{action.member_id} ended."},

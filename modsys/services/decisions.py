@@ -16,6 +16,7 @@ from modsys import audit, clock, outbox
 from modsys.actors import Actor
 from modsys.appeal_flow import next_status
 from modsys.community import policy_for
+from modsys.discord import enforcement
 from modsys.errors import PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import Action, ActionSource, ActionStatus, Appeal, AppealOutcome, Channel, Role, StaffUser
 from modsys.policy import SanctionKind
@@ -66,6 +67,7 @@ def _apply(session: Session, actor: Actor, staff: StaffUser, appeal: Appeal, act
     appeal.status = next_status(appeal.status, verb)
     if decision.outcome == AppealOutcome.overturned:
         lift_sanction(session, actor, action, staff, ActionStatus.overturned, f"appeal #{appeal.id}: {reasons}")
+        enforcement.queue(session, action, "reverse")
     elif mod is not None:
         lift_sanction(session, actor, action, staff, ActionStatus.modified, f"appeal #{appeal.id}: {reasons}")
         starts = action.starts_at
@@ -81,6 +83,7 @@ def _apply(session: Session, actor: Actor, staff: StaffUser, appeal: Appeal, act
         session.add(build_statement(replacement, policy, facts=f"Decision on appeal #{appeal.id}. {reasons}",
                                     automated_detection=False, appeal_deadline=None))
         appeal.modified_action_id = replacement.id
+        enforcement.replace(session, action, replacement)
         audit.record(session, actor, "action.filed", replacement,
                      {"kind": mod.kind, "supersedes_id": action.id, "appeal_id": appeal.id,
                       "duration_s": mod.duration.total_seconds() if mod.duration else None})
