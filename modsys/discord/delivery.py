@@ -106,7 +106,7 @@ def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> _Job | str | 
         if action is None or member is None or guild is None:
             return why or "the case no longer exists"
         spec = ENFORCEMENT[action.kind]
-        if row.op == "apply" and action.status != ActionStatus.active:
+        if row.op != "reverse" and action.status != ActionStatus.active:
             return f"case #{action.id} is {action.status} now"
         if row.op == "reverse" and (other := _still_in_force(session, action)) is not None:
             return f"the member still has an active {other.kind} (case #{other.id})"
@@ -116,10 +116,11 @@ def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> _Job | str | 
                 return "the timeout already ended"
             until = min(action.ends_at, clock.now() + TIMEOUT_MAX)
         dm_content = None
-        if row.op == "apply" and spec.dm_first and row.dm_status is None:
+        if row.op != "reverse" and spec.dm_first and row.dm_status is None:
             community = session.get(Community, row.community_id)
             dm_content = dm.compose(action, member, community, policy_for(session, row.community_id), settings)  # type: ignore[arg-type]
-        return _Job(spec.apply if row.op == "apply" else spec.reverse, guild, member.platform_user_id,
+        request = {"apply": spec.apply, "reverse": spec.reverse}.get(row.op)  # "notify": only the DM
+        return _Job(request, guild, member.platform_user_id,
                     audit_log_reason(action, row.op), until, row.delete_message_seconds, spec.permission,
                     dm_content, row.attempts)
 

@@ -49,6 +49,8 @@ ENFORCEMENT: dict[str, KindEnforcement] = {
 # The Discord state a request leaves the member in ("unban" and "untimeout" clear these).
 EFFECT = {"ban": "ban", "timeout": "timeout"}
 
+OPS = ("apply", "reverse", "notify")
+
 # The form's choices for bans: none, 1 hour, 1 day, 7 days (Discord allows 0-604800 s,
 # guild.mdx "Create Guild Ban").
 DELETE_MESSAGE_CHOICES = {0: "none", 3600: "1 hour", 86400: "1 day", 604800: "7 days"}
@@ -66,13 +68,16 @@ def _wanted(action: Action, op: str) -> bool:
     spec = ENFORCEMENT.get(action.kind)
     if spec is None:
         return False
+    if op == "notify":
+        return spec.dm_first
     return bool(spec.apply or spec.dm_first) if op == "apply" else bool(spec.reverse)
 
 
 def queue(session: Session, action: Action, op: str, *, delete_message_seconds: int = 0) -> DiscordEnforcement | None:
-    """Queue `op` ("apply" or "reverse") of `action` for Discord, once (idempotent).
+    """Queue `op` of `action` for Discord, once (idempotent): "apply" (DM, then the
+    sanction), "reverse" (lift it), "notify" (only the DM: a case done in Discord).
     An action waiting for its second signature is queued *held*: co-signing releases it."""
-    if op not in ("apply", "reverse"):
+    if op not in OPS:
         raise ValueError(f"unknown enforcement op {op!r}")
     seconds = check_delete_message_seconds(action.kind, delete_message_seconds)
     if not _wanted(action, op) or discord.target(session, action.community_id)[0] is None:
@@ -89,7 +94,7 @@ def queue(session: Session, action: Action, op: str, *, delete_message_seconds: 
             session.add(existing)
         return existing
     held = action.status == ActionStatus.pending_cosign
-    if op == "apply" and not held and action.status != ActionStatus.active:
+    if op != "reverse" and not held and action.status != ActionStatus.active:
         return None  # filed already over (a modification that ended in the past)
     row = DiscordEnforcement(
         community_id=action.community_id, action_id=action.id, member_id=action.member_id, op=op,
