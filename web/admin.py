@@ -8,11 +8,13 @@ from sqlmodel import select
 from modsys import delivery
 from modsys.calibration import calibrate
 from modsys.community import policy_for
+from modsys.discord import drift, enforcement
+from modsys.discord import overview as discord_overview
 from modsys.models import OutboxMessage, OutboxStatus, PolicyVersion, Role, StaffUser
 from modsys.services import api_keys
 from modsys.services import staff as staff_svc
 from modsys.webhooks import list_webhooks
-from web.context import actor, db, staff
+from web.context import actor, db, staff, state
 from web.forms import int_field
 from web.security import roles_required
 
@@ -33,7 +35,34 @@ def index():
     return render_template("admin/index.html", users=users, policy=policy, versions=versions, roles=list(Role),
                            keys=api_keys.list_api_keys(db(), actor(), me.community_id),
                            webhooks=list_webhooks(db(), me.community_id),
-                           dead=dead, calibration=calibrate(db(), me.community_id, policy))
+                           dead=dead, calibration=calibrate(db(), me.community_id, policy),
+                           discord=discord_overview.admin_overview(db(), me.community_id, state().settings),
+                           fixes=drift.FIXES)
+
+
+@bp.route("/discord/retry", methods=["POST"])
+@roles_required(Role.admin)
+def retry_discord():
+    ids = [int_field(i, "enforcement id") for i in request.form.getlist("id")]
+    count = enforcement.retry(db(), actor(), ids, staff().community_id)
+    flash(f"{count} Discord request(s) queued again.", "info")
+    return redirect(url_for("admin.index", _anchor="discord"))
+
+
+@bp.route("/discord/drift/<int:drift_id>/<how>", methods=["POST"])
+@roles_required(Role.admin)
+def fix_drift(drift_id: int, how: str):
+    finding = drift.fix(db(), actor(), drift_id, how)
+    flash(f"Drift fixed: {finding.resolution}.", "info")
+    return redirect(url_for("admin.index", _anchor="discord"))
+
+
+@bp.route("/staff/<int:user_id>/discord", methods=["POST"])
+@roles_required(Role.admin)
+def set_discord_id(user_id: int):
+    user = staff_svc.set_discord_user_id(db(), actor(), user_id, request.form.get("discord_user_id", ""))
+    flash(f"{user.username}: Discord user {user.discord_user_id or '(none)'}.", "info")
+    return redirect(url_for("admin.index"))
 
 
 @bp.route("/apikeys", methods=["POST"])

@@ -6,7 +6,7 @@ Rate limits, as documented in discord-api-docs `developers/topics/rate-limits.md
   with `X-RateLimit-Remaining: 0` is not used again before `X-RateLimit-Reset-After`
   seconds have passed, so we wait instead of collecting 429s;
 - a global limit of 50 requests per second per bot ("All bots can make up to 50
-  requests per second"), kept here with a one-second sliding window;
+  requests per second"), kept here with a sliding window (`GLOBAL_WINDOW`);
 - a 429 carries `retry_after` in its JSON body (and `Retry-After`); `X-RateLimit-Global`
   or `X-RateLimit-Scope: global` (or `"global": true`) marks the global limit.
   After a 429 we wait as told and try once more, or hand the wait back to the caller
@@ -33,6 +33,9 @@ import requests
 from modsys.config import Settings
 
 GLOBAL_PER_SECOND = 50  # rate-limits.mdx, "Global Rate Limit"
+# We count the 50 over a slightly longer window: requests leave here and arrive
+# there with different delays, and two sent 1.0 s apart may land closer together.
+GLOBAL_WINDOW = 1.1
 CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 10.0
 REASON_MAX = 512  # audit-log.mdx: X-Audit-Log-Reason "supports 1-512 URL-encoded UTF-8 characters"
 USER_AGENT = "DiscordBot (https://github.com/modsys/modsys, 1)"  # reference.mdx asks bots for this form
@@ -126,10 +129,10 @@ class RateLimiter:
                     wait = max(wait, bucket.reset_at - now)
                 else:
                     bucket.remaining = None  # reset passed: unknown until the next answer
-            while self._sent and self._sent[0] <= now - 1.0:
+            while self._sent and self._sent[0] <= now - GLOBAL_WINDOW:
                 self._sent.popleft()
             if len(self._sent) >= self.per_second:
-                wait = max(wait, self._sent[0] + 1.0 - now)
+                wait = max(wait, self._sent[0] + GLOBAL_WINDOW - now)
             if wait > 0:
                 return wait
             self._sent.append(now)

@@ -284,3 +284,22 @@ def test_delete_message_seconds_is_one_of_the_form_choices_and_only_for_bans(ses
     with pytest.raises(ValidationFailed, match="only a ban"):
         timeout(session, mod_a, member, delete_message_seconds=3600)
     assert session.exec(select(Action)).all() == []  # nothing changed
+
+
+def test_a_kick_dms_then_removes_the_member_and_a_member_already_gone_is_done(
+        engine, session, mod_a, make_member, guild, clock, discord_bot):
+    present, gone = make_member(), make_member()
+    guild.add_member(present.platform_user_id)
+    kick = NewAction(member_id=present.id, kind="kick", rules=["respectful"],
+                     public_reason="Kicked to stop an ongoing argument.")
+    first = file_action(session, mod_a, kick)
+    second = file_action(session, mod_a, replace(kick, member_id=gone.id))
+    assert deliver(engine, discord_bot) == {"done": 2}
+    assert present.platform_user_id not in guild.members
+    assert [c.route for c in discord_bot.calls if present.platform_user_id in c.path or
+            c.route == "create_message" and c.path.endswith(f"7{present.platform_user_id}/messages")] == \
+        ["create_message", "kick"]
+    assert "kicked" in state(session, first).summary
+    assert "was no longer in the server" in state(session, second).summary
+    revoke_action(session, mod_a, first.id, "Kicked the wrong member, sorry.")
+    assert rows(session, first)[-1].op == "apply"  # a kick can't be undone in Discord: nothing queued

@@ -181,6 +181,7 @@ class BotApi:
         self.dms: dict[str, list[dict[str, Any]]] = {}  # user id -> messages the bot sent them
         self.calls: list[Call] = []
         self.failures: list[tuple[str, Reply]] = []  # (route name, reply): one-shot, in order
+        self.stalls: dict[str, float] = {}  # route name -> seconds: do it, then hang before answering (once)
         self.bucket_limit: tuple[int, float] | None = None  # (requests, per seconds) per route and guild/channel
         self.global_limit: int | None = None  # requests per second for the whole bot
         self._windows: dict[str, tuple[float, int]] = {}
@@ -207,6 +208,12 @@ class BotApi:
         """The next `times` requests to the route named `route` get `reply`."""
         with self._api_lock:
             self.failures.extend([(route, reply)] * times)
+
+    def stall(self, route: str, seconds: float) -> None:
+        """The next request to `route` takes effect, then the answer hangs `seconds`
+        (a client killed meanwhile never learns that it worked)."""
+        with self._api_lock:
+            self.stalls[route] = seconds
 
     def calls_to(self, route: str) -> list[Call]:
         with self._api_lock:
@@ -258,6 +265,8 @@ class BotApi:
         if "guild_id" in params and guild is None:
             return discord_error(404, 10004, "Unknown Guild")
         reply = getattr(self, f"_api_{call.route}")(call, guild, **{k: v for k, v in params.items() if k != "guild_id"})
+        if call.route in self.stalls:
+            reply = dataclasses.replace(reply, delay=self.stalls.pop(call.route))
         return self._with_headers(reply, call, params)
 
     # --- rate limits -------------------------------------------------------------------
