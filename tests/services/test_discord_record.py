@@ -166,3 +166,27 @@ def test_drift_lists_both_directions_and_each_fix_resolves_one(engine, session, 
     assert closed.status == "revoked"
     assert drift.check_drift(engine, settings=settings(discord_bot))["open"] == 1004  # the other imports remain
     assert session.exec(select(DiscordDrift).where(DiscordDrift.resolved_at.is_(None))).all().__len__() == 1004
+
+
+def test_a_timeout_cleared_outside_modsys_is_drift_and_reapply_restores_it(engine, session, community, guild,
+                                                                          discord_bot, mod_a, make_staff, make_member,
+                                                                          clock):
+    admin = make_staff("admin")
+    member, left = make_member(), make_member()
+    guild.add_member(member.platform_user_id)
+    guild.add_member(left.platform_user_id)
+    timeout(session, mod_a, member, hours=24)
+    timeout(session, mod_a, left, hours=24)
+    deliver_enforcement(engine, settings=settings(discord_bot))
+    assert drift.check_drift(engine, settings=settings(discord_bot))["open"] == 0
+    guild.members[member.platform_user_id]["communication_disabled_until"] = None  # cleared without a log we read
+    del guild.members[left.platform_user_id]  # left the server: no timeout to compare, not drift
+    assert drift.check_drift(engine, settings=settings(discord_bot))["open"] == 1
+    (finding,) = drift.open_findings(session, community.id)
+    assert (finding.kind, finding.problem, finding.platform_user_id) == ("timeout", "missing_in_discord",
+                                                                         member.platform_user_id)
+    drift.fix(session, admin, finding.id, "reapply")
+    deliver_enforcement(engine, settings=settings(discord_bot))
+    assert guild.timed_out_until(member.platform_user_id) is not None
+    assert len(discord_bot.dms[member.platform_user_id]) == 1  # a re-apply does not DM the member again
+    assert drift.check_drift(engine, settings=settings(discord_bot))["open"] == 0
