@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY = REPO_ROOT / "policies" / "default.yaml"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 
 
 class ConfigError(Exception):
@@ -40,6 +41,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODSYS_WEBHOOK_MODLOG", "(none)", "Discord webhook URL for the mod log channel (a secret)"),
     EnvVar("MODSYS_WEBHOOK_APPEALS", "(none)", "Discord webhook URL for the appeals channel (a secret)"),
     EnvVar("MODSYS_WEBHOOK_LEADERSHIP", "(none)", "Discord webhook URL for the leadership channel (a secret)"),
+    EnvVar("MODSYS_DISCORD_BOT_TOKEN", "(none)", "the Discord bot's token (a secret): with it modsys enforces actions in Discord, DMs members and reads the audit log (docs/discord.md)"),
+    EnvVar("MODSYS_DISCORD_API_URL", "https://discord.com/api/v10", "Discord's REST API base URL (tests point it at a fake)"),
+    EnvVar("MODSYS_DISCORD_GUILD_ID", "(none)", "the default community's Discord server id, when the community has none set"),
     EnvVar("MODSYS_LOG_FORMAT", "`json` in production, else `text`", "log line format: `json` (one object per line) or `text`"),
     EnvVar("MODSYS_LOG_LEVEL", "INFO", "minimum log level"),
     EnvVar("MODSYS_ALLOW_SQLITE", "0", "`1`: allow a SQLite `DATABASE_URL` in production (one machine, one web process)"),
@@ -74,6 +78,9 @@ class Settings:
     require_model: bool = False  # /readyz: a missing model is "degraded" unless required
     log_format: str = "text"  # "json" | "text"
     log_level: str = "INFO"
+    discord_bot_token: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
+    discord_api_url: str = DEFAULT_DISCORD_API_URL
+    discord_guild_id: str | None = None  # the default community's fallback (see modsys.discord.guild_id_for)
 
     @property
     def is_sqlite(self) -> bool:
@@ -133,6 +140,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         require_model=_flag(env.get("MODSYS_REQUIRE_MODEL")),
         log_format=log_format,
         log_level=(env.get("MODSYS_LOG_LEVEL") or "INFO").strip().upper(),
+        discord_bot_token=(env.get("MODSYS_DISCORD_BOT_TOKEN") or "").strip() or None,
+        discord_api_url=(env.get("MODSYS_DISCORD_API_URL") or DEFAULT_DISCORD_API_URL).strip().rstrip("/"),
+        discord_guild_id=(env.get("MODSYS_DISCORD_GUILD_ID") or "").strip() or None,
     )
 
 

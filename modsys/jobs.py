@@ -1,5 +1,5 @@
 """Scheduled work: escalation, reminders, expiry, appeal windows, the audit
-check and outbox delivery.
+check, outbox delivery, and Discord (enforcement, audit-log sync, drift).
 
 Each job is a plain function `(engine) -> summary dict`, safe to run at any
 time, twice, or after a crash half-way: it only acts on rows still in the state
@@ -28,6 +28,9 @@ from modsys.appeal_flow import TRANSITIONS
 from modsys.community import policy_for
 from modsys.config import Settings
 from modsys.db import writing
+from modsys.discord import audit_log as discord_audit_log
+from modsys.discord import delivery as discord_delivery
+from modsys.discord import drift as discord_drift
 from modsys.models import (
     OPEN_APPEAL_STATES,
     Action,
@@ -268,6 +271,21 @@ def deliver(engine: Engine, *, settings: Settings | None = None, **options: Any)
     return delivery.deliver_outbox(engine, settings=settings, **options)
 
 
+def deliver_discord_enforcement(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+    """Apply and lift cases in Discord (see `modsys.discord.delivery`); nothing without a bot token."""
+    return discord_delivery.deliver_enforcement(engine, settings=settings, **options)
+
+
+def sync_discord_audit_log(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+    """Record what moderators and AutoMod did in Discord (see `modsys.discord.audit_log`)."""
+    return discord_audit_log.sync_audit_log(engine, settings=settings, **options)
+
+
+def check_discord_drift(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+    """Compare active bans and timeouts with Discord's (see `modsys.discord.drift`)."""
+    return discord_drift.check_drift(engine, settings=settings, **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -277,7 +295,11 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "send_reminders": send_reminders,
     "verify_audit_chain": verify_audit_chain,
     "deliver_outbox": deliver,
+    "deliver_discord_enforcement": deliver_discord_enforcement,
+    "sync_discord_audit_log": sync_discord_audit_log,
+    "check_discord_drift": check_discord_drift,
 }
+NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,
@@ -291,6 +313,6 @@ def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Se
     results = {}
     for name, job in JOBS.items():
         if name in wanted:
-            extra = {"settings": settings} if name == "deliver_outbox" else {}
+            extra = {"settings": settings} if name in NEEDS_SETTINGS else {}
             results[name] = job(engine, **extra, **options.get(name, {}))
     return results

@@ -77,6 +77,7 @@ class ActionSource(StrEnum):
     flag = "flag"
     moderator = "moderator"
     automated_detection = "automated_detection"
+    discord = "discord"  # done in the Discord client, found in the guild's audit log
 
 
 class EvidenceKind(StrEnum):
@@ -185,6 +186,7 @@ class Member(SQLModel, table=True):
 
 
 class StaffUser(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("community_id", "discord_user_id", name="uq_staffuser_discord_user"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = _fk("community.id")
     username: str = _str(64, unique=True)
@@ -194,6 +196,7 @@ class StaffUser(SQLModel, table=True):
     # Changing this token invalidates every session of the user (logout, deactivation).
     session_token: str = _str(64)
     created_at: datetime = _time()
+    discord_user_id: Optional[str] = _str(32, default=None)  # unique per community (set by an admin, or OAuth)
 
 
 class ApiKey(SQLModel, table=True):
@@ -458,3 +461,77 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _time()
     sent_at: Optional[datetime] = _time(default=None)
 
+
+
+# --- Discord enforcement, audit-log sync and drift (issue 11) ---------------------------
+
+
+class EnforcementStatus(StrEnum):
+    held = "held"  # the case waits for its second signature
+    pending = "pending"
+    done = "done"  # Discord did it (or it was already so)
+    dead = "dead"  # gave up: `last_error` says what a person must fix; retryable
+    skipped = "skipped"  # no longer wanted when its turn came (the case was lifted meanwhile)
+
+
+class DiscordEnforcement(SQLModel, table=True):
+    """One thing Discord must do for a case ("apply" or "reverse" it), written in
+    the transaction that changed the case and delivered later, in order per member."""
+
+    __table_args__ = (sa.Index("ix_discordenforcement_due", "status", "community_id", "member_id", "id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    action_id: int = _fk("action.id")
+    member_id: int = Field(foreign_key="member.id")
+    op: str = _str(16)  # "apply" | "reverse"
+    dedupe_key: str = _str(100, unique=True)  # "<action>:<op>[:<n>]": queued once per change
+    delete_message_seconds: int = 0  # bans: how much of the member's recent messages Discord deletes
+    status: str = _str(16, default=EnforcementStatus.pending)
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    last_error: str = _str(500, default="")
+    result: str = _str(200, default="")  # what Discord now does, e.g. "banned", "timed out until ..."
+    dm_status: Optional[str] = _str(16, default=None)  # None: not tried | "delivered" | "failed" | "none"
+    dm_detail: str = _str(300, default="")
+    created_at: datetime = _time()
+    done_at: Optional[datetime] = _time(default=None)
+
+
+class DiscordImport(SQLModel, table=True):
+    """A case recorded from the guild's audit log (done outside modsys)."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "audit_entry_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    action_id: int = _fk("action.id")
+    audit_entry_id: str = _str(32)  # the Discord audit log entry (or "drift:<user id>" for a drift import)
+    action_type: int
+    executor_discord_id: Optional[str] = _str(32, default=None)
+    discord_reason: str = _str(600, default="")
+    reason_completed_at: Optional[datetime] = _time(default=None)  # None: "reason needed"
+    created_at: datetime = _time()
+
+
+class DiscordSyncCursor(SQLModel, table=True):
+    """Where the audit-log sync of a community stopped."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", unique=True)
+    last_entry_id: str = _str(32, default="0")
+    last_run_at: Optional[datetime] = _time(default=None)
+    last_error: str = _str(500, default="")
+
+
+class DiscordDrift(SQLModel, table=True):
+    """A difference between modsys's active bans/timeouts and Discord's, found by
+    the daily drift check; open until fixed or no longer true."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    kind: str = _str(16)  # "ban" | "timeout"
+    problem: str = _str(32)  # "missing_case" (only in Discord) | "missing_in_discord"
+    platform_user_id: str = _str(64)
+    action_id: Optional[int] = _fk("action.id", default=None)
+    found_at: datetime = _time()
+    resolved_at: Optional[datetime] = _time(default=None)
+    resolution: str = _str(200, default="")

@@ -174,6 +174,16 @@ def can_administer(user: StaffUser | None) -> Verdict:
     return has(user, Cap.administer)
 
 
+def can_retry_enforcement(user: StaffUser | None) -> Verdict:
+    """Queue failed Discord enforcement again: whoever works cases or administers."""
+    return has(user, Cap.moderate) or has(user, Cap.administer)
+
+
+def can_fix_drift(user: StaffUser | None) -> Verdict:
+    """Import, re-apply or close what differs between modsys and Discord."""
+    return has(user, Cap.administer) or has(user, Cap.decide_final)
+
+
 def can_manage_staff(user: StaffUser | None, target: StaffUser | None = None) -> Verdict:
     """Create accounts, change roles, (de)activate, reset passwords. Not on yourself
     for deactivation (see `can_deactivate`)."""

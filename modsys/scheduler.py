@@ -57,6 +57,11 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "expire_sanctions": (IntervalTrigger(seconds=60), 300),
     "close_appeal_windows": (IntervalTrigger(minutes=15), 900),
     "verify_audit_chain": (CronTrigger(hour=3, minute=30, timezone=UTC), 6 * 3600),
+    # Discord: enforcement within about a second of filing; the audit log every
+    # minute (Discord keeps it 45 days); drift daily.
+    "deliver_discord_enforcement": (IntervalTrigger(seconds=1), 30),
+    "sync_discord_audit_log": (IntervalTrigger(seconds=60), 300),
+    "check_discord_drift": (CronTrigger(hour=4, minute=15, timezone=UTC), 6 * 3600),
 }
 
 

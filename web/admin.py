@@ -6,12 +6,14 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from modsys import delivery, permissions, queries
 from modsys.calibration import calibrate
+from modsys.discord import drift, enforcement
+from modsys.discord import overview as discord_overview
 from modsys.models import Role
 from modsys.permissions import Cap
 from modsys.services import api_keys
 from modsys.services import staff as staff_svc
 from modsys.webhooks import list_webhooks
-from web.context import actor, db, scoped, staff
+from web.context import actor, db, scoped, staff, state
 from web.forms import int_field
 from web.security import roles_required
 
@@ -29,7 +31,34 @@ def index():
                            keys=api_keys.list_api_keys(db(), actor(), me.community_id),
                            webhooks=list_webhooks(db(), me.community_id),
                            dead=queries.dead_letters(db(), me.community_id),
-                           calibration=calibrate(db(), me.community_id, policy))
+                           calibration=calibrate(db(), me.community_id, policy),
+                           discord=discord_overview.admin_overview(db(), me.community_id, state().settings),
+                           fixes=drift.FIXES)
+
+
+@bp.route("/discord/retry", methods=["POST"])
+@roles_required(*ADMINS)
+def retry_discord():
+    ids = [int_field(i, "enforcement id") for i in request.form.getlist("id")]
+    count = enforcement.retry(db(), actor(), ids, staff().community_id)
+    flash(f"{count} Discord request(s) queued again.", "info")
+    return redirect(url_for("admin.index", _anchor="discord"))
+
+
+@bp.route("/discord/drift/<int:drift_id>/<how>", methods=["POST"])
+@roles_required(*ADMINS)
+def fix_drift(drift_id: int, how: str):
+    finding = drift.fix(db(), actor(), drift_id, how)
+    flash(f"Drift fixed: {finding.resolution}.", "info")
+    return redirect(url_for("admin.index", _anchor="discord"))
+
+
+@bp.route("/staff/<int:user_id>/discord", methods=["POST"])
+@roles_required(*ADMINS)
+def set_discord_id(user_id: int):
+    user = staff_svc.set_discord_user_id(db(), actor(), user_id, request.form.get("discord_user_id", ""))
+    flash(f"{user.username}: Discord user {user.discord_user_id or '(none)'}.", "info")
+    return redirect(url_for("admin.index"))
 
 
 @bp.route("/apikeys", methods=["POST"])

@@ -23,6 +23,7 @@ from flask_limiter.util import get_remote_address
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 
+from modsys.discord import enforcement
 from modsys.errors import DomainError
 from modsys.models import ApiKey, Member
 from modsys.services import api_keys
@@ -214,7 +215,8 @@ def _action_out(v: ActionView) -> s.ActionOut:
     return s.ActionOut(
         **_action_fields(v), private_note=v.action.private_note,
         statement_of_reasons=s.StatementOut.model_validate(sor, from_attributes=True) if sor else None,
-        evidence=[s.EvidenceOut.model_validate(e, from_attributes=True) for e in v.evidence or []])
+        evidence=[s.EvidenceOut.model_validate(e, from_attributes=True) for e in v.evidence or []],
+        discord=s.DiscordStateOut(**enforcement.view(db(), v.action).as_json()))
 
 
 def _appeal_out(v: AppealView) -> s.AppealOut:

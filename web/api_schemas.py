@@ -261,10 +261,30 @@ class ActionSummary(_Out):
     created_at: datetime
 
 
+class DiscordStepOut(_Out):
+    id: int
+    op: str = Field(description="apply, reverse (lift) or notify (DM only)")
+    status: str = Field(description="held (waits for a second signature), pending, done, dead (failed), skipped")
+    result: str | None = Field(description="What Discord now does, e.g. 'banned'.")
+    error: str | None = Field(description="Why it failed or waits, phrased for a person to act on.")
+    attempts: int
+    done_at: str | None
+
+
+class DiscordStateOut(_Out):
+    """Enforcement in Discord (docs/discord.md)."""
+
+    state: str = Field(description="not_configured, nothing, held, pending, applied, failed or skipped")
+    summary: str
+    dm: str | None = Field(description="'member notified by DM' or 'not notified: ...'; null before the DM attempt.")
+    steps: list[DiscordStepOut]
+
+
 class ActionOut(ActionSummary):
     private_note: str
     statement_of_reasons: StatementOut | None = Field(description="Null for a note (nothing is told to the member).")
     evidence: list[EvidenceOut]
+    discord: DiscordStateOut
 
 
 class ActionListQuery(_Query):

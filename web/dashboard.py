@@ -7,6 +7,9 @@ import json
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from modsys import permissions, portal_links, queries
+from modsys.discord import cases as discord_cases
+from modsys.discord import enforcement
+from modsys.discord import overview as discord_overview
 from modsys.errors import DomainError
 from modsys.models import Action, Appeal, Evidence, Flag, Member, Role
 from modsys.permissions import Cap
@@ -146,7 +149,9 @@ def new_action():
                 kind=request.form.get("kind", ""), rules=request.form.getlist("rule"),
                 public_reason=request.form.get("public_reason", ""), facts=request.form.get("facts", ""),
                 private_note=request.form.get("private_note", ""), duration=forms.duration(request.form.get("duration")),
-                evidence=forms.evidence(request))
+                evidence=forms.evidence(request),
+                delete_message_seconds=forms.int_field(request.form.get("delete_message_seconds") or "0",
+                                                       "delete_message_seconds"))
             if request.form.get("preview"):
                 preview = action_svc.preview_action(session, actor(), req)
             else:
@@ -178,7 +183,26 @@ def action(action_id: int):
                            sor=queries.statement_of_reasons(db(), a.id),
                            evidence=queries.evidence_for(db(), a.id, include_private=True),
                            appeals=queries.appeals_of_action(db(), a.id), names=queries.staff_names(db(), a.community_id),
-                           link=appeal_link(a) if a.status in ("active", "expired") else None)
+                           link=appeal_link(a) if a.status in ("active", "expired") else None,
+                           discord=discord_overview.for_case(db(), a), policy=scoped().policy)
+
+
+@bp.route("/actions/<int:action_id>/discord/retry", methods=["POST"])
+@roles_required(*STAFF)
+def retry_discord(action_id: int):
+    a = _get(Action, action_id, "case")
+    count = enforcement.retry(db(), actor(), enforcement.view(db(), a).retry_ids, a.community_id)
+    flash(f"Case #{action_id}: {count} Discord request(s) queued again.", "info")
+    return redirect(url_for("dashboard.action", action_id=action_id))
+
+
+@bp.route("/actions/<int:action_id>/discord/reasons", methods=["POST"])
+@roles_required(*MODS)
+def complete_discord_reasons(action_id: int):
+    discord_cases.complete_statement(db(), actor(), action_id, request.form.getlist("rule"),
+                                     request.form.get("public_reason", ""), request.form.get("facts", ""))
+    flash(f"Case #{action_id}: statement of reasons complete; the member is told by DM.", "info")
+    return redirect(url_for("dashboard.action", action_id=action_id))
 
 
 @bp.route("/actions/<int:action_id>/cosign", methods=["POST"])

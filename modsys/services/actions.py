@@ -11,6 +11,7 @@ from modsys import clock, events, kinds, permissions
 from modsys.actors import Actor
 from modsys.community import remember_policy_version
 from modsys.db import write_transaction
+from modsys.discord import enforcement
 from modsys.errors import Conflict, PolicyViolation, ValidationFailed
 from modsys.models import (
     OPEN_APPEAL_STATES,
@@ -50,6 +51,7 @@ class NewAction:
     flag_id: int | None = None
     platform_user_id: str = ""
     display_name: str = ""
+    delete_message_seconds: int = 0  # bans: the member's recent messages Discord deletes (0, 1 h, 1 d, 7 d)
 
 
 def check_sanction(policy: Policy, kind: str, duration: timedelta | None) -> None:
@@ -90,7 +92,7 @@ def suggest_sanction(session: Session, member_id: int, rule_id: str, policy: Pol
     return rule.ladder[min(count, len(rule.ladder) - 1)], count
 
 
-def _validate_rules(policy: Policy, rules: list[str]) -> list[str]:
+def validate_rules(policy: Policy, rules: list[str]) -> list[str]:
     cited = list(dict.fromkeys(r.strip() for r in rules if r and r.strip()))
     if not cited:
         raise ValidationFailed("cite at least one rule", field="rules")
@@ -119,7 +121,7 @@ def file_action(uow: UnitOfWork, req: NewAction) -> Action:
     check_sanction(policy, req.kind, req.duration)
     member = _member_for(uow, req)
     declared = kinds.kind(req.kind)
-    rules = _validate_rules(policy, req.rules)
+    rules = validate_rules(policy, req.rules)
     internal = not declared.tells_member
     public_reason = clean_text(req.public_reason, "public_reason", min_len=0 if internal else 10, max_len=2000,
                                label="public reason")
@@ -169,6 +171,7 @@ def file_action(uow: UnitOfWork, req: NewAction) -> Action:
         "duration_s": req.duration.total_seconds() if req.duration else None, "status": action.status,
         "source": action.source, "flag_id": req.flag_id, "evidence_sha256": [e.sha256 for e in evidence],
     })
+    enforcement.queue(session, action, "apply", delete_message_seconds=req.delete_message_seconds)
     if needs_cosign:
         uow.emit(events.ActionAwaitingCosign(action.id))
     elif not internal:
@@ -191,6 +194,7 @@ def cosign_action(uow: UnitOfWork, action_id: int) -> Action:
         action.appeal_deadline = now + uow.policy.appeals.window
     uow.session.add(action)
     uow.record("action.cosigned", action, {"moderator_id": action.moderator_id})
+    enforcement.queue(uow.session, action, "apply")
     uow.emit(events.ActionCosigned(action.id))
     uow.emit(events.MemberNotified(action.id, action.member_id))
     return action
@@ -221,6 +225,7 @@ def revoke_action(uow: UnitOfWork, action_id: int, reason: str) -> Action:
         raise Conflict(f"case #{action.id} has an open appeal; decide the appeal instead")
     text = clean_text(reason, "reason", min_len=10, max_len=2000)
     lift_sanction(uow, action, ActionStatus.revoked, text)
+    enforcement.queue(uow.session, action, "reverse")
     uow.emit(events.ActionRevoked(action.id, text))
     return action
 
@@ -239,6 +244,7 @@ def expire_due_actions(uow: UnitOfWork, limit: int = 500) -> list[int]:
         action.status = ActionStatus.expired
         uow.session.add(action)
         uow.record("action.expired", action, {"ends_at": action.ends_at})
+        enforcement.queue(uow.session, action, "reverse")
         uow.emit(events.ActionExpired(action.id), dedupe_key=f"action.expired:{action.id}")
     return [a.id for a in due]  # type: ignore[misc]
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from modsys import clock, events, kinds, permissions
 from modsys.appeal_flow import next_status
+from modsys.discord import enforcement
 from modsys.errors import PolicyViolation, ValidationFailed
 from modsys.models import Action, ActionSource, ActionStatus, Appeal, AppealOutcome
 from modsys.reasons import build_statement, duration_of, measure, severity
@@ -63,6 +64,7 @@ def _apply(uow: UnitOfWork, appeal: Appeal, action: Action, decision: Decision, 
     appeal.status = next_status(appeal.status, verb)
     if decision.outcome == AppealOutcome.overturned:
         lift_sanction(uow, action, ActionStatus.overturned, f"appeal #{appeal.id}: {reasons}")
+        enforcement.queue(uow.session, action, "reverse")
     elif mod is not None:
         lift_sanction(uow, action, ActionStatus.modified, f"appeal #{appeal.id}: {reasons}")
         starts = action.starts_at
@@ -78,6 +80,7 @@ def _apply(uow: UnitOfWork, appeal: Appeal, action: Action, decision: Decision, 
         uow.session.add(build_statement(replacement, policy, facts=f"Decision on appeal #{appeal.id}. {reasons}",
                                         automated_detection=False, appeal_deadline=None))
         appeal.modified_action_id = replacement.id
+        enforcement.replace(uow.session, action, replacement)
         uow.record("action.filed", replacement,
                    {"kind": mod.kind, "supersedes_id": action.id, "appeal_id": appeal.id,
                     "duration_s": mod.duration.total_seconds() if mod.duration else None})

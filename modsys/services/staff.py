@@ -132,3 +132,24 @@ def rotate_session(uow: UnitOfWork) -> StaffUser:
     uow.session.add(user)
     uow.record("staff.logged_out", user)
     return user
+
+
+@service
+def set_discord_user_id(uow: UnitOfWork, user_id: int, discord_user_id: str | None) -> StaffUser:
+    """Link a staff account to its Discord user (cases done in Discord are attributed
+    through it); empty unlinks. An admin of the community or the operator; audited."""
+    user = uow.get(StaffUser, user_id, "staff user")
+    uow.admin_or_operator()
+    session = uow.session
+    value = (discord_user_id or "").strip() or None
+    if value is not None and not (value.isdigit() and 15 <= len(value) <= 20):
+        raise ValidationFailed("a Discord user id is a number of 15 to 20 digits (Developer Mode > Copy User ID)",
+                               field="discord_user_id")
+    taken = value and session.exec(select(StaffUser.username).where(
+        StaffUser.community_id == user.community_id, StaffUser.discord_user_id == value, StaffUser.id != user.id)).first()
+    if taken:
+        raise Conflict(f"Discord user {value} is already linked to {taken}", field="discord_user_id")
+    old, user.discord_user_id = user.discord_user_id, value
+    session.add(user)
+    uow.record("staff.discord_linked" if value else "staff.discord_unlinked", user, {"from": old, "to": value})
+    return user

@@ -1,5 +1,7 @@
-"""A fake Discord webhook endpoint: a real HTTP server on 127.0.0.1, so the code
-under test goes through requests, sockets and timeouts exactly as in production.
+"""A fake Discord: a real HTTP server on 127.0.0.1, so the code under test goes
+through requests, sockets and timeouts exactly as in production. It serves
+webhooks (below) and the bot's REST API (`FakeDiscord.ROUTES`: guilds with
+members, roles, bans and an audit log; DMs; rate-limit headers and 429s).
 
     with FakeDiscord() as fake:
         fake.enqueue(rate_limit(2.0), times=3)   # next 3 requests: 429
@@ -17,13 +19,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import re
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -76,8 +80,380 @@ class Request:
     status: int  # what the fake answered (0: never answered, server stopped)
 
 
-class FakeDiscord:
+# --- the bot's REST API ----------------------------------------------------------------
+# Routes as documented in discord-api-docs (resources/guild.mdx, user.mdx, message.mdx,
+# audit-log.mdx); errors with Discord's JSON codes; rate-limit headers as in
+# topics/rate-limits.mdx. Add endpoints by adding a row to ROUTES and a `_api_<name>` method.
+
+BOT_TOKEN = "fake-bot-token"
+BOT_USER_ID = "900000000000000001"
+# Permission bits (topics/permissions.mdx)
+KICK_MEMBERS, BAN_MEMBERS, ADMINISTRATOR, VIEW_AUDIT_LOG, MODERATE_MEMBERS = 1 << 1, 1 << 2, 1 << 3, 1 << 7, 1 << 40
+MODERATION = KICK_MEMBERS | BAN_MEMBERS | VIEW_AUDIT_LOG | MODERATE_MEMBERS
+_ids = itertools.count(1_200_000_000_000_000_000)
+
+
+def snowflake() -> str:
+    return str(next(_ids))
+
+
+def discord_error(status: int, code: int, message: str) -> Reply:
+    return Reply(status, {"message": message, "code": code})
+
+
+@dataclass
+class Call:
+    """One REST request as the fake saw it."""
+
+    method: str
+    route: str  # the ROUTES name, e.g. "put_ban"
+    path: str
+    params: dict[str, str]
+    query: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    status: int = 0
+    at: float = 0.0
+
+    @property
+    def reason(self) -> str | None:
+        value = self.headers.get("X-Audit-Log-Reason")
+        return unquote(value) if value is not None else None
+
+
+@dataclass
+class FakeGuild:
+    id: str
+    name: str = "Fake server"
+    owner_id: str = "100"
+    roles: list[dict[str, Any]] = field(default_factory=list)
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> member object
+    bans: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> ban object
+    audit_log: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_member(self, user_id: str, *roles: str, name: str = "") -> dict[str, Any]:
+        member = {"user": {"id": user_id, "username": name or f"user{user_id[-4:]}"}, "roles": list(roles),
+                  "communication_disabled_until": None}
+        self.members[user_id] = member
+        return member
+
+    def add_role(self, name: str, position: int, permissions: int = 0) -> str:
+        role_id = snowflake()
+        self.roles.append({"id": role_id, "name": name, "position": position, "permissions": str(permissions)})
+        return role_id
+
+    def log(self, action_type: int, target_id: str | None, user_id: str, *, reason: str | None = None,
+            changes: list[dict[str, Any]] | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append an audit log entry (as Discord does for actions in its client)."""
+        entry = {"id": snowflake(), "action_type": action_type, "target_id": target_id, "user_id": user_id,
+                 "changes": changes or [], "options": options or {}}
+        if reason:
+            entry["reason"] = reason
+        self.audit_log.append(entry)
+        return entry
+
+    def timed_out_until(self, user_id: str) -> str | None:
+        return (self.members.get(user_id) or {}).get("communication_disabled_until")
+
+
+class BotApi:
+    """The REST half of FakeDiscord (state and handlers)."""
+
+    ROUTES: list[tuple[str, str, str]] = [
+        ("GET", r"/users/@me", "me"),
+        ("POST", r"/users/@me/channels", "create_dm"),
+        ("POST", r"/channels/(?P<channel_id>\d+)/messages", "create_message"),
+        ("GET", r"/guilds/(?P<guild_id>\d+)", "guild"),
+        ("GET", r"/guilds/(?P<guild_id>\d+)/members/(?P<user_id>\d+)", "member"),
+        ("PATCH", r"/guilds/(?P<guild_id>\d+)/members/(?P<user_id>\d+)", "modify_member"),
+        ("DELETE", r"/guilds/(?P<guild_id>\d+)/members/(?P<user_id>\d+)", "kick"),
+        ("GET", r"/guilds/(?P<guild_id>\d+)/bans", "bans"),
+        ("PUT", r"/guilds/(?P<guild_id>\d+)/bans/(?P<user_id>\d+)", "put_ban"),
+        ("DELETE", r"/guilds/(?P<guild_id>\d+)/bans/(?P<user_id>\d+)", "delete_ban"),
+        ("GET", r"/guilds/(?P<guild_id>\d+)/audit-logs", "audit_log"),
+    ]
+
+    def _init_bot_api(self) -> None:
+        self.bot_token = BOT_TOKEN
+        self.bot_user = {"id": BOT_USER_ID, "username": "modsys", "bot": True}
+        self.guilds: dict[str, FakeGuild] = {}
+        self.closed_dms: set[str] = set()  # users whose DMs are closed (50007)
+        self.dms: dict[str, list[dict[str, Any]]] = {}  # user id -> messages the bot sent them
+        self.calls: list[Call] = []
+        self.failures: list[tuple[str, Reply]] = []  # (route name, reply): one-shot, in order
+        self.stalls: dict[str, float] = {}  # route name -> seconds: do it, then hang before answering (once)
+        self.bucket_limit: tuple[int, float] | None = None  # (requests, per seconds) per route and guild/channel
+        self.global_limit: int | None = None  # requests per second for the whole bot
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._recent: list[float] = []
+        self._api_lock = threading.RLock()
+        self._compiled = [(m, re.compile(rf"^{p}/?$"), name) for m, p, name in self.ROUTES]
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/v10"  # type: ignore[attr-defined]
+
+    def add_guild(self, guild_id: str = "500000000000000001", *, bot_permissions: int = MODERATION,
+                  bot_position: int = 10) -> FakeGuild:
+        """A guild the bot is in, with a bot role of `bot_permissions` at `bot_position`."""
+        guild = FakeGuild(guild_id)
+        guild.roles.append({"id": guild_id, "name": "@everyone", "position": 0, "permissions": "0"})
+        role = guild.add_role("modsys", bot_position, bot_permissions)
+        guild.add_member(BOT_USER_ID, role, name="modsys")
+        with self._api_lock:
+            self.guilds[guild_id] = guild
+        return guild
+
+    def fail(self, route: str, reply: Reply, times: int = 1) -> None:
+        """The next `times` requests to the route named `route` get `reply`."""
+        with self._api_lock:
+            self.failures.extend([(route, reply)] * times)
+
+    def stall(self, route: str, seconds: float) -> None:
+        """The next request to `route` takes effect, then the answer hangs `seconds`
+        (a client killed meanwhile never learns that it worked)."""
+        with self._api_lock:
+            self.stalls[route] = seconds
+
+    def calls_to(self, route: str) -> list[Call]:
+        with self._api_lock:
+            return [c for c in self.calls if c.route == route]
+
+    def wait_for_calls(self, route: str, count: int, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.calls_to(route)) >= count:
+                return True
+            time.sleep(0.01)
+        return False
+
+    # --- dispatch --------------------------------------------------------------------
+
+    def rest(self, method: str, raw_path: str, headers: Any, raw: bytes) -> Reply | None:
+        parts = urlsplit(raw_path)
+        path = re.sub(r"^/api(/v\d+)?", "", parts.path)
+        for m, pattern, name in self._compiled:
+            if m == method and (match := pattern.match(path)):
+                break
+        else:
+            return Reply(404, {"message": "404: Not Found", "code": 0})
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            return discord_error(400, 50109, "The request body contains invalid JSON.")
+        call = Call(method, name, path, match.groupdict(), {k: v[-1] for k, v in parse_qs(parts.query).items()},
+                    body, {k: v for k, v in headers.items()}, at=time.monotonic())
+        with self._api_lock:
+            reply = self._answer_call(call, match.groupdict())
+            call.status = reply.status
+            self.calls.append(call)
+        if reply.delay and self._stopping.wait(reply.delay):  # type: ignore[attr-defined]
+            return None  # stopped while hanging: no answer
+        return reply
+
+    def _answer_call(self, call: Call, params: dict[str, str]) -> Reply:
+        if call.headers.get("Authorization") != f"Bot {self.bot_token}":
+            return discord_error(401, 0, "401: Unauthorized")
+        limited = self._rate_limit(call, params)
+        if limited is not None:
+            return limited
+        for i, (route, reply) in enumerate(self.failures):
+            if route == call.route:
+                del self.failures[i]
+                return self._with_headers(reply, call, params)
+        guild = self.guilds.get(params.get("guild_id", ""))
+        if "guild_id" in params and guild is None:
+            return discord_error(404, 10004, "Unknown Guild")
+        reply = getattr(self, f"_api_{call.route}")(call, guild, **{k: v for k, v in params.items() if k != "guild_id"})
+        if call.route in self.stalls:
+            reply = dataclasses.replace(reply, delay=self.stalls.pop(call.route))
+        return self._with_headers(reply, call, params)
+
+    # --- rate limits -------------------------------------------------------------------
+
+    def _bucket(self, call: Call, params: dict[str, str]) -> str:
+        return f"{call.method}-{call.route}"
+
+    def _with_headers(self, reply: Reply, call: Call, params: dict[str, str]) -> Reply:
+        if self.bucket_limit is None or reply.status == 429:
+            return reply
+        limit, per = self.bucket_limit
+        start, used = self._windows.get(self._window_key(call, params), (time.monotonic(), 0))
+        headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(limit - used, 0)),
+                   "X-RateLimit-Reset-After": f"{max(start + per - time.monotonic(), 0):.3f}",
+                   "X-RateLimit-Bucket": self._bucket(call, params), **reply.headers}
+        return dataclasses.replace(reply, headers=headers)
+
+    def _window_key(self, call: Call, params: dict[str, str]) -> str:
+        return f"{self._bucket(call, params)}:{params.get('guild_id') or params.get('channel_id') or ''}"
+
+    def _rate_limit(self, call: Call, params: dict[str, str]) -> Reply | None:
+        now = time.monotonic()
+        if self.global_limit is not None:
+            self._recent = [t for t in self._recent if t > now - 1.0]
+            if len(self._recent) >= self.global_limit:
+                wait = self._recent[0] + 1.0 - now
+                return Reply(429, {"message": "You are being rate limited.", "retry_after": round(wait, 3),
+                                   "global": True},
+                             {"Retry-After": str(math.ceil(wait)), "X-RateLimit-Global": "true",
+                              "X-RateLimit-Scope": "global"})
+            self._recent.append(now)
+        if self.bucket_limit is None:
+            return None
+        limit, per = self.bucket_limit
+        key = self._window_key(call, params)
+        start, used = self._windows.get(key, (now, 0))
+        if now >= start + per:
+            start, used = now, 0
+        if used >= limit:
+            wait = start + per - now
+            return Reply(429, {"message": "You are being rate limited.", "retry_after": round(wait, 3), "global": False},
+                         {"Retry-After": str(math.ceil(wait)), "X-RateLimit-Limit": str(limit),
+                          "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": f"{wait:.3f}",
+                          "X-RateLimit-Bucket": self._bucket(call, params), "X-RateLimit-Scope": "user"})
+        self._windows[key] = (start, used + 1)
+        return None
+
+    # --- permissions, as Discord computes them (topics/permissions.mdx) ------------------
+
+    def _permissions(self, guild: FakeGuild, user_id: str) -> int:
+        member = guild.members.get(user_id)
+        if member is None:
+            return 0
+        if user_id == guild.owner_id:
+            return -1
+        roles = {r["id"]: r for r in guild.roles}
+        bits = int(roles[guild.id]["permissions"]) if guild.id in roles else 0
+        for role_id in member["roles"]:
+            bits |= int(roles[role_id]["permissions"])
+        return -1 if bits & ADMINISTRATOR else bits
+
+    def _top(self, guild: FakeGuild, user_id: str) -> int:
+        member = guild.members.get(user_id) or {"roles": []}
+        positions = {r["id"]: r["position"] for r in guild.roles}
+        return max((positions[r] for r in member["roles"]), default=0)
+
+    def _may(self, guild: FakeGuild, permission: int, target: str | None = None) -> Reply | None:
+        if not self._permissions(guild, BOT_USER_ID) & permission:
+            return discord_error(403, 50013, "Missing Permissions")
+        if target is not None and target in guild.members and (
+                target == guild.owner_id or self._top(guild, target) >= self._top(guild, BOT_USER_ID)):
+            return discord_error(403, 50013, "Missing Permissions")
+        return None
+
+    def _logged(self, guild: FakeGuild, call: Call, action_type: int, target: str, changes: list | None = None) -> None:
+        guild.log(action_type, target, BOT_USER_ID, reason=call.reason, changes=changes)
+
+    # --- handlers ------------------------------------------------------------------------
+
+    def _api_me(self, call: Call, guild: None) -> Reply:
+        return Reply(200, dict(self.bot_user))
+
+    def _api_guild(self, call: Call, guild: FakeGuild) -> Reply:
+        return Reply(200, {"id": guild.id, "name": guild.name, "owner_id": guild.owner_id, "roles": guild.roles})
+
+    def _api_member(self, call: Call, guild: FakeGuild, user_id: str) -> Reply:
+        member = guild.members.get(user_id)
+        return Reply(200, member) if member else discord_error(404, 10007, "Unknown Member")
+
+    def _api_modify_member(self, call: Call, guild: FakeGuild, user_id: str) -> Reply:
+        if not isinstance(call.json, dict) or "communication_disabled_until" not in call.json:
+            return discord_error(400, 50035, "Invalid Form Body")
+        if user_id not in guild.members:
+            return discord_error(404, 10007, "Unknown Member")
+        if denied := self._may(guild, MODERATE_MEMBERS, user_id):
+            return denied
+        until = call.json["communication_disabled_until"]
+        if until is not None:
+            when = datetime.fromisoformat(until)
+            if when > datetime.now(UTC) + timedelta(days=28, minutes=1):
+                return discord_error(400, 50035, "Invalid Form Body: communication_disabled_until over 28 days")
+        old = guild.members[user_id]["communication_disabled_until"]
+        guild.members[user_id]["communication_disabled_until"] = until
+        change = {"key": "communication_disabled_until", **({"old_value": old} if old else {}),
+                  **({"new_value": until} if until else {})}
+        self._logged(guild, call, 24, user_id, [change])
+        return Reply(200, guild.members[user_id])
+
+    def _api_kick(self, call: Call, guild: FakeGuild, user_id: str) -> Reply:
+        if user_id not in guild.members:
+            return discord_error(404, 10007, "Unknown Member")
+        if denied := self._may(guild, KICK_MEMBERS, user_id):
+            return denied
+        del guild.members[user_id]
+        self._logged(guild, call, 20, user_id)
+        return Reply(204)
+
+    def _api_bans(self, call: Call, guild: FakeGuild) -> Reply:
+        if denied := self._may(guild, BAN_MEMBERS):
+            return denied
+        limit = int(call.query.get("limit", "1000"))
+        if not 1 <= limit <= 1000:
+            return discord_error(400, 50035, "Invalid Form Body: limit")
+        after = int(call.query.get("after", "0"))
+        page = sorted((int(u), ban) for u, ban in guild.bans.items() if int(u) > after)[:limit]
+        return Reply(200, [ban for _, ban in page])
+
+    def _api_put_ban(self, call: Call, guild: FakeGuild, user_id: str) -> Reply:
+        seconds = (call.json or {}).get("delete_message_seconds", 0)
+        if not (isinstance(seconds, int) and 0 <= seconds <= 604800):
+            return discord_error(400, 50035, "Invalid Form Body: delete_message_seconds")
+        if denied := self._may(guild, BAN_MEMBERS, user_id):
+            return denied
+        if user_id not in guild.bans:  # Discord: banning the banned changes nothing
+            guild.bans[user_id] = {"reason": call.reason, "user": {"id": user_id, "username": f"user{user_id[-4:]}"}}
+            guild.members.pop(user_id, None)
+            self._logged(guild, call, 22, user_id)
+        return Reply(204)
+
+    def _api_delete_ban(self, call: Call, guild: FakeGuild, user_id: str) -> Reply:
+        if denied := self._may(guild, BAN_MEMBERS):
+            return denied
+        if user_id not in guild.bans:
+            return discord_error(404, 10026, "Unknown Ban")
+        del guild.bans[user_id]
+        self._logged(guild, call, 23, user_id)
+        return Reply(204)
+
+    def _api_audit_log(self, call: Call, guild: FakeGuild) -> Reply:
+        if denied := self._may(guild, VIEW_AUDIT_LOG):
+            return denied
+        limit = int(call.query.get("limit", "50"))
+        if not 1 <= limit <= 100:
+            return discord_error(400, 50035, "Invalid Form Body: limit")
+        after = int(call.query.get("after", "0"))  # `after`: ascending (audit-log.mdx)
+        entries = sorted((e for e in guild.audit_log if int(e["id"]) > after), key=lambda e: int(e["id"]))[:limit]
+        ids = {e["user_id"] for e in entries} | {e["target_id"] for e in entries if e["target_id"]}
+        users = [{"id": u, "username": f"user{u[-4:]}"} for u in sorted(ids)]
+        return Reply(200, {"audit_log_entries": entries, "users": users, "webhooks": [], "integrations": [],
+                           "threads": [], "application_commands": [], "auto_moderation_rules": [],
+                           "guild_scheduled_events": []})
+
+    def _api_create_dm(self, call: Call, guild: None) -> Reply:
+        recipient = str((call.json or {}).get("recipient_id", ""))
+        if not recipient.isdigit():
+            return discord_error(400, 50035, "Invalid Form Body")
+        return Reply(200, {"id": f"7{recipient}", "type": 1, "recipients": [{"id": recipient}]})
+
+    def _api_create_message(self, call: Call, guild: None, channel_id: str) -> Reply:
+        user_id = channel_id[1:]
+        payload = call.json or {}
+        if user_id in self.closed_dms:
+            return discord_error(403, 50007, "Cannot send messages to this user")
+        if not payload.get("content") or len(payload["content"]) > 2000:
+            return discord_error(400, 50035, "Invalid Form Body: content")
+        sent = self.dms.setdefault(user_id, [])
+        nonce = payload.get("nonce")
+        if payload.get("enforce_nonce") and nonce and (same := [m for m in sent if m["nonce"] == nonce]):
+            return Reply(200, same[0])  # message.mdx: the earlier message is returned, none created
+        message = {"id": snowflake(), "channel_id": channel_id, "content": payload["content"], "nonce": nonce}
+        sent.append(message)
+        return Reply(200, message)
+
+
+class FakeDiscord(BotApi):
     def __init__(self, *, validate: bool = True) -> None:
+        self._init_bot_api()
         self.validate = validate
         self._lock = threading.Condition()
         self._mode = ok()
@@ -179,14 +555,23 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
 
+    def _rest(self) -> None:
+        fake: FakeDiscord = self.server.fake  # type: ignore[attr-defined]
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        reply = fake.rest(self.command, self.path, self.headers, raw)
+        if reply is not None:
+            self._answer(reply)
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = _rest
+
     def do_POST(self) -> None:
         fake: FakeDiscord = self.server.fake  # type: ignore[attr-defined]
         arrived = time.monotonic()
         parts = urlsplit(self.path)
         route = _ROUTE.match(parts.path)
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if not route:
-            return self._answer(Reply(404, {"message": "404: Not Found", "code": 0}))
+            return self._rest()
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
             payload = json.loads(raw)
@@ -282,3 +667,11 @@ def fake_discord(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDiscord]:
     monkeypatch.setenv("no_proxy", "127.0.0.1")  # a developer's HTTP(S)_PROXY must not intercept
     with FakeDiscord() as fake:
         yield fake
+
+
+@pytest.fixture
+def discord_bot(monkeypatch: pytest.MonkeyPatch, fake_discord: FakeDiscord) -> FakeDiscord:
+    """The fake Discord as the bot's API: MODSYS_DISCORD_BOT_TOKEN and _API_URL point at it."""
+    monkeypatch.setenv("MODSYS_DISCORD_BOT_TOKEN", fake_discord.bot_token)
+    monkeypatch.setenv("MODSYS_DISCORD_API_URL", fake_discord.api_url)
+    return fake_discord

@@ -37,7 +37,8 @@ def _ids(session) -> dict[str, int]:
     first = lambda model: session.exec(select(model.id).order_by(model.id)).first()  # noqa: E731
     return {"flag_id": first(Flag), "member_id": first(Member), "action_id": first(Action),
             "appeal_id": first(Appeal),
-            "evidence_id": session.exec(select(Evidence.id).where(Evidence.kind == "file")).first(), "user_id": 1, "key_id": 1, "verb": "review"}
+            "evidence_id": session.exec(select(Evidence.id).where(Evidence.kind == "file")).first(), "user_id": 1, "key_id": 1, "verb": "review",
+            "drift_id": 1, "how": "import"}
 
 
 def _url(app, endpoint: str, ids: dict[str, int]) -> str:

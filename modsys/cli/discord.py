@@ -1,0 +1,73 @@
+"""`modsys discord ...`: the bot's setup check, staff accounts' Discord ids, one sync run."""
+
+from __future__ import annotations
+
+import click
+
+from modsys.cli.base import fail, main, open_db
+from modsys.config import load_settings
+
+
+@main.group()
+def discord() -> None:
+    """modsys in Discord: enforcement, audit-log sync, drift (docs/discord.md)."""
+
+
+def _community(session, slug: str | None):
+    from sqlmodel import select
+
+    from modsys.community import DEFAULT_SLUG
+    from modsys.models import Community
+
+    community = session.exec(select(Community).where(Community.slug == (slug or DEFAULT_SLUG))).first()
+    if community is None:
+        fail(f"no community {slug or DEFAULT_SLUG!r}; run `modsys init` first")
+    return community
+
+
+@discord.command("check")
+@click.option("--community", "slug", help="Community slug (default: the default community).")
+def check(slug: str | None) -> None:
+    """Verify the token, the server, the bot's permissions and its role position."""
+    from modsys.discord import guild_id_for
+    from modsys.discord.client import DiscordClient
+    from modsys.discord.permissions import check as run_check
+
+    settings = load_settings()
+    if not settings.discord_bot_token:
+        fail("MODSYS_DISCORD_BOT_TOKEN is not set: create a bot and copy its token (docs/discord.md)")
+    _, session = open_db(settings)
+    community = _community(session, slug)
+    guild = guild_id_for(community, settings)
+    if not guild:
+        fail(f"community {community.slug!r} has no Discord server id: set it with `modsys community set-guild` "
+             "(or MODSYS_DISCORD_GUILD_ID for the default community)")
+    findings = run_check(DiscordClient.from_settings(settings), guild)
+    for finding in findings:
+        click.echo(finding.line())
+    missing = [f for f in findings if not f.ok]
+    click.echo(f"\n{len(missing)} problem(s)" if missing else "\nall set: modsys can act in this server")
+    raise SystemExit(1 if missing else 0)
+
+
+@discord.command("link-staff")
+@click.argument("username")
+@click.argument("discord_user_id")
+def link_staff(username: str, discord_user_id: str) -> None:
+    """Link USERNAME to a Discord user id ("-" unlinks): cases they do in Discord are attributed to them."""
+    from sqlmodel import select
+
+    from modsys.actors import CLI
+    from modsys.errors import DomainError
+    from modsys.models import StaffUser
+    from modsys.services.staff import set_discord_user_id
+
+    _, session = open_db()
+    user = session.exec(select(StaffUser).where(StaffUser.username == username)).first()
+    if user is None:
+        fail(f"no staff account {username!r}")
+    try:
+        set_discord_user_id(session, CLI, user.id, None if discord_user_id == "-" else discord_user_id)
+    except DomainError as e:
+        fail(e.message)
+    click.echo(f"{username}: Discord user {discord_user_id}" if discord_user_id != "-" else f"{username}: unlinked")

@@ -1,0 +1,182 @@
+"""Cases that happened in Discord, outside modsys: recorded from the audit log (or
+imported by the drift check), attributed, and completed by a moderator.
+
+A recorded case keeps Discord's reason as its public reason and is marked
+"reason needed" (its `DiscordImport.reason_completed_at` is empty) until a
+moderator cites the rules and writes the statement of reasons; only then is the
+member told (by DM, with their appeal link) and the appeal window opens.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from modsys import audit, clock
+from modsys.actors import Actor
+from modsys.community import policy_for, remember_policy_version
+from modsys.discord import enforcement
+from modsys.errors import Conflict, NotFound
+from modsys.models import (
+    Action,
+    ActionSource,
+    ActionStatus,
+    Community,
+    DiscordImport,
+    Member,
+    Role,
+    StaffUser,
+)
+from modsys.reasons import build_statement
+from modsys import permissions
+from modsys.services._base import clean_text, service
+from modsys.services.actions import validate_rules
+from modsys.uow import UnitOfWork
+from modsys.services.members import get_or_create_member
+
+DISCORD_EPOCH_MS = 1420070400000  # reference.mdx "Snowflakes": ms since the first second of 2015
+AUTOMOD_TYPES = (143, 144, 145)
+RESTRICTIONS = ("warning", "timeout", "kick", "ban")  # what needs a statement of reasons
+NO_REASON = "(no reason was given in Discord)"
+
+
+def snowflake_time(snowflake: str) -> datetime:
+    return datetime.fromtimestamp(((int(snowflake) >> 22) + DISCORD_EPOCH_MS) / 1000, UTC)
+
+
+def unlinked_account(session: Session, community_id: int) -> StaffUser:
+    """The inactive placeholder that files cases whose Discord moderator has no linked
+    staff account (`Action.moderator_id` is required; pages show "unlinked moderator <id>")."""
+    username = f"discord-unlinked.{community_id}"
+    user = session.exec(select(StaffUser).where(StaffUser.username == username)).first()
+    if user is None:
+        user = StaffUser(community_id=community_id, username=username, password_hash="!", role=Role.moderator,
+                         active=False, session_token=secrets.token_hex(16), created_at=clock.now())
+        session.add(user)
+        session.flush()
+    return user
+
+
+def linked_staff(session: Session, community_id: int, discord_user_id: str | None) -> StaffUser | None:
+    if not discord_user_id:
+        return None
+    return session.exec(select(StaffUser).where(StaffUser.community_id == community_id,
+                                                StaffUser.discord_user_id == discord_user_id)).first()
+
+
+@dataclass(frozen=True)
+class Found:
+    """One thing done in Discord, as modsys records it."""
+
+    entry_id: str  # audit log entry id, or "drift:<user id>"
+    action_type: int  # Discord's audit log event type (22 for a drift import)
+    kind: str
+    user_id: str
+    user_name: str
+    executor_id: str | None
+    reason: str
+    at: datetime
+    ends_at: datetime | None = None
+
+
+def record(session: Session, actor: Actor, community: Community, found: Found) -> Action | None:
+    """Write the case (in the caller's transaction); None if this entry was recorded before."""
+    if session.exec(select(DiscordImport.id).where(DiscordImport.community_id == community.id,
+                                                   DiscordImport.audit_entry_id == found.entry_id)).first():
+        return None
+    policy = policy_for(session, community.id)
+    member = get_or_create_member(session, community.id, found.user_id, found.user_name)
+    staff = linked_staff(session, community.id, found.executor_id) or unlinked_account(session, community.id)
+    now = clock.now()
+    appealable = found.kind in policy.appeals.appealable_kinds
+    action = Action(
+        community_id=community.id, member_id=member.id, kind=found.kind, moderator_id=staff.id, rules=[],
+        policy_version=policy.version, public_reason=found.reason or NO_REASON,
+        private_note=f"Recorded from Discord (audit log entry {found.entry_id}).", starts_at=found.at,
+        ends_at=found.ends_at, status=ActionStatus.active, source=ActionSource.discord, appealable=appealable,
+        appeal_deadline=now + policy.appeals.window if appealable else None, created_at=now)
+    session.add(action)
+    session.flush()
+    remember_policy_version(session, community.id, policy)
+    needs_reason = found.kind in RESTRICTIONS
+    session.add(DiscordImport(
+        community_id=community.id, action_id=action.id, audit_entry_id=found.entry_id,  # type: ignore[arg-type]
+        action_type=found.action_type, executor_discord_id=found.executor_id, discord_reason=found.reason[:600],
+        reason_completed_at=None if needs_reason else now, created_at=now))
+    audit.record(session, actor, "action.recorded_from_discord", action, {
+        "kind": found.kind, "member_id": member.id, "entry_id": found.entry_id, "action_type": found.action_type,
+        "executor_discord_id": found.executor_id, "staff_id": staff.id if staff.active else None,
+        "reason": found.reason})
+    return action
+
+
+def lift_from_discord(session: Session, actor: Actor, community_id: int, user_id: str, kinds: tuple[str, ...],
+                      why: str) -> list[Action]:
+    """Active cases of `kinds` lifted in Discord (an unban, a cleared timeout): recorded as revoked."""
+    member = session.exec(select(Member).where(Member.community_id == community_id,
+                                               Member.platform_user_id == user_id)).first()
+    if member is None:
+        return []
+    lifted = list(session.exec(select(Action).where(Action.member_id == member.id, Action.kind.in_(kinds),
+                                                    Action.status == ActionStatus.active)))
+    for action in lifted:
+        action.status, action.lifted_at, action.lifted_reason = ActionStatus.revoked, clock.now(), why[:2000]
+        if action.ends_at is None or action.ends_at > clock.now():
+            action.ends_at = clock.now()
+        session.add(action)
+        audit.record(session, actor, "action.revoked", action, {"reason": why, "source": "discord"})
+    return lifted
+
+
+def executor_label(session: Session, imported: DiscordImport) -> str:
+    staff = linked_staff(session, imported.community_id, imported.executor_discord_id)
+    if imported.action_type in AUTOMOD_TYPES:
+        return "Discord AutoMod"
+    if staff is not None:
+        return staff.username
+    return f"unlinked moderator {imported.executor_discord_id or '(unknown)'}"
+
+
+def imported_of(session: Session, action_id: int) -> DiscordImport | None:
+    return session.exec(select(DiscordImport).where(DiscordImport.action_id == action_id)).first()
+
+
+def reason_needed(session: Session, community_id: int, limit: int = 50) -> list[DiscordImport]:
+    return list(session.exec(select(DiscordImport).where(DiscordImport.community_id == community_id,
+                                                         DiscordImport.reason_completed_at.is_(None))
+                             .order_by(DiscordImport.id).limit(limit)))
+
+
+@service
+def complete_statement(uow: UnitOfWork, action_id: int, rules: list[str], public_reason: str,
+                       facts: str = "") -> Action:
+    """A moderator completes a case recorded from Discord: cites the rules, explains,
+    and the member is told (DM with the appeal link) with a fresh appeal window."""
+    uow.staff_with(permissions.can_file)
+    session = uow.session
+    action = uow.get(Action, action_id, "case")
+    imported = imported_of(session, action_id)
+    if imported is None:
+        raise NotFound(f"case #{action_id} is not a case recorded from Discord")
+    if imported.reason_completed_at is not None:
+        raise Conflict(f"the statement of reasons of case #{action_id} is already complete")
+    policy = uow.policy
+    cited = validate_rules(policy, rules)
+    reason = clean_text(public_reason, "public_reason", min_len=10, max_len=2000, label="public reason")
+    text = clean_text(facts, "facts", max_len=5000) or reason
+    now = clock.now()
+    action.rules, action.public_reason, action.policy_version = cited, reason, policy.version
+    if action.appealable:
+        action.appeal_deadline = now + policy.appeals.window
+    session.add(action)
+    session.add(build_statement(action, policy, facts=f"Done in Discord; recorded by modsys. {text}",
+                                automated_detection=imported.action_type in AUTOMOD_TYPES,
+                                appeal_deadline=action.appeal_deadline))
+    imported.reason_completed_at = now
+    session.add(imported)
+    uow.record("action.reasons_completed", action, {"rules": cited, "policy_version": policy.version})
+    enforcement.queue(session, action, "notify")
+    return action
