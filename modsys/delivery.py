@@ -33,6 +33,7 @@ from modsys.config import Settings, load_settings
 from modsys.db import writing
 from modsys.models import Action, Appeal, Channel, Member, OutboxMessage, OutboxStatus
 from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, build_message, redact_url
+from modsys.notify.markdown import escape_markdown
 from modsys.portal_links import make_token, portal_url
 from modsys.reasons import duration_of, measure
 from modsys.services._base import require_admin_or_operator, service
@@ -119,15 +120,15 @@ def _member_message(session: Session, message: OutboxMessage, settings: Settings
     member = session.get(Member, payload.get("member_id"))
     if action is None or member is None or action.member_id != member.id:
         raise Skip("the action or member of this notice no longer exists")
-    fields = [{"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
+    fields = [{"name": "Member", "value": f"{escape_markdown(member.display_name)} ({member.platform_user_id})", "inline": True},
               {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True}]
     appeal = session.get(Appeal, payload["appeal_id"]) if payload.get("appeal_id") else None
     if appeal is not None:
         title = f"Decision on your appeal #{appeal.id} (case #{action.id}): {appeal.outcome or appeal.status}"
-        description = appeal.outcome_reasons or "Your appeal was decided."
+        description = escape_markdown(appeal.outcome_reasons) or "Your appeal was decided."
     else:
         title = f"Notice of case #{action.id}"
-        description = action.public_reason or "A moderation action was taken."
+        description = escape_markdown(action.public_reason) or "A moderation action was taken."
     spec: dict[str, Any] = {"title": title, "description": description, "fields": fields}
     deadline = action.appeal_deadline
     if action.appealable and deadline is not None and deadline > clock.now():

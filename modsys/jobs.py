@@ -272,6 +272,16 @@ def _verify_due(bind: Engine | Session, now: datetime) -> bool:
     return last is None or now - last >= VERIFY_EVERY
 
 
+def checkpoint_audit_chain(engine: Engine, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Sign the chain's head into the checkpoint log, outside the database (see
+    `modsys.audit_checkpoint`)."""
+    from modsys import audit_checkpoint
+    from modsys.config import load_settings
+
+    checkpoint = audit_checkpoint.record(engine, settings or load_settings())
+    return {"checkpoint_seq": checkpoint.seq}
+
+
 # --- delivery and the registry ----------------------------------------------------------
 
 
@@ -288,8 +298,11 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "escalate_overdue_appeals": escalate_overdue_appeals,
     "send_reminders": send_reminders,
     "verify_audit_chain": verify_audit_chain,
+    "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
     "deliver_outbox": deliver,
 }
+
+NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox")
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,
@@ -303,6 +316,6 @@ def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Se
     results = {}
     for name, job in JOBS.items():
         if name in wanted:
-            extra = {"settings": settings} if name == "deliver_outbox" else {}
+            extra = {"settings": settings} if name in NEEDS_SETTINGS else {}
             results[name] = job(engine, **extra, **options.get(name, {}))
     return results

@@ -57,6 +57,8 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "expire_sanctions": (IntervalTrigger(seconds=60), 300),
     "close_appeal_windows": (IntervalTrigger(minutes=15), 900),
     "verify_audit_chain": (CronTrigger(hour=3, minute=30, timezone=UTC), 6 * 3600),
+    # Hourly: rows written since the last checkpoint are the ones it can't vouch for.
+    "checkpoint_audit_chain": (IntervalTrigger(hours=1), 3600),
 }
 
 

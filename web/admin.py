@@ -9,6 +9,7 @@ from modsys import delivery
 from modsys.calibration import calibrate
 from modsys.community import policy_for
 from modsys.models import OutboxMessage, OutboxStatus, PolicyVersion, Role, StaffUser
+from modsys.policy import policy_problem
 from modsys.services import api_keys
 from modsys.services import staff as staff_svc
 from modsys.webhooks import list_webhooks
@@ -33,7 +34,15 @@ def index():
     return render_template("admin/index.html", users=users, policy=policy, versions=versions, roles=list(Role),
                            keys=api_keys.list_api_keys(db(), actor(), me.community_id),
                            webhooks=list_webhooks(db(), me.community_id),
-                           dead=dead, calibration=calibrate(db(), me.community_id, policy))
+                           dead=dead, calibration=calibrate(db(), me.community_id, policy),
+                           policy_problem=policy_problem(policy.source))
+
+
+def shown_once(title: str, what: str, secret: str):
+    """A new secret, in this response only: never in a flash message, which
+    travels in the session cookie (signed, not encrypted: anyone holding the
+    cookie can read it), and never stored. /admin responses are no-store."""
+    return render_template("admin/shown_once.html", title=title, what=what, secret=secret), 201
 
 
 @bp.route("/apikeys", methods=["POST"])
@@ -41,8 +50,7 @@ def index():
 def create_api_key():
     key, plaintext = api_keys.create_api_key(db(), actor(), staff().community_id, request.form.get("name", ""),
                                              request.form.get("role", ""), request.form.get("acts_as") or None)
-    flash(f"API key {key.name!r} created. Copy it now, it is shown only once: {plaintext}", "info")
-    return redirect(url_for("admin.index"))
+    return shown_once(f"API key {key.name!r} created", "The key", plaintext)
 
 
 @bp.route("/apikeys/<int:key_id>/revoke", methods=["POST"])
@@ -68,8 +76,7 @@ def create_staff():
     password = staff_svc.generate_password()
     user = staff_svc.create_staff(db(), actor(), staff().community_id, request.form.get("username", "").strip(),
                                   request.form.get("role", ""), password)
-    flash(f"Created {user.role} {user.username}. Their password (shown once): {password}", "info")
-    return redirect(url_for("admin.index"))
+    return shown_once(f"Created {user.role} {user.username}", "Their password", password)
 
 
 @bp.route("/staff/<int:user_id>/role", methods=["POST"])

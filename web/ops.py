@@ -177,6 +177,8 @@ def _check_database(engine: sa.Engine) -> dict[str, Any]:
 
 def _check_policies(session: Session) -> tuple[dict[str, Any], set[str]]:
     from modsys.community import policy_for
+    from modsys.errors import PolicyError
+    from modsys.policy import policy_problem
 
     communities = list(session.exec(select(Community).order_by(Community.id)))
     if not communities:
@@ -189,8 +191,12 @@ def _check_policies(session: Session) -> tuple[dict[str, Any], set[str]]:
             problems.append(f"{community.slug}: {_error_text(e)}")
             continue
         loaded[community.slug] = {"version": policy.version[:12], "label": policy.label}
+        if stale := policy_problem(community.policy_path):
+            loaded[community.slug]["file_problem"] = _error_text(PolicyError(stale))
         models.add(policy.toxicity.model)
-    result: dict[str, Any] = {"ok": not problems, "communities": loaded}
+    # A broken edit on disk leaves the last good version serving: degraded, still ready.
+    result: dict[str, Any] = {"ok": not problems, "communities": loaded,
+                              "degraded": any("file_problem" in c for c in loaded.values())}
     if problems:
         result["error"] = "; ".join(problems)
     return result, models

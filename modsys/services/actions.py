@@ -27,6 +27,7 @@ from modsys.models import (
     StatementOfReasons,
     Visibility,
 )
+from modsys.notify.markdown import escape_markdown
 from modsys.policy import LadderStep, Policy, SanctionKind, format_duration
 from modsys.reasons import build_statement, measure
 from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service
@@ -103,12 +104,12 @@ def _validate_rules(policy: Policy, rules: list[str]) -> list[str]:
 
 def action_payload(action: Action, member: Member, staff: StaffUser, title: str) -> dict:
     fields = [
-        {"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
+        {"name": "Member", "value": f"{escape_markdown(member.display_name)} ({member.platform_user_id})", "inline": True},
         {"name": "Measure", "value": measure(action.kind, None if action.ends_at is None else action.ends_at - action.starts_at), "inline": True},
         {"name": "Rules", "value": ", ".join(action.rules), "inline": True},
-        {"name": "By", "value": staff.username, "inline": True},
+        {"name": "By", "value": escape_markdown(staff.username), "inline": True},
     ]
-    return {"title": f"{title}: case #{action.id}", "description": action.public_reason, "fields": fields}
+    return {"title": f"{title}: case #{action.id}", "description": escape_markdown(action.public_reason), "fields": fields}
 
 
 @service
@@ -239,8 +240,8 @@ def revoke_action(session: Session, actor: Actor, action_id: int, reason: str) -
     text = clean_text(reason, "reason", min_len=10, max_len=2000)
     lift_sanction(session, actor, action, staff, ActionStatus.revoked, text)
     outbox.enqueue(session, action.community_id, Channel.modlog, "action.revoked",
-                   {"title": f"Case #{action.id} revoked", "description": text,
-                    "fields": [{"name": "By", "value": staff.username, "inline": True}]})
+                   {"title": f"Case #{action.id} revoked", "description": escape_markdown(text),
+                    "fields": [{"name": "By", "value": escape_markdown(staff.username), "inline": True}]})
     return action
 
 

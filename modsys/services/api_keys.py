@@ -288,7 +288,7 @@ def file_action_via_api(session: Session, key: ApiKey, actor: Actor, platform_us
     platform id, creating their record if new, in one transaction. An extra audit
     event names the key, so a leaked key can be traced to what it did."""
     staff = _staff_in(session, actor)  # before a member row is created on anyone's behalf
-    member = get_or_create_member(session, staff.community_id, platform_user_id, display_name)
+    member = get_or_create_member(session, staff.community_id, platform_user_id, display_name, rename_by=actor)
     session.flush()
     action = file_action(session, actor, NewAction(member_id=member.id, **fields))
     audit.record(session, actor, "action.filed_via_api", action, {"api_key_id": key.id, "api_key": key.name})

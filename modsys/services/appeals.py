@@ -23,6 +23,7 @@ from modsys.models import (
     StaffUser,
     Visibility,
 )
+from modsys.notify.markdown import escape_markdown
 from modsys.policy import format_duration
 from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service
 from modsys.services.evidence import EvidenceInput, build_evidence
@@ -43,7 +44,7 @@ def require_unconflicted(action: Action, staff: StaffUser) -> None:
 
 
 def _payload(appeal: Appeal, title: str, text: str) -> dict:
-    return {"title": f"{title}: appeal #{appeal.id} (case #{appeal.action_id})", "description": text,
+    return {"title": f"{title}: appeal #{appeal.id} (case #{appeal.action_id})", "description": escape_markdown(text),
             "fields": [{"name": "Status", "value": appeal.status, "inline": True},
                        {"name": "Review due", "value": f"{appeal.review_due_at:%Y-%m-%d %H:%M} UTC", "inline": True}]}
 

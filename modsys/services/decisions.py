@@ -18,6 +18,7 @@ from modsys.appeal_flow import next_status
 from modsys.community import policy_for
 from modsys.errors import PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import Action, ActionSource, ActionStatus, Appeal, AppealOutcome, Channel, Role, StaffUser
+from modsys.notify.markdown import escape_markdown
 from modsys.policy import SanctionKind
 from modsys.reasons import build_statement, duration_of, measure, severity
 from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service
@@ -91,8 +92,8 @@ def _apply(session: Session, actor: Actor, staff: StaffUser, appeal: Appeal, act
                  {"outcome": decision.outcome, "level": staff.role, "reasons": reasons,
                   "modified_action_id": appeal.modified_action_id})
     outbox.enqueue(session, appeal.community_id, Channel.appeals, "appeal.decided", {
-        "title": f"Appeal #{appeal.id} {decision.outcome} (case #{action.id})", "description": reasons,
-        "fields": [{"name": "Decided by", "value": f"{staff.username} ({staff.role})", "inline": True}]})
+        "title": f"Appeal #{appeal.id} {decision.outcome} (case #{action.id})", "description": escape_markdown(reasons),
+        "fields": [{"name": "Decided by", "value": f"{escape_markdown(staff.username)} ({staff.role})", "inline": True}]})
     outbox.enqueue(session, appeal.community_id, Channel.member, "member.decision",
                    {"action_id": action.id, "member_id": appeal.appellant_id, "appeal_id": appeal.id})
     return appeal

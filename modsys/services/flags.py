@@ -15,6 +15,7 @@ from modsys.actors import Actor
 from modsys.community import policy_for
 from modsys.errors import Conflict, PermissionDenied, ValidationFailed
 from modsys.models import Action, ActionSource, Channel, EvidenceKind, Flag, FlagReport, FlagStatus, Visibility
+from modsys.notify.markdown import escape_markdown
 from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service
 from modsys.services.actions import NewAction, file_action
 from modsys.services.evidence import EvidenceInput
@@ -139,8 +140,8 @@ def act_on_flag(session: Session, actor: Actor, flag_id: int, req: NewAction) ->
 def announce_priority(session: Session, flag: Flag, labels: list[str]) -> None:
     """Tell the mod channel about a flag whose score crossed a threshold (once)."""
     outbox.enqueue(session, flag.community_id, Channel.modlog, "flag.priority", {
-        "title": f"Priority flag #{flag.id} in #{flag.channel_name or flag.channel_id}",
-        "description": flag.content[:1000],
+        "title": f"Priority flag #{flag.id} in #{escape_markdown(flag.channel_name or flag.channel_id)}",
+        "description": escape_markdown(flag.content[:1000]),
         "fields": [{"name": "Over threshold", "value": ", ".join(labels), "inline": True},
                    {"name": "Score", "value": f"{flag.max_label} {flag.max_score:.2f}", "inline": True},
                    {"name": "Reporters", "value": str(flag.reporter_count), "inline": True}],

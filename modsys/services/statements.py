@@ -8,6 +8,7 @@ from modsys import audit, clock, outbox
 from modsys.actors import Actor
 from modsys.errors import Conflict, PermissionDenied
 from modsys.models import Appeal, AppealStatus, Channel, OfficialStatement, Role
+from modsys.notify.markdown import escape_markdown
 from modsys.services._base import clean_text, get_or_404, require_staff, service
 
 
@@ -29,5 +30,6 @@ def publish_statement(session: Session, actor: Actor, appeal_id: int, title: str
     session.flush()
     audit.record(session, actor, "statement.published", statement, {"appeal_id": appeal.id, "title": statement.title})
     outbox.enqueue(session, appeal.community_id, Channel.appeals, "statement.published",
-                   {"title": f"Official statement: {statement.title}", "description": statement.body})
+                   {"title": f"Official statement: {escape_markdown(statement.title)}",
+                    "description": escape_markdown(statement.body)})
     return statement

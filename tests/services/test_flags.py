@@ -13,7 +13,7 @@ BOT = Actor("api", 1, "api:chatbot")
 
 
 def report(message_id="111", reporter="5001", content="you are an idiot", **kw):
-    return FlagReportInput(message_id=message_id, channel_id="42", channel_name="general", author_id="7001",
+    return FlagReportInput(message_id=message_id, channel_id="42", channel_name="general", author_id="110000000000007001",
                            author_name="Rude Person", content=content, reporter=reporter, reason=kw.pop("reason", "insult"), **kw)
 
 
