@@ -91,7 +91,9 @@ def register_error_handlers(app: Flask) -> None:
         headers = {"Retry-After": str(RETRY_AFTER_DB_DOWN)}
         if _wants_json():
             return jsonify({"error": message}), 503, headers
-        return render_template("error.html", code=503, message=message), 503, headers
+        # Not the site template: it looks up the logged-in user, in the database that is down.
+        page = f"<!doctype html><meta charset=utf-8><title>503 Service Unavailable</title><h1>503</h1><p>{message}</p>"
+        return Response(page, 503, headers, mimetype="text/html")
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):

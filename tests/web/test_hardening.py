@@ -19,7 +19,8 @@ from modsys.config import DEFAULT_POLICY, load_settings
 from modsys.models import AuditEvent, Evidence, Flag, Member
 from modsys.services.api_keys import create_api_key
 from modsys.services.evidence import EvidenceInput
-from tests.conftest import PG_URL, csrf_token, empty_pg_schema, login
+from modsys.services.staff import create_staff
+from tests.conftest import PASSWORD, PG_URL, csrf_token, empty_pg_schema, login
 from tests.factories import ban
 from tests.web.test_api import call, flag_body
 
@@ -264,12 +265,16 @@ def test_an_unreachable_database_answers_503_with_retry_after(tmp_path):
             app = create_app(settings, engine=engine, TESTING=True, RATELIMIT_ENABLED=False)
             with new_session(engine) as s:
                 key = create_api_key(s, CLI, default_community(s).id, "chatbot", "reporter")[1]
-            client = app.test_client()
+            with new_session(engine) as s:
+                create_staff(s, CLI, default_community(s).id, "mod_a", "moderator", PASSWORD)
+            client, staff = app.test_client(), app.test_client()
+            assert login(staff, "mod_a").status_code == 302
             assert client.get("/statements").status_code == 200
             proxy.stop()
-            page = client.get("/statements")
-            assert page.status_code == 503 and page.headers["Retry-After"] == "30"
-            assert "Nothing was changed" in page.get_data(as_text=True)
+            for who in (client, staff):  # a signed-in page looks the user up in the database, too
+                page = who.get("/statements")
+                assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+                assert "Nothing was changed" in page.get_data(as_text=True)
             api = call(client, "POST", "/api/v1/flags", key, flag_body())
             assert api.status_code == 503 and api.headers["Retry-After"] == "30" and "try again" in api.get_json()["error"]
         finally:
