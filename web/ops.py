@@ -194,9 +194,9 @@ def _check_policies(session: Session) -> tuple[dict[str, Any], set[str]]:
         if stale := policy_problem(community.policy_path):
             loaded[community.slug]["file_problem"] = _error_text(PolicyError(stale))
         models.add(policy.toxicity.model)
-    # A broken edit on disk leaves the last good version serving: degraded, still ready.
-    result: dict[str, Any] = {"ok": not problems, "communities": loaded,
-                              "degraded": any("file_problem" in c for c in loaded.values())}
+    result: dict[str, Any] = {"ok": not problems, "communities": loaded}
+    if any("file_problem" in c for c in loaded.values()):
+        result["degraded"] = True  # a broken edit on disk: the last good version serves; still ready
     if problems:
         result["error"] = "; ".join(problems)
     return result, models

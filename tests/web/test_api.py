@@ -180,7 +180,7 @@ def test_file_action_then_read_it_list_it_and_trace_it_to_the_key(client, keys, 
     assert response.headers["Location"] == f"/api/v1/actions/{created['id']}"
     read = call(client, "GET", f"/api/v1/actions/{created['id']}", keys["leadership"])
     assert read.status_code == 200 and read.get_json() == created
-    listed = call(client, "GET", "/api/v1/actions?member=8001", keys["moderator"]).get_json()
+    listed = call(client, "GET", "/api/v1/actions?member=110000000000008001", keys["moderator"]).get_json()
     assert [a["id"] for a in listed["items"]] == [created["id"]] and listed["next_offset"] is None
     assert call(client, "GET", "/api/v1/actions?member=1234", keys["moderator"]).get_json()["items"] == []
     via = fresh(engine, AuditEvent, AuditEvent.verb == "action.filed_via_api")
