@@ -34,8 +34,11 @@ COPY policies /app/policies
 ENV MODSYS_POLICY=/app/policies/default.yaml
 
 # Never run as root. The app writes nothing to the image at run time (models
-# and policies are read-only; gunicorn's metrics go to /tmp).
-RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home modsys
+# and policies are read-only; gunicorn's metrics go to /tmp) except the audit
+# checkpoint log, on the volume mounted at /var/lib/modsys (owned here, so a new
+# named volume starts owned by modsys).
+RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home modsys \
+    && mkdir -p /var/lib/modsys && chown modsys:modsys /var/lib/modsys
 USER modsys
 
 EXPOSE 8000

@@ -9,7 +9,7 @@ import glob
 import os
 import sys
 
-from modsys.config import ConfigError, check_production, load_settings
+from modsys.config import ConfigError, check_production, check_web_workers, load_settings
 from modsys.toxicity import available_cpus  # cheap: torch is imported lazily
 
 _settings = load_settings()
@@ -37,6 +37,7 @@ control_socket_disable = True
 # (logger modsys.access) with the request id and the route pattern, never the
 # raw path, which can carry an appeal link's token.
 accesslog = None
+logger_class = "modsys.gunicorn_log.RedactingLogger"  # if it is turned on, its lines never hold a token
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 _formatter = "modsys.logging_setup." + ("JsonFormatter" if _settings.log_format == "json" else "TextFormatter")
@@ -60,9 +61,12 @@ def on_starting(server) -> None:
     # (a worker failing to boot would be retried over and over).
     try:
         check_production(_settings)
+        check_web_workers(_settings, workers, bind_set=bool(os.environ.get("MODSYS_BIND")))
     except ConfigError as e:
         server.log.critical("%s", e)
         sys.exit(1)
+    if server.cfg.accesslog:
+        _access_log_to(server.cfg.accesslog)
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         # Files left by a previous run would be added to this run's counts.
@@ -70,6 +74,19 @@ def on_starting(server) -> None:
         os.makedirs(directory, exist_ok=True)
         for stale in glob.glob(os.path.join(directory, "*.db")):
             os.remove(stale)
+
+
+def _access_log_to(target: str) -> None:
+    """An operator turned gunicorn's access log on (`--access-logfile`): the
+    logging config above gave it no handler, so give it one, in our line format
+    (workers inherit it). Its lines are scrubbed by `logger_class` either way."""
+    import logging
+
+    from modsys import logging_setup
+
+    handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
+    handler.setFormatter(logging_setup.formatter(_settings.log_format == "json"))
+    logging.getLogger("gunicorn.access").addHandler(handler)
 
 
 def child_exit(server, worker) -> None:

@@ -274,7 +274,7 @@ def warm_up(base: str, key: str, engine: sa.Engine) -> None:
     """One flag before the clock starts (the worker loads the model on its first
     batch), then wait until nothing is left to score (the demo's flags, in SQLite mode)."""
     requests.post(f"{base}/api/v1/flags", timeout=30, headers={"Authorization": f"Bearer {key}"},
-                  json={"message_id": "warmup", "channel_id": "1", "author_id": "1", "author_name": "w",
+                  json={"message_id": "warmup", "channel_id": "1", "author_id": "110000000000000001", "author_name": "w",
                         "content": "hello there", "reporter": "1"}).raise_for_status()
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.actors import Actor
+from modsys.db import write_transaction
 from modsys.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -105,13 +107,29 @@ def _events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
         last = rows[-1].seq
 
 
-def verify_snapshot(engine: Engine) -> VerifyResult:
-    """`verify` in one consistent snapshot, taking no write lock: writers carry on
-    while the chain is walked, and rows they append meanwhile can't look like a cut tail."""
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Session]:
+    """A session reading one consistent snapshot, taking no write lock: writers
+    carry on while the chain is walked, and rows they append meanwhile can't
+    look like a cut tail."""
     with Session(engine) as session:
         if engine.dialect.name == "postgresql":
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
+def verify_snapshot(engine: Engine) -> VerifyResult:
+    """`verify` in one consistent snapshot (see `snapshot`)."""
+    with snapshot(engine) as session:
         return verify(session)
+
+
+def lock_head(session: Session) -> None:
+    """Wait until no append is in flight and hold off new ones until the
+    session's transaction ends (PostgreSQL: the head's row lock; SQLite: the
+    database's write lock)."""
+    write_transaction(session)
+    session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
 
 
 def verify(session: Session) -> VerifyResult:

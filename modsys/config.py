@@ -36,14 +36,16 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODSYS_MODEL_DIR", "models", "where toxicity model weights are installed"),
     EnvVar("MODSYS_REQUIRE_MODEL", "0", "`1`: /readyz fails while the toxicity model is unusable (else: ready, degraded)"),
     EnvVar("MODSYS_TORCH_THREADS", "(CPUs available)", "threads the scoring worker gives torch"),
-    EnvVar("MODSYS_TRUSTED_PROXIES", "0", "reverse proxies in front of the web app; their X-Forwarded-For/-Proto/-Host are trusted (rate limits per client IP)"),
-    EnvVar("MODSYS_RATELIMIT_STORAGE", "memory://", "rate-limit counters; several web processes need a shared one, e.g. `redis://host:6379`"),
+    EnvVar("MODSYS_TRUSTED_PROXIES", "0", "reverse proxies in front of the web app; their X-Forwarded-For/-Proto/-Host are trusted (rate limits per client IP); production: needs `MODSYS_BIND`"),
+    EnvVar("MODSYS_RATELIMIT_STORAGE", "memory://", "rate-limit counters; production refuses `memory://` with more than one gunicorn worker: use `redis://host:6379`"),
     EnvVar("MODSYS_WEBHOOK_MODLOG", "(none)", "Discord webhook URL for the mod log channel (a secret)"),
     EnvVar("MODSYS_WEBHOOK_APPEALS", "(none)", "Discord webhook URL for the appeals channel (a secret)"),
     EnvVar("MODSYS_WEBHOOK_LEADERSHIP", "(none)", "Discord webhook URL for the leadership channel (a secret)"),
     EnvVar("MODSYS_DISCORD_BOT_TOKEN", "(none)", "the Discord bot's token (a secret): with it modsys enforces actions in Discord, DMs members and reads the audit log (docs/discord.md)"),
     EnvVar("MODSYS_DISCORD_API_URL", "https://discord.com/api/v10", "Discord's REST API base URL (tests point it at a fake)"),
     EnvVar("MODSYS_DISCORD_GUILD_ID", "(none)", "the default community's Discord server id, when the community has none set"),
+    EnvVar("MODSYS_AUDIT_KEY", "(generated into instance/ outside production)", "keys the HMAC of audit checkpoints; production: at least 32 random characters, different from SECRET_KEY (a secret)"),
+    EnvVar("MODSYS_AUDIT_CHECKPOINTS", "instance/audit-checkpoints.log", "the audit checkpoint log, outside the database: one line appended per checkpoint"),
     EnvVar("MODSYS_LOG_FORMAT", "`json` in production, else `text`", "log line format: `json` (one object per line) or `text`"),
     EnvVar("MODSYS_LOG_LEVEL", "INFO", "minimum log level"),
     EnvVar("MODSYS_ALLOW_SQLITE", "0", "`1`: allow a SQLite `DATABASE_URL` in production (one machine, one web process)"),
@@ -81,6 +83,9 @@ class Settings:
     discord_bot_token: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     discord_api_url: str = DEFAULT_DISCORD_API_URL
     discord_guild_id: str | None = None  # the default community's fallback (see modsys.discord.guild_id_for)
+    base_url_set: bool = False  # MODSYS_BASE_URL given (else `modsys serve` uses the address it serves on)
+    audit_key: str | None = None  # MODSYS_AUDIT_KEY (see modsys.audit_checkpoint)
+    audit_checkpoints: Path = Path("instance/audit-checkpoints.log")
 
     @property
     def is_sqlite(self) -> bool:
@@ -143,6 +148,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         discord_bot_token=(env.get("MODSYS_DISCORD_BOT_TOKEN") or "").strip() or None,
         discord_api_url=(env.get("MODSYS_DISCORD_API_URL") or DEFAULT_DISCORD_API_URL).strip().rstrip("/"),
         discord_guild_id=(env.get("MODSYS_DISCORD_GUILD_ID") or "").strip() or None,
+        base_url_set=bool(env.get("MODSYS_BASE_URL")),
+        audit_key=env.get("MODSYS_AUDIT_KEY") or None,
+        audit_checkpoints=Path(env.get("MODSYS_AUDIT_CHECKPOINTS") or "instance/audit-checkpoints.log"),
     )
 
 
@@ -152,17 +160,33 @@ _PLACEHOLDER_MARKERS = ("change", "placeholder", "example", "secret-key", "not-f
                         "insecure", "default", "password", "dev-key", "test-key", "xxxx")
 
 
-def _secret_key_problem(key: str | None) -> str | None:
+def _patterned(key: str) -> bool:
+    """A repeated unit ("abcdabcd...") or a run of 8 consecutive characters
+    ("0123456789abcdef..."): typed, not generated. A random 32+ character key
+    has such a run with odds below 1 in a million."""
+    if any(key == (key[:p] * (len(key) // p + 1))[:len(key)] for p in range(1, len(key) // 2 + 1)):
+        return True
+    run = 1
+    for a, b in zip(key, key[1:]):
+        run = run + 1 if abs(ord(b) - ord(a)) == 1 else 1
+        if run >= 8:
+            return True
+    return False
+
+
+def _key_problem(name: str, key: str | None) -> str | None:
     """Why `key` is not fit for production, without ever quoting it."""
     if not key:
-        return "SECRET_KEY is not set (generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        return f"{name} is not set (generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
     if len(key) < MIN_SECRET_KEY_LENGTH:
-        return f"SECRET_KEY is {len(key)} characters; use at least {MIN_SECRET_KEY_LENGTH} random characters"
+        return f"{name} is {len(key)} characters; use at least {MIN_SECRET_KEY_LENGTH} random characters"
     lowered = key.lower()
     if any(marker in lowered for marker in _PLACEHOLDER_MARKERS):
-        return "SECRET_KEY is a placeholder or demo value; generate a random one"
+        return f"{name} is a placeholder or demo value; generate a random one"
     if len(set(key)) < 10:  # "aaaa...", "0123012301..."
-        return "SECRET_KEY has too few distinct characters to be random; generate a random one"
+        return f"{name} has too few distinct characters to be random; generate a random one"
+    if _patterned(key):
+        return f"{name} follows a pattern (a repeated or consecutive sequence); generate a random one"
     return None
 
 
@@ -172,7 +196,7 @@ def check_production(settings: Settings) -> None:
     if not settings.is_production:
         return
     problems = []
-    if problem := _secret_key_problem(settings.secret_key):
+    if problem := _key_problem("SECRET_KEY", settings.secret_key):
         problems.append(problem)
     if settings.debug:
         problems.append("FLASK_DEBUG is on: the debugger shows code and stack traces; unset it")
@@ -180,5 +204,33 @@ def check_production(settings: Settings) -> None:
         problems.append("DATABASE_URL is SQLite; use PostgreSQL, or set MODSYS_ALLOW_SQLITE=1 for a single-process deployment")
     if settings.base_url == DEFAULT_BASE_URL:
         problems.append("MODSYS_BASE_URL is not set; appeal links in notifications would point at 127.0.0.1")
+    if problems:
+        raise ConfigError("refusing to start with MODSYS_ENV=production:\n  - " + "\n  - ".join(problems))
+
+
+def audit_key_problem(settings: Settings) -> str | None:
+    """Why MODSYS_AUDIT_KEY can't key production checkpoints (None: it can). Only
+    the processes that write or check checkpoints need it (scheduler, CLI): the
+    web tier never holds it, so a compromised web process can't forge them."""
+    if problem := _key_problem("MODSYS_AUDIT_KEY", settings.audit_key):
+        return problem
+    if settings.audit_key == settings.secret_key:
+        return "MODSYS_AUDIT_KEY must differ from SECRET_KEY"
+    return None
+
+
+def check_web_workers(settings: Settings, workers: int, bind_set: bool) -> None:
+    """gunicorn's extra production checks, which depend on how it is started."""
+    if not settings.is_production:
+        return
+    problems = []
+    if workers > 1 and settings.ratelimit_storage.startswith("memory://"):
+        # Each worker would count on its own: N workers let N times the limit through.
+        problems.append(f"MODSYS_RATELIMIT_STORAGE is memory:// with {workers} workers; use a shared store "
+                        "(redis://host:6379) or WEB_CONCURRENCY=1")
+    if settings.trusted_proxies and not bind_set:
+        # Reached directly, anyone could write X-Forwarded-For and pick their own address.
+        problems.append("MODSYS_TRUSTED_PROXIES is set but gunicorn would listen on 0.0.0.0; set MODSYS_BIND "
+                        "to an address only the proxy reaches (e.g. 127.0.0.1:8000)")
     if problems:
         raise ConfigError("refusing to start with MODSYS_ENV=production:\n  - " + "\n  - ".join(problems))

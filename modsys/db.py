@@ -29,6 +29,23 @@ _SQLITE_APPEND_ONLY = [
 ]
 
 
+# PostgreSQL's row triggers don't see TRUNCATE, and no trigger fires under
+# `session_replication_role = replica` unless it is enabled ALWAYS. A table
+# owner can still drop or disable them: the external checkpoints catch that.
+_PG_NO_TRUNCATE = [
+    "CREATE TRIGGER auditevent_no_truncate BEFORE TRUNCATE ON auditevent\n"
+    "FOR EACH STATEMENT EXECUTE FUNCTION modsys_audit_append_only()",
+    "ALTER TABLE auditevent ENABLE ALWAYS TRIGGER auditevent_append_only",
+    "ALTER TABLE auditevent ENABLE ALWAYS TRIGGER auditevent_no_truncate",
+]
+
+
+def no_truncate_statements(dialect_name: str) -> list[str]:
+    """The DDL (PostgreSQL only) that refuses TRUNCATE of `auditevent` and keeps
+    its triggers firing in replica mode (migration 0004)."""
+    return _PG_NO_TRUNCATE if dialect_name == "postgresql" else []
+
+
 def append_only_statements(dialect_name: str) -> list[str]:
     """The DDL that makes `auditevent` refuse UPDATE and DELETE, one statement per
     item (migrations run them with op.execute, which also works offline)."""

@@ -263,6 +263,16 @@ def _verify_due(bind: Engine | Session, now: datetime) -> bool:
     return last is None or now - last >= VERIFY_EVERY
 
 
+def checkpoint_audit_chain(engine: Engine, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Sign the chain's head into the checkpoint log, outside the database (see
+    `modsys.audit_checkpoint`)."""
+    from modsys import audit_checkpoint
+    from modsys.config import load_settings
+
+    checkpoint = audit_checkpoint.record(engine, settings or load_settings())
+    return {"checkpoint_seq": checkpoint.seq}
+
+
 # --- delivery and the registry ----------------------------------------------------------
 
 
@@ -294,12 +304,15 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "escalate_overdue_appeals": escalate_overdue_appeals,
     "send_reminders": send_reminders,
     "verify_audit_chain": verify_audit_chain,
+    "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
     "deliver_outbox": deliver,
     "deliver_discord_enforcement": deliver_discord_enforcement,
     "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
 }
 NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
+
+NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox")
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,

@@ -4,7 +4,8 @@ Every line carries the request id of the request it belongs to (the web layer
 sets `modsys.audit.request_id` per request, and audit events store the same
 id), so a log line, an HTTP response (X-Request-Id) and an audit event can be
 matched. Secrets are scrubbed from every line: the values of secret settings
-seen in the environment, webhook URLs, URL passwords and bearer tokens.
+seen in the environment, webhook URLs, appeal-link tokens, URL passwords and
+bearer tokens.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ SECRET_ENV_VARS = ("SECRET_KEY", "MODSYS_WEBHOOK_MODLOG", "MODSYS_WEBHOOK_APPEAL
 REDACTED = "[redacted]"
 
 _PATTERNS = (
+    # Appeal links: the path segment after /appeal/ is the member's signed token
+    # (werkzeug's and gunicorn's access lines, errors quoting the path).
+    (re.compile(r"(/appeal/)[A-Za-z0-9_.=-]+"), r"\1" + REDACTED),
     # Discord (and lookalike) webhook URLs: the token is in the path.
     (re.compile(r"(https?://[^\s/]+/api(?:/v\d+)?/webhooks/)[^\s\"'<>]+"), r"\1" + REDACTED),
     # user:password@ in any URL (DATABASE_URL, redis://...)

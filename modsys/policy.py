@@ -8,6 +8,7 @@ text of each version is kept in the database (see `models.PolicyVersion`).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from datetime import timedelta
 from enum import StrEnum
@@ -28,6 +29,8 @@ from pydantic import (
 from modsys import kinds
 from modsys.errors import PolicyError
 from modsys.kinds import ActionKind
+
+log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -315,15 +318,48 @@ def parse_policy(text: str | bytes, source: str = "<string>") -> Policy:
 
 
 _cache: dict[tuple[str, float], Policy] = {}
+_failed: dict[tuple[str, float], PolicyError] = {}  # a broken file is parsed once per change, not per request
+_last_good: dict[str, Policy] = {}
+_broken: dict[str, str] = {}  # path -> why the file on disk is not the version in force
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Load and validate a policy file; cached per (path, mtime) so edits are picked up."""
+    """Load and validate a policy file; cached per (path, mtime) so edits are picked up.
+
+    An edit that breaks the file (or removes it) doesn't take the service down:
+    the last good version this process loaded stays in force, and
+    `policy_problem` says why (/readyz, /admin). Without a good version yet
+    (a process starting on a broken file) it raises PolicyError."""
     p = Path(path)
+    resolved = str(p.resolve())
     try:
-        key = (str(p.resolve()), p.stat().st_mtime)
+        key = (resolved, p.stat().st_mtime)
     except FileNotFoundError:
-        raise PolicyError(f"{p}: file not found") from None
+        return _keep_last_good(resolved, PolicyError(f"{p}: file not found"))
+    if key in _failed:
+        return _keep_last_good(resolved, _failed[key])
     if key not in _cache:
-        _cache[key] = parse_policy(p.read_bytes(), source=str(p))
+        try:
+            _cache[key] = parse_policy(p.read_bytes(), source=str(p))
+        except PolicyError as e:
+            _failed[key] = e
+            return _keep_last_good(resolved, e)
+    _broken.pop(resolved, None)
+    _last_good[resolved] = _cache[key]
     return _cache[key]
+
+
+def _keep_last_good(resolved: str, error: PolicyError) -> Policy:
+    good = _last_good.get(resolved)
+    if good is None:
+        raise error
+    if _broken.get(resolved) != str(error):
+        log.error("policy file is broken; version %s stays in force until it is fixed: %s", good.version, error)
+        _broken[resolved] = str(error)
+    return good
+
+
+def policy_problem(path: str | Path) -> str | None:
+    """Why the policy file at `path` is not in force (it is broken or gone and an
+    earlier version serves), or None when the file on disk is what serves."""
+    return _broken.get(str(Path(path).resolve()))

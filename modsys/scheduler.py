@@ -62,6 +62,8 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "deliver_discord_enforcement": (IntervalTrigger(seconds=1), 30),
     "sync_discord_audit_log": (IntervalTrigger(seconds=60), 300),
     "check_discord_drift": (CronTrigger(hour=4, minute=15, timezone=UTC), 6 * 3600),
+    # Hourly: rows written since the last checkpoint are the ones it can't vouch for.
+    "checkpoint_audit_chain": (IntervalTrigger(hours=1), 3600),
 }
 
 

@@ -10,6 +10,7 @@ from modsys.discord import drift, enforcement
 from modsys.discord import overview as discord_overview
 from modsys.models import Role
 from modsys.permissions import Cap
+from modsys.policy import policy_problem
 from modsys.services import api_keys
 from modsys.services import staff as staff_svc
 from modsys.webhooks import list_webhooks
@@ -33,7 +34,7 @@ def index():
                            dead=queries.dead_letters(db(), me.community_id),
                            calibration=calibrate(db(), me.community_id, policy),
                            discord=discord_overview.admin_overview(db(), me.community_id, state().settings),
-                           fixes=drift.FIXES)
+                           fixes=drift.FIXES, policy_problem=policy_problem(policy.source))
 
 
 @bp.route("/discord/retry", methods=["POST"])
@@ -61,13 +62,19 @@ def set_discord_id(user_id: int):
     return redirect(url_for("admin.index"))
 
 
+def shown_once(title: str, what: str, secret: str):
+    """A new secret, in this response only: never in a flash message, which
+    travels in the session cookie (signed, not encrypted: anyone holding the
+    cookie can read it), and never stored. /admin responses are no-store."""
+    return render_template("admin/shown_once.html", title=title, what=what, secret=secret), 201
+
+
 @bp.route("/apikeys", methods=["POST"])
 @roles_required(*ADMINS)
 def create_api_key():
     key, plaintext = api_keys.create_api_key(db(), actor(), staff().community_id, request.form.get("name", ""),
                                              request.form.get("role", ""), request.form.get("acts_as") or None)
-    flash(f"API key {key.name!r} created. Copy it now, it is shown only once: {plaintext}", "info")
-    return redirect(url_for("admin.index"))
+    return shown_once(f"API key {key.name!r} created", "The key", plaintext)
 
 
 @bp.route("/apikeys/<int:key_id>/revoke", methods=["POST"])
@@ -93,8 +100,7 @@ def create_staff():
     password = staff_svc.generate_password()
     user = staff_svc.create_staff(db(), actor(), staff().community_id, request.form.get("username", "").strip(),
                                   request.form.get("role", ""), password)
-    flash(f"Created {user.role} {user.username}. Their password (shown once): {password}", "info")
-    return redirect(url_for("admin.index"))
+    return shown_once(f"Created {user.role} {user.username}", "Their password", password)
 
 
 @bp.route("/staff/<int:user_id>/role", methods=["POST"])

@@ -61,6 +61,14 @@ Duration = Annotated[
 ]
 
 
+def _iso_text(value: object) -> object:
+    # A bare number would be read as seconds since 1970 (`0` became 1970-01-01):
+    # the API takes a date-time written out, with its time zone.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string with a time zone, e.g. '2026-05-01T12:00:00Z'")
+    return value
+
+
 def _utc(value: datetime | None) -> datetime | None:
     try:
         return None if value is None else value.astimezone(UTC)
@@ -110,7 +118,7 @@ class FlagReportIn(_In):
     reporter: text(1, 64) = Field(
         description="Platform user id of the member reporting it. Each reporter counts once per message.")
     reason: text(max_length=500) = ""
-    sent_at: Annotated[AwareDatetime | None, AfterValidator(_utc)] = None
+    sent_at: Annotated[AwareDatetime | None, BeforeValidator(_iso_text), AfterValidator(_utc)] = None
     language: text(max_length=16) | None = None
 
 

@@ -14,6 +14,7 @@ from web.context import actor, db
 from web.extensions import limiter, login_manager
 
 bp = Blueprint("auth", __name__)
+LOGIN_LIMIT = "10 per minute; 50 per hour"
 log = logging.getLogger("modsys.auth")
 
 
@@ -45,8 +46,15 @@ def _safe_next(target: str | None) -> str:
     return url_for("dashboard.home")
 
 
+def _login_account() -> str:
+    # Per account, whatever address the attempt claims to come from: a client
+    # that can set X-Forwarded-For (or has many addresses) gets no more guesses.
+    return "login-account:" + request.form.get("username", "").strip()[:64].lower()
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"])  # per client address
+@limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=_login_account)
 def login():
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:64]

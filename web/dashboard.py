@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 
 from modsys import permissions, portal_links, queries
 from modsys.discord import cases as discord_cases
@@ -232,8 +233,11 @@ def evidence_file(evidence_id: int):
 
 def attachment(ev: Evidence) -> Response:
     """Files are only ever served as downloads, with their sniffed type."""
-    response = Response(ev.blob, mimetype=ev.mime_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{ev.filename or "evidence"}"'
+    # send_file writes Content-Disposition per RFC 6266/5987: an ASCII `filename`
+    # and, for any other name, `filename*=UTF-8''...`. A raw non-Latin name in the
+    # header made gunicorn answer 500 (headers are Latin-1 on the wire).
+    response = send_file(io.BytesIO(ev.blob), mimetype=ev.mime_type, as_attachment=True,
+                         download_name=ev.filename or "evidence", etag=False, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

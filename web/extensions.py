@@ -10,4 +10,5 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Log in to continue."
 login_manager.session_protection = "strong"
-limiter = Limiter(get_remote_address, storage_uri="memory://", headers_enabled=True)
+# No storage_uri here: it would override the app's RATELIMIT_STORAGE_URI (MODSYS_RATELIMIT_STORAGE).
+limiter = Limiter(get_remote_address, headers_enabled=True)

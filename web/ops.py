@@ -166,6 +166,8 @@ def _check_database(engine: sa.Engine) -> dict[str, Any]:
 
 def _check_policies(session: Session) -> tuple[dict[str, Any], set[str]]:
     from modsys.community import policy_for
+    from modsys.errors import PolicyError
+    from modsys.policy import policy_problem
 
     communities = ops_stats.communities(session)
     if not communities:
@@ -178,8 +180,12 @@ def _check_policies(session: Session) -> tuple[dict[str, Any], set[str]]:
             problems.append(f"{community.slug}: {_error_text(e)}")
             continue
         loaded[community.slug] = {"version": policy.version[:12], "label": policy.label}
+        if stale := policy_problem(community.policy_path):
+            loaded[community.slug]["file_problem"] = _error_text(PolicyError(stale))
         models.add(policy.toxicity.model)
     result: dict[str, Any] = {"ok": not problems, "communities": loaded}
+    if any("file_problem" in c for c in loaded.values()):
+        result["degraded"] = True  # a broken edit on disk: the last good version serves; still ready
     if problems:
         result["error"] = "; ".join(problems)
     return result, models

@@ -9,13 +9,16 @@ import secrets
 from pathlib import Path
 from typing import Any, Callable
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from modsys.errors import DomainError
 
+HSTS_MAX_AGE = 365 * 24 * 3600  # a year: browsers keep using HTTPS even if someone types http://
+RETRY_AFTER_DB_DOWN = 30  # seconds; a restart or failover of PostgreSQL usually takes less
 CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 log = logging.getLogger("modsys.web")
 
@@ -24,7 +27,13 @@ def add_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"  # appeal links carry a token in the path
+    # Appeal links carry a token in the path: it must never reach another site.
+    # "same-origin" still sends the Referer to this site, which Flask-WTF's
+    # CSRF check requires over HTTPS (WTF_CSRF_SSL_STRICT); "no-referrer" made
+    # every form POST a 400 there.
+    response.headers["Referrer-Policy"] = "same-origin"
+    if request.is_secure and current_app.extensions["modsys"].settings.is_production:
+        response.headers["Strict-Transport-Security"] = f"max-age={HSTS_MAX_AGE}"
     if request.path.startswith(("/appeal/", "/login", "/admin")):
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -66,9 +75,25 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
+        # The exception's own headers (405's Allow, 429's Retry-After) go with the page.
+        headers = [(k, v) for k, v in e.get_headers() if k.lower() != "content-type"]
         if _wants_json():
-            return jsonify({"error": e.description}), e.code
-        return render_template("error.html", code=e.code, message=e.description), e.code
+            return jsonify({"error": e.description}), e.code, headers
+        return render_template("error.html", code=e.code, message=e.description), e.code, headers
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeout)
+    def database_error(e: Exception):
+        if not _database_unavailable(e):
+            return unexpected(e)
+        log.error("database unavailable: %s", type(getattr(e, "orig", None) or e).__name__)
+        message = "The service is briefly unavailable (its database can't be reached). Nothing was changed; try again shortly."
+        headers = {"Retry-After": str(RETRY_AFTER_DB_DOWN)}
+        if _wants_json():
+            return jsonify({"error": message}), 503, headers
+        # Not the site template: it looks up the logged-in user, in the database that is down.
+        page = f"<!doctype html><meta charset=utf-8><title>503 Service Unavailable</title><h1>503</h1><p>{message}</p>"
+        return Response(page, 503, headers, mimetype="text/html")
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):
@@ -80,6 +105,17 @@ def register_error_handlers(app: Flask) -> None:
         if _wants_json():
             return jsonify({"error": message}), 500
         return render_template("error.html", code=500, message=message), 500
+
+
+def _database_unavailable(e: Exception) -> bool:
+    """A lost, refused or exhausted connection (the database is down, restarting
+    or busy), not a bad statement: the same request may succeed if retried."""
+    if isinstance(e, PoolTimeout) or (isinstance(e, DBAPIError) and e.connection_invalidated):
+        return True
+    orig = getattr(e, "orig", None)
+    if type(orig).__module__.startswith("psycopg"):
+        return isinstance(e, (OperationalError, InterfaceError))  # connection-level in psycopg
+    return str(orig).startswith(("database is locked", "unable to open database file"))  # SQLite
 
 
 def secret_key_for(configured: str | None, instance_dir: Path, *, create: bool = False) -> str:

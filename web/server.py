@@ -3,6 +3,8 @@ on first start, in-process scheduler). Production runs gunicorn instead."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 
 import click
@@ -10,7 +12,7 @@ from werkzeug.serving import make_server
 
 from modsys import demo, migrate
 from modsys.community import ensure_community
-from modsys.config import load_settings
+from modsys.config import ConfigError, check_production, load_settings
 from modsys.db import make_engine, new_session
 from modsys.logging_setup import configure_logging
 from modsys.services.staff import any_staff
@@ -21,6 +23,11 @@ from web.security import secret_key_for
 def serve(host: str, port: int) -> None:
     settings = load_settings()
     configure_logging()
+    try:
+        check_production(settings)  # before the database file is created or opened
+    except ConfigError as e:
+        click.echo(f"error: {e}\n(production runs gunicorn, the scheduler and workers: see docs/production.md)", err=True)
+        sys.exit(1)
     migrate.init_database(settings.database_url)  # the embedded default upgrades its own database
     secret_key_for(settings.secret_key, Path.cwd() / "instance", create=True)  # kept across restarts
     engine = make_engine(settings.database_url)
@@ -32,9 +39,14 @@ def serve(host: str, port: int) -> None:
             for username, role, password in logins:
                 click.echo(f"  {username:<8} {role:<11} {password}")
     app = create_app(settings, engine=engine)
-    background = start_background_work(engine, settings)
     server = make_server(host, port, app, threaded=True)
-    click.echo(f"modsys is serving on http://{host}:{server.server_port}/  (database: {settings.database_url})")
+    served = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{server.server_port}"
+    if not settings.base_url_set:
+        # Links in pages and notices point where this process actually listens.
+        settings = dataclasses.replace(settings, base_url=served)
+        app.extensions["modsys"].settings = settings
+    background = start_background_work(engine, settings)
+    click.echo(f"modsys is serving on {served}/  (database: {settings.database_url})")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""The audit chain."""
+"""The audit chain and its external checkpoints."""
 
 from __future__ import annotations
 
@@ -12,13 +12,47 @@ def audit() -> None:
     """The hash-chained audit log."""
 
 
-@audit.command("verify")
-def audit_verify() -> None:
-    """Walk the whole chain; exit 1 naming the first broken event."""
-    from modsys import audit as audit_mod
+def audit_key_or_fail(settings) -> str:
+    from modsys.audit_checkpoint import audit_key
+    from modsys.config import ConfigError
 
-    engine, _ = open_db()
-    result = audit_mod.verify_snapshot(engine)
+    try:
+        return audit_key(settings)
+    except ConfigError as e:
+        fail(str(e))
+        raise  # unreachable: fail exits
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head with MODSYS_AUDIT_KEY, append the line to
+    MODSYS_AUDIT_CHECKPOINTS, post it to the leadership channel(s), print it."""
+    from modsys import audit_checkpoint as cp
+    from modsys.config import load_settings
+
+    settings = load_settings()
+    audit_key_or_fail(settings)  # refuse before touching the database
+    engine, _ = open_db(settings)
+    click.echo(cp.record(engine, settings).line)
+
+
+@audit.command("verify")
+@click.option("--checkpoint", "line", metavar="LINE", help="Check against this one checkpoint line instead of the log.")
+def audit_verify(line: str | None) -> None:
+    """Walk the whole chain and check it against every recorded checkpoint (or
+    the one given); exit 1 naming the first broken event."""
+    from modsys import audit_checkpoint as cp
+    from modsys.config import load_settings
+
+    settings = load_settings()
+    key = audit_key_or_fail(settings)
+    try:
+        checkpoints = [cp.parse(line, key)] if line is not None else cp.read_log(settings.audit_checkpoints, key)
+    except cp.CheckpointError as e:
+        fail(f"checkpoint refused: {e}")
+    engine, _ = open_db(settings)
+    result = cp.verify(engine, checkpoints)
     if not result.ok:
         fail(f"audit chain BROKEN at event #{result.broken_seq}: {result.reason} ({result.checked} events verified before it)")
-    click.echo(f"audit chain ok: {result.checked} events verified")
+    against = f"against {len(checkpoints)} checkpoint(s)" if checkpoints else "no checkpoint recorded yet"
+    click.echo(f"audit chain ok: {result.checked} events verified, {against}")

@@ -32,6 +32,9 @@ def scheduler(once: bool, standby_poll: float, batch: int | None, discord_timeou
     from modsys.logging_setup import configure_logging
 
     configure_logging()
+    from modsys.cli.audit import audit_key_or_fail
+
+    audit_key_or_fail(load_settings())  # the hourly checkpoints need it: refuse now, not in an hour
     engine, _ = open_db()
     options = {"batch": batch, "discord_timeout": discord_timeout}
     if not once:

@@ -22,6 +22,7 @@ from modsys.models import (
     StaffUser,
 )
 from modsys.notify.embeds import build_message
+from modsys.notify.markdown import escape_markdown as md
 from modsys.policy import format_duration
 from modsys.portal_links import make_token, portal_url
 from modsys.reasons import duration_of, measure
@@ -62,7 +63,7 @@ def _row(session: Session, model: type, ident: int | None, what: str) -> Any:
 
 def _name(session: Session, staff_id: int | None) -> str:
     user = session.get(StaffUser, staff_id) if staff_id is not None else None
-    return user.username if user else "the scheduler"
+    return md(user.username) if user else "the scheduler"
 
 
 # --- moderation actions (mod log) -----------------------------------------------
@@ -71,12 +72,12 @@ def _name(session: Session, staff_id: int | None) -> str:
 def _action_spec(session: Session, action: Action, title: str, by: int | None) -> Spec:
     member = _row(session, Member, action.member_id, "member")
     fields = [
-        {"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
+        {"name": "Member", "value": f"{md(member.display_name)} ({member.platform_user_id})", "inline": True},
         {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True},
-        {"name": "Rules", "value": ", ".join(action.rules), "inline": True},
+        {"name": "Rules", "value": md(", ".join(action.rules)), "inline": True},
         {"name": "By", "value": _name(session, by), "inline": True},
     ]
-    return {"title": f"{title}: case #{action.id}", "description": action.public_reason, "fields": fields}
+    return {"title": f"{title}: case #{action.id}", "description": md(action.public_reason), "fields": fields}
 
 
 @renders(events.ActionAwaitingCosign)
@@ -100,7 +101,7 @@ def _cosigned(session: Session, e: events.ActionCosigned, _: Settings) -> Spec:
 @renders(events.ActionRevoked)
 def _revoked(session: Session, e: events.ActionRevoked, _: Settings) -> Spec:
     action = _row(session, Action, e.action_id, "action")
-    return {"title": f"Case #{action.id} revoked", "description": e.reason,
+    return {"title": f"Case #{action.id} revoked", "description": md(e.reason),
             "fields": [{"name": "By", "value": _name(session, action.lifted_by_id), "inline": True}]}
 
 
@@ -115,7 +116,7 @@ def _expired(session: Session, e: events.ActionExpired, _: Settings) -> Spec:
 
 
 def _appeal_spec(appeal: Appeal, title: str, text: str) -> Spec:
-    return {"title": f"{title}: appeal #{appeal.id} (case #{appeal.action_id})", "description": text,
+    return {"title": f"{title}: appeal #{appeal.id} (case #{appeal.action_id})", "description": md(text),
             "fields": [{"name": "Status", "value": appeal.status, "inline": True},
                        {"name": "Review due", "value": f"{appeal.review_due_at:%Y-%m-%d %H:%M} UTC", "inline": True}]}
 
@@ -141,9 +142,9 @@ def _escalated(session: Session, e: events.AppealEscalated, _: Settings) -> Spec
 def _decided(session: Session, e: events.AppealDecided, _: Settings) -> Spec:
     appeal = _row(session, Appeal, e.appeal_id, "appeal")
     judge = session.get(StaffUser, appeal.decided_by_id) if appeal.decided_by_id else None
-    by = f"{judge.username} ({judge.role})" if judge else "unknown"
+    by = f"{md(judge.username)} ({judge.role})" if judge else "unknown"
     return {"title": f"Appeal #{appeal.id} {appeal.outcome} (case #{appeal.action_id})",
-            "description": appeal.outcome_reasons, "fields": [{"name": "Decided by", "value": by, "inline": True}]}
+            "description": md(appeal.outcome_reasons), "fields": [{"name": "Decided by", "value": by, "inline": True}]}
 
 
 def _reminder(appeal: Appeal, threshold: float, began: Any, ends: Any, what: str) -> Spec:
@@ -167,15 +168,15 @@ def _decision_reminder(session: Session, e: events.DecisionReminderDue, _: Setti
 @renders(events.StatementPublished)
 def _statement(session: Session, e: events.StatementPublished, _: Settings) -> Spec:
     statement = _row(session, OfficialStatement, e.statement_id, "statement")
-    return {"title": f"Official statement: {statement.title}", "description": statement.body}
+    return {"title": f"Official statement: {md(statement.title)}", "description": md(statement.body)}
 
 
 @renders(events.FlagPrioritised)
 def _priority(session: Session, e: events.FlagPrioritised, _: Settings) -> Spec:
     flag = _row(session, Flag, e.flag_id, "flag")
     score = f"{flag.max_label} {flag.max_score:.2f}" if flag.max_score is not None else "unscored"
-    return {"title": f"Priority flag #{flag.id} in #{flag.channel_name or flag.channel_id}",
-            "description": flag.content[:1000],
+    return {"title": f"Priority flag #{flag.id} in #{md(flag.channel_name or flag.channel_id)}",
+            "description": md(flag.content[:1000]),
             "fields": [{"name": "Over threshold", "value": ", ".join(e.labels), "inline": True},
                        {"name": "Score", "value": score, "inline": True},
                        {"name": "Reporters", "value": str(flag.reporter_count), "inline": True}]}
@@ -199,15 +200,15 @@ def _member_spec(session: Session, action_id: int, member_id: int, appeal_id: in
     member = session.get(Member, member_id)
     if action is None or member is None or action.member_id != member.id:
         raise Skip("the action or member of this notice no longer exists")
-    fields = [{"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
+    fields = [{"name": "Member", "value": f"{md(member.display_name)} ({member.platform_user_id})", "inline": True},
               {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True}]
     appeal = session.get(Appeal, appeal_id) if appeal_id else None
     if appeal is not None:
         title = f"Decision on your appeal #{appeal.id} (case #{action.id}): {appeal.outcome or appeal.status}"
-        description = appeal.outcome_reasons or "Your appeal was decided."
+        description = md(appeal.outcome_reasons) or "Your appeal was decided."
     else:
         title = f"Notice of case #{action.id}"
-        description = action.public_reason or "A moderation action was taken."
+        description = md(action.public_reason) or "A moderation action was taken."
     spec: Spec = {"title": title, "description": description, "fields": fields}
     deadline = action.appeal_deadline
     if action.appealable and deadline is not None and deadline > clock.now():

@@ -107,7 +107,8 @@ def validate_rules(policy: Policy, rules: list[str]) -> list[str]:
 def _member_for(uow: UnitOfWork, req: NewAction) -> Member:
     if req.member_id is not None:
         return uow.get(Member, req.member_id, "member")
-    member, created = find_or_add_member(uow.session, uow.scope, req.platform_user_id, req.display_name)
+    member, created = find_or_add_member(uow.session, uow.scope, req.platform_user_id, req.display_name,
+                                         rename_by=uow.actor)
     if created:
         uow.session.flush()
         uow.record("member.created", member, {"platform_user_id": member.platform_user_id})

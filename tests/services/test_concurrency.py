@@ -55,7 +55,7 @@ def test_simultaneous_reports_count_every_reporter_once(bot, engine, session, co
 
     def work(s, i):
         return report_flag(s, bot, community.id, FlagReportInput(
-            message_id="555", channel_id="1", author_id="77", author_name="x", content="hi", reporter=str(i % 4)))
+            message_id="555", channel_id="1", author_id="110000000000000077", author_name="x", content="hi", reporter=str(i % 4)))
 
     results, errors = _race(engine, work)
     assert not errors, errors

@@ -11,7 +11,7 @@ from modsys.services.flags import FlagReportInput, act_on_flag, dismiss_flag, re
 
 
 def report(message_id="111", reporter="5001", content="you are an idiot", **kw):
-    return FlagReportInput(message_id=message_id, channel_id="42", channel_name="general", author_id="7001",
+    return FlagReportInput(message_id=message_id, channel_id="42", channel_name="general", author_id="110000000000007001",
                            author_name="Rude Person", content=content, reporter=reporter, reason=kw.pop("reason", "insult"), **kw)
 
 

@@ -4,7 +4,9 @@ Time moves with the FrozenClock."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -31,7 +33,9 @@ from tests.conftest import DAY, HOUR
 from tests.factories import appeal, ban, timeout
 from tests.support.bulk import insert_appeals
 
-SETTINGS = load_settings({"SECRET_KEY": "test-secret-key-not-for-production", "MODSYS_BASE_URL": "https://m.example"})
+SETTINGS = load_settings({"SECRET_KEY": "test-secret-key-not-for-production", "MODSYS_BASE_URL": "https://m.example",
+                          # run_once takes a checkpoint: keep its log out of the working tree
+                          "MODSYS_AUDIT_CHECKPOINTS": str(Path(tempfile.mkdtemp(prefix="modsys-jobs-")) / "cp.log")})
 
 
 def rendered(session, message) -> dict:
@@ -312,6 +316,7 @@ def test_every_job_twice_changes_nothing_more_than_once(engine, session, communi
     once = snapshot(engine)
     second = scheduler.run_once(engine, SETTINGS)
     assert snapshot(engine) == once
+    second.pop("checkpoint_audit_chain")  # a checkpoint every run: the log outside the database grows
     assert all(not any(v for k, v in s.items() if k != "reason") for s in second.values()), second
     assert audit.verify(fresh(session)).ok
 
@@ -324,24 +329,28 @@ def test_journey_nobody_reviews_and_leadership_decides(engine, session, communit
     member = make_member("Bea")
     action = ban(session, mod_a, member)
     filed = appeal(session, member, action)
-    assert scheduler.run_once(engine, SETTINGS)["deliver_outbox"] == {"sent": 3}  # modlog, member, appeals
+    # Each run also posts its audit checkpoint to leadership (the head moved).
+    assert scheduler.run_once(engine, SETTINGS)["deliver_outbox"] == {"sent": 4}  # modlog, member, appeals
 
     clock.advance(hours=73)  # nobody reviewed it in time
     ran = scheduler.run_once(engine, SETTINGS)
-    assert ran["escalate_overdue_appeals"] == {"escalated": 1} and ran["deliver_outbox"] == {"sent": 1}
+    assert ran["escalate_overdue_appeals"] == {"escalated": 1} and ran["deliver_outbox"] == {"sent": 2}
     assert fresh(session).get(Appeal, filed.id).status == "escalated"
     final_decision(fresh(session), leader, filed.id, Decision("overturned", "The quoted message was a report, not an insult."))
-    assert scheduler.run_once(engine, SETTINGS)["deliver_outbox"] == {"sent": 2}  # appeals + member
+    assert scheduler.run_once(engine, SETTINGS)["deliver_outbox"] == {"sent": 3}  # appeals + member
     fresh(session)
     assert session.get(Appeal, filed.id).status == "decided" and session.get(Action, action.id).status == "overturned"
 
     def seen(hook):
-        return [p["embeds"][0]["title"] for p in fake_discord.payloads_for(hook)]
+        titles = [p["embeds"][0]["title"] for p in fake_discord.payloads_for(hook)]
+        return [t for t in titles if not t.startswith("Audit checkpoint")]
 
     assert seen("1") == [f"Action filed: case #{action.id}"]
     assert seen("2") == [f"New appeal: appeal #{filed.id} (case #{action.id})",
                          f"Appeal #{filed.id} overturned (case #{action.id})"]
     assert seen("3") == [f"Escalated to leadership: appeal #{filed.id} (case #{action.id})"]
+    posted = [p["embeds"][0]["title"] for p in fake_discord.payloads_for("3")]
+    assert len([t for t in posted if t.startswith("Audit checkpoint at event #")]) == 3
     assert seen("4") == [f"Notice of case #{action.id}",
                          f"Decision on your appeal #{filed.id} (case #{action.id}): overturned"]
     assert all(m.status == "sent" for m in outbox_rows(session))

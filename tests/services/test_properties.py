@@ -57,7 +57,7 @@ def fresh_world(backend, request, tmp_path, clock):
         community = ensure_community(session, DEFAULT_POLICY)
         staff = [Actor.staff(create_staff(session, CLI, community.id, name, role, "correct-horse-battery"))
                  for name, role in [("m0", "moderator"), ("m1", "moderator"), ("m2", "moderator"), ("lead", "leadership")]]
-        members = [get_or_create_member(session, community.id, str(100 + i), f"member{i}") for i in range(3)]
+        members = [get_or_create_member(session, community.id, str(110000000000000100 + i), f"member{i}") for i in range(3)]
         session.commit()
         actions = [ban(session, staff[0], members[0]), timeout(session, staff[1], members[1]),
                    ban(session, staff[0], members[2], days=30), timeout(session, staff[2], members[0])]

@@ -59,7 +59,7 @@ def _report(session, community, n: int, **kw) -> list[Flag]:
     flags, bot = [], reporter(session, community.id)
     for i in range(n):
         flag, _ = report_flag(session, bot, community.id, FlagReportInput(
-            message_id=str(5000 + i), channel_id="1", channel_name="general", author_id=str(700 + i),
+            message_id=str(5000 + i), channel_id="1", channel_name="general", author_id=str(110000000000000700 + i),
             author_name=f"author{i}", content=kw.get("content", f"message number {i} you are not nice"),
             reporter="42", language=kw.get("language")))
         flags.append(flag)
@@ -106,7 +106,7 @@ def test_below_threshold_is_not_priority_nor_announced(engine, session, communit
 def test_unsupported_language_and_empty_text_are_left_for_humans(bot, engine, session, community, model_dir):
     german = _report(session, community, 1, language="de")[0]
     empty = report_flag(session, bot, community.id, FlagReportInput(
-        message_id="999", channel_id="1", author_id="123", author_name="x", content="   ", reporter="1"))[0]
+        message_id="999", channel_id="1", author_id="110000000000000123", author_name="x", content="   ", reporter="1"))[0]
     _drain(engine, get_scorer(model_dir))
     fresh(session)
     assert session.get(Flag, german.id).score_state == "unsupported_language"
@@ -159,7 +159,7 @@ def test_flag_from_api_is_scored_by_the_embedded_worker(engine, app, session, co
     stop = start_embedded_worker(engine, settings, "original")
     try:
         response = app.test_client().post("/api/v1/flags", headers={"Authorization": f"Bearer {key}"}, json={
-            "message_id": "77", "channel_id": "1", "author_id": "55", "author_name": "someone",
+            "message_id": "77", "channel_id": "1", "author_id": "110000000000000055", "author_name": "someone",
             "content": "you are a bad person", "reporter": "9"})
         assert response.status_code == 202, response.get_json()
         flag_id = response.get_json()["flag_id"]

@@ -23,10 +23,10 @@ def ensure_people(engine: Engine, community_id: int) -> tuple[int, int]:
                 community_id=community_id, username="bulk_mod", password_hash="!", role="moderator", active=True,
                 session_token="x" * 32, created_at=datetime(2026, 1, 1, tzinfo=UTC),
             ).returning(StaffUser.id)).scalar_one()
-        member = conn.execute(sa.select(Member.id).where(Member.platform_user_id == "999999999")).scalar()
+        member = conn.execute(sa.select(Member.id).where(Member.platform_user_id == "110000000999999999")).scalar()
         if member is None:
             member = conn.execute(sa.insert(Member).values(
-                community_id=community_id, platform="discord", platform_user_id="999999999",
+                community_id=community_id, platform="discord", platform_user_id="110000000999999999",
                 display_name="bulk member", created_at=datetime(2026, 1, 1, tzinfo=UTC),
             ).returning(Member.id)).scalar_one()
     return staff, member

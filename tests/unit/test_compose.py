@@ -59,7 +59,7 @@ def environment(service: dict) -> dict[str, str]:
 
 
 def test_the_topology():
-    assert set(SERVICES) == {"postgres", *MODSYS_SERVICES}
+    assert set(SERVICES) == {"postgres", "redis", *MODSYS_SERVICES}
     postgres = SERVICES["postgres"]
     assert postgres["image"].split(":")[1].split(".")[0] == "16"
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
@@ -68,6 +68,12 @@ def test_the_topology():
     for name in ("web", "scheduler", "worker"):
         assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert SERVICES[name]["restart"] == "unless-stopped"
+    # Several gunicorn workers: their rate-limit counters are shared in Redis (memory:// is refused).
+    assert environment(SERVICES["web"])["MODSYS_RATELIMIT_STORAGE"].endswith(":-redis://redis:6379}")
+    assert SERVICES["web"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    # Only the scheduler holds the audit key, and its checkpoint log is on a volume.
+    assert [n for n in MODSYS_SERVICES if "MODSYS_AUDIT_KEY" in environment(SERVICES[n])] == ["scheduler"]
+    assert any(v.startswith("checkpoints:") for v in SERVICES["scheduler"]["volumes"])
 
 
 @pytest.mark.parametrize("name", MODSYS_SERVICES)

@@ -251,7 +251,8 @@ def test_get_scorer_loads_once_per_process_even_when_raced(installed, monkeypatc
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(60)  # bounded: a hung load fails here instead of hanging the suite
+    assert not any(t.is_alive() for t in threads)
     assert len(calls) == 1
     assert got[0] is not None and all(s is got[0] for s in got)
     assert get_scorer(str(installed)) is got[0]  # same directory, spelled differently

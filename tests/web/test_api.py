@@ -44,14 +44,14 @@ def call(client, method: str, path: str, key: str | None = None, body=None, **kw
 
 def flag_body(**kw) -> dict:
     body = {"message_id": "1300000000000000001", "channel_id": "42", "channel_name": "general",
-            "author_id": "7001", "author_name": "Rude Person", "content": "you are an idiot",
+            "author_id": "110000000000007001", "author_name": "Rude Person", "content": "you are an idiot",
             "reporter": "5001", "reason": "insult"}
     body.update(kw)
     return {k: v for k, v in body.items() if v is not ...}
 
 
 def action_body(**kw) -> dict:
-    body = {"member": {"platform_user_id": "8001", "display_name": "Offender"}, "kind": "timeout",
+    body = {"member": {"platform_user_id": "110000000000008001", "display_name": "Offender"}, "kind": "timeout",
             "rules": ["respectful"], "public_reason": "Insulting another member in #general.", "duration": "24h",
             "evidence": [{"kind": "text", "visibility": "public", "content": "You called someone an idiot."},
                          {"kind": "link", "visibility": "private", "content": "https://example.org/modlog/1"}]}
@@ -105,7 +105,7 @@ def test_read_flag_reporter_sees_status_of_its_own_reports_staff_see_all(client,
     assert not_mine.status_code == 404 and not_mine.get_json()["error"] == f"flag {flag_id} does not exist"
     staff = call(client, "GET", f"/api/v1/flags/{flag_id}", keys["moderator"]).get_json()
     assert staff["details"]["content"] == "you are an idiot"
-    assert staff["details"]["author"] == {"platform": "discord", "platform_user_id": "7001",
+    assert staff["details"]["author"] == {"platform": "discord", "platform_user_id": "110000000000007001",
                                           "display_name": "Rude Person"}
     assert call(client, "GET", "/api/v1/flags/999999", keys["moderator"]).status_code == 404
     assert call(client, "GET", "/api/v1/flags/99999999999999999999", keys["moderator"]).status_code == 404
@@ -151,7 +151,7 @@ def test_reporter_key_may_only_report(client, keys, session, mod_a, make_member,
         assert response.status_code == 403, path
         assert "reporter role: it may only report flags" in response.get_json()["error"]
     assert len(fresh(engine, Action)) == 1  # nothing filed
-    assert fresh(engine, Member, Member.platform_user_id == "8001") == []
+    assert fresh(engine, Member, Member.platform_user_id == "110000000000008001") == []
 
 
 def test_staff_key_stops_working_when_its_user_is_deactivated_or_changes_role(client, keys, session, mod_a, leader):
@@ -173,14 +173,14 @@ def test_file_action_then_read_it_list_it_and_trace_it_to_the_key(client, keys, 
     assert response.status_code == 201, response.get_json()
     created = response.get_json()
     assert created["moderator"] == "mod_a" and created["kind"] == "timeout" and created["status"] == "active"
-    assert created["member"]["platform_user_id"] == "8001"
+    assert created["member"]["platform_user_id"] == "110000000000008001"
     assert created["statement_of_reasons"]["measure"] == "1 day timeout"
     assert created["statement_of_reasons"]["automated_decision"] == "AUTOMATED_DECISION_NOT_AUTOMATED"
     assert {(e["kind"], e["visibility"]) for e in created["evidence"]} == {("text", "public"), ("link", "private")}
     assert response.headers["Location"] == f"/api/v1/actions/{created['id']}"
     read = call(client, "GET", f"/api/v1/actions/{created['id']}", keys["leadership"])
     assert read.status_code == 200 and read.get_json() == created
-    listed = call(client, "GET", "/api/v1/actions?member=8001", keys["moderator"]).get_json()
+    listed = call(client, "GET", "/api/v1/actions?member=110000000000008001", keys["moderator"]).get_json()
     assert [a["id"] for a in listed["items"]] == [created["id"]] and listed["next_offset"] is None
     assert call(client, "GET", "/api/v1/actions?member=1234", keys["moderator"]).get_json()["items"] == []
     via = fresh(engine, AuditEvent, AuditEvent.verb == "action.filed_via_api")

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -29,6 +28,7 @@ from modsys.logging_setup import REDACTED, configure_logging
 from modsys.models import Flag, FlagStatus, OutboxMessage, ScoreState, ToxicityScore
 from tests import factories
 from tests.conftest import DEFAULT_POLICY
+from tests.support.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_KEY = "kJ3n9Qz7Lw2Xv8Rt5Yp1Hs6Dg4Fb0Nc_Me-Ua"  # 38 random-looking characters
@@ -60,6 +60,9 @@ def test_a_sound_production_configuration_starts():
     ("change-me-change-me-change-me-change-me", "placeholder"),
     ("please-replace-with-your-own-secret-key-0123456789", "placeholder"),
     ("a" * 48, "too few distinct characters"),
+    ("0123456789abcdef0123456789abcdef0123456789abcdef", "follows a pattern"),  # 16 distinct, typed
+    ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "follows a pattern"),
+    ("Xk3$Qz9!Lw7#" * 4, "follows a pattern"),  # a repeated unit
 ])
 def test_production_refuses_missing_weak_or_placeholder_secret_keys(key, reason):
     message = _problems(SECRET_KEY=key)
@@ -382,15 +385,6 @@ class _Server:
             return False
 
 
-def _wait_for(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_gunicorn_workers_share_request_metrics_and_log_json(db_url, community, tmp_path):
     port = _free_port()
@@ -404,14 +398,15 @@ def test_gunicorn_workers_share_request_metrics_and_log_json(db_url, community, 
     server = _Server(f"http://127.0.0.1:{port}")
     log = log_path.read_text
     try:
-        _wait_for(lambda: log().count("Booting worker") >= 2 and server.up(), "gunicorn to serve")
+        wait_until(lambda: log().count("Booting worker") >= 2 and server.up(), 30, "gunicorn to serve", every=0.1,
+                   on_timeout=log)
         for _ in range(5):
             assert server.get("/healthz")[0] == 200
         # Replace every worker: what they counted must survive them in the shared directory.
         proc.send_signal(signal.SIGHUP)
-        _wait_for(lambda: log().count("Worker exiting") >= 2 and log().count("Booting worker") >= 4,
-                  "the workers to be replaced")
-        _wait_for(server.up, "the new workers")
+        wait_until(lambda: log().count("Worker exiting") >= 2 and log().count("Booting worker") >= 4, 30,
+                   "the workers to be replaced", every=0.1, on_timeout=log)
+        wait_until(server.up, 30, "the new workers", every=0.1, on_timeout=log)
         for _ in range(5):
             assert server.get("/healthz")[0] == 200
         status, headers, _ = server.get("/login")
@@ -446,6 +441,29 @@ def test_gunicorn_refuses_unsafe_production_settings_before_forking(tmp_path):
     refusal = [json.loads(line) for line in out.stderr.splitlines() if "refusing" in line]
     assert refusal and refusal[0]["level"] == "CRITICAL" and "SECRET_KEY is not set" in refusal[0]["message"]
     assert "Booting worker" not in out.stderr and not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("extra, reason", [
+    ({"WEB_CONCURRENCY": "2", "MODSYS_RATELIMIT_STORAGE": "memory://"}, "memory:// with 2 workers"),
+    ({"WEB_CONCURRENCY": "1", "MODSYS_TRUSTED_PROXIES": "1", "MODSYS_BIND": ""}, "MODSYS_TRUSTED_PROXIES is set"),
+])
+def test_gunicorn_refuses_per_worker_rate_limits_and_spoofable_proxies_in_production(tmp_path, extra, reason):
+    port = _free_port()
+    env = {**os.environ, **PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "MODSYS_ALLOW_SQLITE": "1",
+           "MODSYS_BIND": f"127.0.0.1:{port}", "PORT": str(port), "MODSYS_LOG_FORMAT": "json", **extra}
+    out = subprocess.run([sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and reason in out.stderr, out.stderr[-2000:]
+    assert "Booting worker" not in out.stderr and not (tmp_path / "x.db").exists()
+
+
+def test_appeal_link_tokens_are_redacted_from_every_log_line():
+    from modsys.logging_setup import Redactor
+
+    token = "eyJhIjoxLCJtIjoxLCJlIjoxODExMjIyNTI2fQ.1aPGCV0Hz4LAgAsGBrR_HoAEFmQ"
+    line = f'127.0.0.1 - - [30/Nov/2026 09:00:00] "GET /appeal/{token}/appeals/3 HTTP/1.1" 200 -'
+    assert Redactor()(line) == '127.0.0.1 - - [30/Nov/2026 09:00:00] "GET /appeal/[redacted]/appeals/3 HTTP/1.1" 200 -'
+    assert token not in Redactor()(f"Referer: https://mod.example/appeal/{token}")
 
 
 def test_known_env_vars_cover_what_gunicorn_conf_reads():
