@@ -10,13 +10,14 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from modsys import outbox
+from modsys import clock, outbox
 from modsys.actors import CLI, Actor
 from modsys.config import DEFAULT_POLICY
 from modsys.models import (
     Action,
     ApiKey,
     Community,
+    DiscordDrift,
     Evidence,
     Member,
     OutboxStatus,
@@ -95,11 +96,14 @@ def build(session: Session, community: Community, prefix: str, secret_key: str) 
     dead = outbox.enqueue(session, community.id, "modlog", "test.dead", {"title": f"{prefix} dead letter"})
     dead.status = OutboxStatus.dead
     session.add(dead)
+    drift = DiscordDrift(community_id=community.id, kind="ban", problem="missing_case",
+                         platform_user_id="300000000000000001", found_at=clock.now())
+    session.add(drift)
     session.commit()
     file_ev = next(e for e in _evidence(session, ban.id) if e.kind == "file")
     w.ids = {"flag_id": other.id, "member_id": member.id, "action_id": ban.id, "appeal_id": appeal.id,
              "evidence_id": file_ev.id, "user_id": w.staff["moderator"].id, "key_id": _key(session, f"{prefix}-bot").id,
-             "pending_id": pending.id, "decided_appeal_id": decided.id}
+             "pending_id": pending.id, "decided_appeal_id": decided.id, "drift_id": drift.id}
     w.token = make_token(secret_key, ban.id, member.id, session.get(Action, ban.id).appeal_deadline)
     return w
 

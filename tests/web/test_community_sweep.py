@@ -21,7 +21,8 @@ from tests.support.communities import two_communities
 SECRET = "test-secret-key-not-for-production"
 ROLES = ("moderator", "leadership", "admin")
 # URL arguments the sweep knows how to fill; a route with any other argument fails the sweep until added.
-ARGS = {"flag_id", "member_id", "action_id", "appeal_id", "evidence_id", "user_id", "key_id", "verb", "token"}
+ARGS = {"flag_id", "member_id", "action_id", "appeal_id", "evidence_id", "user_id", "key_id", "verb", "token",
+        "drift_id", "how"}
 SKIP_BLUEPRINTS = {"static", "api", "ops"}  # the API is swept below; ops serve operators, not a community
 
 
@@ -60,8 +61,8 @@ def test_every_html_route_keeps_the_other_community_out(app, session, worlds, ro
     for rule in rules:
         if rule.endpoint.startswith("portal."):
             continue  # reached through a member's link, swept below
-        own = _url(app, rule, {**a.ids, "verb": "review", "token": a.token})
-        theirs = _url(app, rule, {**b.ids, "verb": "review", "token": b.token})
+        own = _url(app, rule, {**a.ids, "verb": "review", "how": "import", "token": a.token})
+        theirs = _url(app, rule, {**b.ids, "verb": "review", "how": "import", "token": b.token})
         if "GET" in rule.methods:
             mine = client.get(own)
             assert mine.status_code in (200, 302, 403), (rule.rule, mine.status_code)
@@ -132,7 +133,7 @@ def test_every_api_endpoint_keeps_the_other_community_out(app, worlds):
     listed = _api(client, "GET", "/api/v1/actions?limit=100", a.keys["moderator"]).get_json()["items"]
     assert listed and all(item["member"]["display_name"] == "alpha-member" for item in listed)
     report = _api(client, "POST", "/api/v1/flags", a.keys["reporter"], json={
-        "message_id": "555", "channel_id": "1", "author_id": "556", "author_name": "someone", "content": "x",
+        "message_id": "555", "channel_id": "1", "author_id": "556000000000000000", "author_name": "someone", "content": "x",
         "reporter": "9"})
     assert report.status_code == 202
     flag_id = report.get_json()["flag_id"]
