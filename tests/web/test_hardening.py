@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from modsys.actors import CLI
+from modsys.community import ensure_community
 from modsys.config import DEFAULT_POLICY, load_settings
 from modsys.models import AuditEvent, Evidence, Flag, Member
 from modsys.services.api_keys import create_api_key
@@ -221,6 +222,7 @@ def test_a_broken_policy_file_keeps_the_last_good_version_serving(engine, db_url
     shutil.copy(DEFAULT_POLICY, policy)
     settings = load_settings({"DATABASE_URL": db_url, "SECRET_KEY": "test-secret-key-not-for-production",
                               "MODSYS_POLICY": str(policy)})
+    ensure_community(session, policy)  # the community reads its policy from this file
     app = create_app(settings, engine=engine, TESTING=True, RATELIMIT_ENABLED=False)
     make_staff("admin", "root")
     client = app.test_client()
@@ -249,7 +251,8 @@ def test_an_unreachable_database_answers_503_with_retry_after(tmp_path):
     """PostgreSQL behind a TCP forwarder that the test stops: connections cut,
     new ones refused, exactly as in an outage or a restart."""
     from modsys.community import default_community
-    from modsys.db import create_schema, make_engine, new_session
+    from modsys.db import make_engine, new_session
+    from modsys.migrate import upgrade_engine
     from tests.support.tcp_proxy import TcpProxy
     from web import create_app
 
@@ -259,7 +262,9 @@ def test_an_unreachable_database_answers_503_with_retry_after(tmp_path):
         proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
         engine = make_engine(proxied, connect_args={"options": f"-csearch_path={schema}"})
         try:
-            create_schema(engine)
+            upgrade_engine(engine)
+            with new_session(engine) as s:
+                ensure_community(s, DEFAULT_POLICY)
             settings = load_settings({"DATABASE_URL": proxied, "SECRET_KEY": "test-secret-key-not-for-production",
                                       "MODSYS_POLICY": str(DEFAULT_POLICY)})
             app = create_app(settings, engine=engine, TESTING=True, RATELIMIT_ENABLED=False)
