@@ -148,6 +148,7 @@ class Community(SQLModel, table=True):
     platform: str = _str(32, default="discord")
     policy_path: str = _str(500)
     created_at: datetime = _time()
+    discord_guild_id: Optional[str] = _str(32, default=None, unique=True)
 
 
 class PolicyVersion(SQLModel, table=True):
@@ -192,6 +193,7 @@ class StaffUser(SQLModel, table=True):
     # Changing this token invalidates every session of the user (logout, deactivation).
     session_token: str = _str(64)
     created_at: datetime = _time()
+    discord_user_id: Optional[str] = _str(32, default=None)
 
 
 class ApiKey(SQLModel, table=True):
@@ -455,3 +457,20 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _time()
     sent_at: Optional[datetime] = _time(default=None)
 
+
+
+# --- Discord front door (issue 12) -------------------------------------------
+
+
+class DiscordDraft(SQLModel, table=True):
+    """What a Discord context-menu command saw (the reported message, the member),
+    kept between the command and the modal that completes it: a modal submission
+    carries only its own fields, so the message travels here, never through the
+    client. Short-lived; `modsys.discord.front_door` refuses and prunes old ones."""
+
+    id: str = Field(sa_type=sa.String(32), primary_key=True)  # random, in the modal's custom_id
+    community_id: int = _fk("community.id")
+    discord_user_id: str = _str(32)  # only the user who opened the modal may submit it
+    purpose: str = _str(16)  # "report" | "act"
+    data: dict[str, Any] = _json(default_factory=dict)
+    created_at: datetime = _time(index=True)
