@@ -11,10 +11,11 @@ import time
 import pytest
 from sqlmodel import select
 
-from modsys.models import Action, ActionStatus, AuditEvent, Community, DiscordDraft, Evidence, Flag, FlagReport, StaffUser
+from modsys.models import (Action, ActionStatus, AuditEvent, Community, DiscordDraft, Evidence, Flag, FlagReport,
+                           OutboxMessage, StaffUser, StatementOfReasons)
 from modsys.services.api_keys import create_api_key
 from modsys.actors import CLI
-from tests.conftest import fresh
+from tests.conftest import fresh, login
 from tests.support import discord_interactions as d
 from tests.support.discord_interactions import GUILD, Signer
 
@@ -113,6 +114,9 @@ def test_a_report_from_the_context_menu_reaches_the_queue_like_an_api_flag(front
         "https://cdn.discordapp.com/attachments/1/2/shot.png"]
     assert {e.visibility for e in candidates} == {"private"} and all(e.action_id is None for e in candidates)
     assert session.exec(select(DiscordDraft)).all() == []  # each modal's draft was used up
+    login(front, "mod_a")
+    page = front.get(f"/flags/{flag.id}").get_data(as_text=True)
+    assert "Evidence candidates from the reports" in page and "shot.png" in page
 
 
 def test_a_modal_can_be_sent_once_and_only_by_whoever_opened_it(front, signer, session):
@@ -158,6 +162,10 @@ def test_ban_from_slash_command_files_the_case_with_its_statement(front, signer,
     assert out["data"]["flags"] == 64 and f"Case #{action.id} filed: 1 week ban" in text
     assert f"https://modsys.example/actions/{action.id}" in text and "next step is now" in text
     assert session.exec(select(AuditEvent).where(AuditEvent.verb == "action.filed")).one().actor_name == "mod_a"
+    sor = session.exec(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id)).one()
+    assert sor.measure == "1 week ban" and "respectful" in sor.ground_reference
+    notices = session.exec(select(OutboxMessage).where(OutboxMessage.event == "member.notice")).all()
+    assert [n.payload["action_id"] for n in notices] == [action.id]  # the DM with the appeal link follows
 
 
 def test_a_permanent_ban_waits_for_a_second_signature(front, signer, session):
