@@ -62,7 +62,7 @@ def slash(name: str, invoker: dict[str, Any], options: list[dict[str, Any]],
                                  "resolved": {"users": {u["id"]: u for u in users}}})
 
 
-def modal_submit(custom_id: str, invoker: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+def modal_submit(custom_id: str, invoker: dict[str, Any], values: dict[str, str], guild: str = GUILD) -> dict[str, Any]:
     components = [{"type": 18, "id": i, "component": {"type": 4, "id": i + 10, "custom_id": k, "value": v}}
                   for i, (k, v) in enumerate(values.items())]
-    return _base(5, invoker, {"custom_id": custom_id, "components": components})
+    return _base(5, invoker, {"custom_id": custom_id, "components": components}, guild)

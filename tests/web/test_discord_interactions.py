@@ -74,6 +74,14 @@ def test_unsigned_forged_and_replayed_requests_get_401_and_change_nothing(front,
     assert session.exec(select(DiscordDraft)).all() == []
 
 
+def test_signed_garbage_is_a_400_and_an_oversized_body_a_413(front, signer):
+    for body in (b"not json", b"[1, 2]", b'{"type": "1"}'):
+        resp = front.post("/discord/interactions", data=body, headers=signer.headers(body))
+        assert resp.status_code == 400, body
+    huge = b'{"type": 1, "pad": "' + b"x" * (64 * 1024) + b'"}'
+    assert front.post("/discord/interactions", data=huge, headers=signer.headers(huge)).status_code == 413
+
+
 def test_without_a_public_key_the_endpoint_is_a_clear_404(app, signer):
     resp = signer.post(app.test_client(), {"type": 1})
     assert resp.status_code == 404 and "MODSYS_DISCORD_PUBLIC_KEY" in resp.get_data(as_text=True)
@@ -257,3 +265,34 @@ def test_flags_list_filters_and_pages(front, signer, session, community, mod_a):
     assert bad.status_code == 422 and "status" in bad.get_json()["error"]
     _, reporter = create_api_key(session, CLI, community.id, "reporter-bot", "reporter")
     assert front.get("/api/v1/flags", headers={"Authorization": f"Bearer {reporter}"}).status_code == 403
+
+
+# --- communities never meet ------------------------------------------------------------------
+
+
+def test_each_guild_is_its_own_community_and_links_do_not_cross(front, signer, session, policy_path, mod_a):
+    from modsys.community import ensure_community
+    from modsys.services.staff import set_active
+
+    other = ensure_community(session, policy_path, slug="other")
+    other.discord_guild_id = "880000000000000099"
+    session.add(other)
+    session.commit()
+    elsewhere = d.message_command("Act on this message", MOD, "900", ROWAN, "hi", guild="880000000000000099")
+    out = reply(signer.post(front, elsewhere))
+    assert "not linked to an active staff account of this community" in out["data"]["content"]
+    modal = reply(signer.post(front, d.message_command("Report to moderators", ALEX, "901", ROWAN, "spam",
+                                                       guild="880000000000000099")))
+    thanks = reply(signer.post(front, d.modal_submit(modal["data"]["custom_id"], ALEX, {"reason": ""},
+                                                     guild="880000000000000099")))
+    assert thanks["data"]["content"] == "Thanks, the moderators will look at it.", thanks
+    fresh(session)
+    assert session.exec(select(Flag).where(Flag.platform_message_id == "901")).one().community_id == other.id
+    # A draft from one guild can't be completed in another.
+    modal = reply(signer.post(front, d.message_command("Report to moderators", ALEX, "902", ROWAN, "spam")))
+    crossed = d.modal_submit(modal["data"]["custom_id"], ALEX, {"reason": ""}, guild="880000000000000099")
+    assert "expired or was already sent" in reply(signer.post(front, crossed))["data"]["content"]
+    # A deactivated staff account's link stops working at once.
+    set_active(session, CLI, mod_a.id, False)
+    out = reply(signer.post(front, d.user_command("Moderation history", MOD, ROWAN)))
+    assert "not linked to an active staff account" in out["data"]["content"]
