@@ -19,7 +19,6 @@ import logging
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 from common import machine_facts, summary_ms  # noqa: E402  (puts the repo on sys.path)
 

@@ -12,6 +12,7 @@ import functools
 import hmac
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user
@@ -23,6 +24,7 @@ from modsys.services import discord_front_door as svc
 from web.auth import StaffLogin
 from web.context import actor, db, staff, state
 from web.extensions import csrf, limiter
+from web.security import CSP
 
 bp = Blueprint("discord", __name__)
 log = logging.getLogger("modsys.discord")
@@ -170,7 +172,14 @@ def member_sign_out():
 @bp.route("/discord/account")
 @login_required
 def account():
-    return render_template("discord/account.html", user=staff(), oauth=state().settings.discord_oauth_enabled)
+    settings = state().settings
+    response = make_response(render_template("discord/account.html", user=staff(),
+                                             oauth=settings.discord_oauth_enabled))
+    # The link form's POST answers with a redirect to Discord, and browsers hold
+    # redirects after a form submission to `form-action` too: allow that one origin here.
+    oauth_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.discord_oauth_url))
+    response.headers["Content-Security-Policy"] = CSP.replace("form-action 'self'", f"form-action 'self' {oauth_origin}")
+    return response
 
 
 @bp.route("/discord/account/link", methods=["POST"])

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from modsys.actors import CLI, Actor
 from modsys.community import default_community
 from modsys.db import new_session
-from modsys.models import Appeal
+from modsys.models import Appeal, StaffUser
 from modsys.services.actions import NewAction, file_action
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
@@ -114,3 +114,18 @@ def test_a_member_who_lost_the_link_signs_in_with_discord_and_appeals(browser, s
     with new_session(engine) as s:
         appeal = s.exec(select(Appeal)).one()
         assert appeal.action_id == action_id and appeal.statement == APPEAL_TEXT
+
+
+@pytest.mark.browser
+def test_a_moderator_links_their_discord_account_from_their_profile(browser, server, provider, engine):  # noqa: F811
+    with new_session(engine) as s:
+        mod_id = create_staff(s, CLI, default_community(s).id, "mod_a", "moderator", PASSWORD).id
+    provider.sign_in_as("333333333333333333", "ModA")
+    mod = person(browser, server, "mod_a")
+    mod.get_by_role("link", name="Discord").click()
+    expect_text(mod, "Not linked.")
+    mod.get_by_role("button", name="Link my Discord account").click()  # POST, then off to (fake) Discord and back
+    mod.wait_for_url(re.compile(r"/discord/account$"))
+    expect_text(mod, "Linked to Discord user 333333333333333333")
+    with new_session(engine) as s:
+        assert s.get(StaffUser, mod_id).discord_user_id == "333333333333333333"

@@ -74,7 +74,7 @@ def test_a_member_signs_in_and_sees_only_their_own_cases(client, provider, cases
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     assert f"Case #{mine.id}: 1 week ban" in html and "SAMS-CASE" not in html and f"Case #{theirs.id}" not in html
-    link = html.split(f'href="/appeal/', 1)[1].split('"', 1)[0]
+    link = html.split('href="/appeal/', 1)[1].split('"', 1)[0]
     portal = client.get(f"/appeal/{link}")
     assert portal.status_code == 200 and "Why you were sanctioned" in portal.get_data(as_text=True)
     # The token exchange used PKCE and the registered redirect, and no secret went in the form.
