@@ -12,9 +12,10 @@ import pytest
 from sqlmodel import select
 
 from modsys.models import (Action, ActionStatus, AuditEvent, Community, DiscordDraft, Evidence, Flag, FlagReport,
-                           OutboxMessage, StaffUser, StatementOfReasons)
+                           Member, OutboxMessage, StaffUser, StatementOfReasons)
 from modsys.services.api_keys import create_api_key
-from modsys.actors import CLI
+from modsys.actors import CLI, Actor
+from modsys.services.appeals import submit_appeal
 from tests.conftest import fresh, login
 from tests.support import discord_interactions as d
 from tests.support.discord_interactions import GUILD, Signer
@@ -235,12 +236,18 @@ def test_case_member_and_moderation_history_show_cases_and_open_appeals(front, s
     reply(signer.post(front, d.slash("warn", MOD, [
         {"name": "member", "type": 6, "value": ROWAN["id"]}, {"name": "rule", "type": 3, "value": "spam"},
         {"name": "reason", "type": 3, "value": "Advertising in #general."}], [ROWAN])))
+    fresh(session)
+    warning = session.exec(select(Action)).one()
+    rowan = session.get(Member, warning.member_id)
+    appeal = submit_appeal(session, Actor.member(rowan), warning.id,
+                           "I posted the link once, when someone asked for it; that isn't advertising.")
     by_slash = reply(signer.post(front, d.slash("case", MOD_B, [
         {"name": "member", "type": 1, "options": [{"name": "member", "type": 6, "value": ROWAN["id"]}]}], [ROWAN])))
     by_menu = reply(signer.post(front, d.user_command("Moderation history", MOD_B, ROWAN)))
     for out in (by_slash, by_menu):
         text = out["data"]["content"]
-        assert out["data"]["flags"] == 64 and "warning, active, spam" in text and "Open appeals: 0" in text
+        assert out["data"]["flags"] == 64 and "warning, active, spam" in text and "Open appeals: 1" in text
+        assert f"appeal #{appeal.id} on case #{warning.id}: submitted" in text
 
 
 # --- the flag list API --------------------------------------------------------------------
