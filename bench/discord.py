@@ -36,7 +36,8 @@ from bench.common import machine_facts, percentile  # noqa: E402
 from modsys.actors import CLI, Actor  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
 from modsys.config import DEFAULT_POLICY, load_settings  # noqa: E402
-from modsys.db import create_schema, make_engine, new_session, write_transaction  # noqa: E402
+from modsys.db import make_engine, new_session, write_transaction  # noqa: E402
+from modsys.migrate import upgrade_engine  # noqa: E402
 from modsys.discord.delivery import deliver_enforcement  # noqa: E402
 from modsys.models import DiscordEnforcement  # noqa: E402
 from modsys.services.actions import NewAction, file_action  # noqa: E402
@@ -51,7 +52,7 @@ SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 def setup(url: str, fake: FakeDiscord, schema: str | None = None) -> tuple[sa.Engine, Actor]:
     kw = {"connect_args": {"options": f"-csearch_path={schema}"}} if schema else {}
     engine = make_engine(url, **kw)
-    create_schema(engine)
+    upgrade_engine(engine)
     with new_session(engine) as session:
         community = ensure_community(session, DEFAULT_POLICY)
         community.discord_guild_id = GUILD

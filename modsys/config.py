@@ -54,6 +54,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("WEB_CONCURRENCY", "2 x CPUs + 1, at most 12", "gunicorn worker processes"),
     EnvVar("PORT", "8000", "gunicorn listens on 0.0.0.0:PORT (when `MODSYS_BIND` is unset)"),
     EnvVar("MODSYS_BIND", "0.0.0.0:$PORT", "gunicorn bind address(es), comma-separated"),
+    # Discord front door (interactions and "Sign in with Discord"); see docs/discord_front_door.md.
+    EnvVar("MODSYS_DISCORD_APPLICATION_ID", "(none)", "the Discord application's id (command registration)"),
+    EnvVar("MODSYS_DISCORD_PUBLIC_KEY", "(none)", "the application's hex Ed25519 public key; turns on `POST /discord/interactions`"),
+    EnvVar("MODSYS_DISCORD_CLIENT_ID", "(none)", "OAuth2 client id; with the secret, turns on \"Sign in with Discord\""),
+    EnvVar("MODSYS_DISCORD_CLIENT_SECRET", "(none)", "OAuth2 client secret (a secret)"),
+    EnvVar("MODSYS_DISCORD_OAUTH_URL", "https://discord.com/oauth2/authorize", "Discord's OAuth2 authorization page"),
+    EnvVar("MODSYS_DISCORD_STAFF_LOGIN", "0", "`1`: staff with a linked Discord account may also sign in with Discord"),
 )
 KNOWN_ENV_VARS: tuple[str, ...] = tuple(v.name for v in ENV_VARS)
 
@@ -86,6 +93,17 @@ class Settings:
     base_url_set: bool = False  # MODSYS_BASE_URL given (else `modsys serve` uses the address it serves on)
     audit_key: str | None = None  # MODSYS_AUDIT_KEY (see modsys.audit_checkpoint)
     audit_checkpoints: Path = Path("instance/audit-checkpoints.log")
+    # Discord front door: unset values mean "off" (the endpoints answer 404).
+    discord_application_id: str | None = None
+    discord_public_key: str | None = None
+    discord_client_id: str | None = None
+    discord_client_secret: str | None = field(default=None, repr=False)  # never in a log line
+    discord_oauth_url: str = "https://discord.com/oauth2/authorize"
+    discord_staff_login: bool = False
+
+    @property
+    def discord_oauth_enabled(self) -> bool:
+        return bool(self.discord_client_id and self.discord_client_secret)
 
     @property
     def is_sqlite(self) -> bool:
@@ -125,6 +143,17 @@ def _flask_debug(value: str | None) -> bool:
     return bool(value) and value.lower() not in ("0", "false", "no")
 
 
+def _hex_key(value: str | None) -> str | None:
+    """Discord shows the application's Ed25519 public key as 64 hex characters."""
+    key = (value or "").strip().lower()
+    if not key:
+        return None
+    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        raise ConfigError("MODSYS_DISCORD_PUBLIC_KEY must be the 64 hex characters of the application's "
+                          "public key (Discord Developer Portal > your application > General Information)")
+    return key
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     mode = env.get("MODSYS_ENV", "development")
@@ -151,6 +180,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         base_url_set=bool(env.get("MODSYS_BASE_URL")),
         audit_key=env.get("MODSYS_AUDIT_KEY") or None,
         audit_checkpoints=Path(env.get("MODSYS_AUDIT_CHECKPOINTS") or "instance/audit-checkpoints.log"),
+        discord_application_id=env.get("MODSYS_DISCORD_APPLICATION_ID") or None,
+        discord_public_key=_hex_key(env.get("MODSYS_DISCORD_PUBLIC_KEY")),
+        discord_client_id=env.get("MODSYS_DISCORD_CLIENT_ID") or None,
+        discord_client_secret=env.get("MODSYS_DISCORD_CLIENT_SECRET") or None,
+        discord_oauth_url=env.get("MODSYS_DISCORD_OAUTH_URL") or "https://discord.com/oauth2/authorize",
+        discord_staff_login=_flag(env.get("MODSYS_DISCORD_STAFF_LOGIN")),
     )
 
 

@@ -535,3 +535,20 @@ class DiscordDrift(SQLModel, table=True):
     found_at: datetime = _time()
     resolved_at: Optional[datetime] = _time(default=None)
     resolution: str = _str(200, default="")
+
+
+# --- Discord front door (issue 12) -------------------------------------------
+
+
+class DiscordDraft(SQLModel, table=True):
+    """What a Discord context-menu command saw (the reported message, the member),
+    kept between the command and the modal that completes it: a modal submission
+    carries only its own fields, so the message travels here, never through the
+    client. Short-lived; `modsys.discord.front_door` refuses and prunes old ones."""
+
+    id: str = Field(sa_type=sa.String(32), primary_key=True)  # random, in the modal's custom_id
+    community_id: int = _fk("community.id")
+    discord_user_id: str = _str(32)  # only the user who opened the modal may submit it
+    purpose: str = _str(16)  # "report" | "act"
+    data: dict[str, Any] = _json(default_factory=dict)
+    created_at: datetime = _time(index=True)

@@ -202,3 +202,8 @@ def counts(session: Session, community_id: int) -> Counts:
     c.overdue_appeals = session.exec(select(sa.func.count()).select_from(Appeal).where(
         Appeal.community_id == community_id, Appeal.status.in_(OPEN_APPEAL_STATES[:2]), Appeal.review_due_at < now)).one()
     return c
+
+
+def flag_evidence(session: Session, flag_id: int) -> list[Evidence]:
+    """Evidence candidates kept with a flag's reports (jump link, attachment URLs); staff only."""
+    return list(session.exec(select(Evidence).where(Evidence.flag_id == flag_id).order_by(Evidence.id)))

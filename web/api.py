@@ -249,12 +249,7 @@ def report_flag(actor, body: s.FlagReportIn):
     return _json(receipt, 202, {"Location": url_for("api.get_flag", flag_id=flag.id)})
 
 
-@endpoint("GET", f"/v1/flags/<{ID}:flag_id>", scope=Scope.any, response=s.FlagOut, tags=("flags",))
-def get_flag(actor, flag_id: int):
-    """Read a flag.
-    Moderator and leadership keys see the whole flag; a reporter key sees only the
-    status of flags it reported (`details` is null)."""
-    view = api_keys.read_flag(db(), actor, flag_id)
+def _flag_out(view: api_keys.FlagView) -> s.FlagOut:
     f = view.flag
     details = None
     if view.full:
@@ -262,9 +257,30 @@ def get_flag(actor, flag_id: int):
             channel_name=f.channel_name, content=f.content, author=_member(view.author), reason=f.reason,
             language=f.language, message_sent_at=f.message_sent_at, max_score=f.max_score, max_label=f.max_label,
             priority=f.priority, resolved_at=f.resolved_at, resolution_note=f.resolution_note)
-    return _json(s.FlagOut(id=f.id, message_id=f.platform_message_id, channel_id=f.channel_id, status=f.status,
-                           score_state=f.score_state, reporter_count=f.reporter_count, created_at=f.created_at,
-                           details=details))
+    return s.FlagOut(id=f.id, message_id=f.platform_message_id, channel_id=f.channel_id, status=f.status,
+                     score_state=f.score_state, reporter_count=f.reporter_count, created_at=f.created_at,
+                     details=details)
+
+
+@endpoint("GET", "/v1/flags", scope=Scope.staff, query=s.FlagListQuery, response=s.FlagPage, tags=("flags",))
+def list_flags(actor, query: s.FlagListQuery):
+    """List flags, newest first.
+    Filter by `status`, `message_id`, `author_id` (platform user id) and `channel_id`; page with
+    `limit` and `offset`. Moderator or leadership key."""
+    rows = api_keys.list_flags(db(), actor, status=query.status, message_id=query.message_id,
+                               author_id=query.author_id, channel_id=query.channel_id, limit=query.limit + 1,
+                               offset=query.offset)
+    items, next_offset = _page(rows, query.limit, query.offset)
+    return _json(s.FlagPage(items=[_flag_out(v) for v in items], limit=query.limit, offset=query.offset,
+                            next_offset=next_offset))
+
+
+@endpoint("GET", f"/v1/flags/<{ID}:flag_id>", scope=Scope.any, response=s.FlagOut, tags=("flags",))
+def get_flag(actor, flag_id: int):
+    """Read a flag.
+    Moderator and leadership keys see the whole flag; a reporter key sees only the
+    status of flags it reported (`details` is null)."""
+    return _json(_flag_out(api_keys.read_flag(db(), actor, flag_id)))
 
 
 @endpoint("GET", "/v1/actions", scope=Scope.staff, query=s.ActionListQuery, response=s.ActionPage,

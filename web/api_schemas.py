@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from modsys.models import AppealOutcome, AppealStatus, Visibility
+from modsys.models import AppealOutcome, AppealStatus, FlagStatus, Visibility
 from modsys.policy import SanctionKind, parse_duration
 from modsys.services.flags import MAX_MESSAGE_CHARS
 
@@ -161,6 +161,22 @@ class FlagOut(_Out):
     reporter_count: int
     created_at: datetime
     details: FlagDetails | None = Field(description="Null for reporter keys.")
+
+
+class FlagListQuery(_Query):
+    status: FlagStatus | None = None
+    message_id: text(1, 64) | None = Field(None, description="Only the flag of this message (platform message id).")
+    author_id: text(1, 64) | None = Field(None, description="Only flags of this author (platform user id).")
+    channel_id: text(1, 64) | None = Field(None, description="Only flags in this channel (platform channel id).")
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+class FlagPage(_Out):
+    items: list[FlagOut]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Pass as `offset` for the next page; null on the last page.")
 
 
 # --- actions ----------------------------------------------------------------

@@ -76,7 +76,8 @@ def flags():
 def flag(flag_id: int):
     f = _get(Flag, flag_id, "flag")
     return render_template("dashboard/flag.html", flag=f, score=queries.latest_score(db(), f.id),
-                           author=_get(Member, f.author_id, "member"))
+                           author=_get(Member, f.author_id, "member"),
+                           candidates=queries.flag_evidence(db(), f.id))
 
 
 @bp.route("/flags/<int:flag_id>/dismiss", methods=["POST"])

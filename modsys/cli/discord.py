@@ -1,33 +1,21 @@
-"""`modsys discord ...`: the bot's setup check, staff accounts' Discord ids, one sync run."""
+"""`modsys discord ...`: the bot's setup check, staff accounts' Discord ids, command registration."""
 
 from __future__ import annotations
 
 import click
 
-from modsys.cli.base import fail, main, open_db
+from modsys.cli.base import community_of, community_option, fail, main, open_db
 from modsys.config import load_settings
 
 
 @main.group()
 def discord() -> None:
-    """modsys in Discord: enforcement, audit-log sync, drift (docs/discord.md)."""
-
-
-def _community(session, slug: str | None):
-    from sqlmodel import select
-
-    from modsys.community import DEFAULT_SLUG
-    from modsys.models import Community
-
-    community = session.exec(select(Community).where(Community.slug == (slug or DEFAULT_SLUG))).first()
-    if community is None:
-        fail(f"no community {slug or DEFAULT_SLUG!r}; run `modsys init` first")
-    return community
+    """modsys in Discord: enforcement, audit-log sync, drift, commands (docs/discord.md)."""
 
 
 @discord.command("check")
-@click.option("--community", "slug", help="Community slug (default: the default community).")
-def check(slug: str | None) -> None:
+@community_option
+def check(community_slug: str | None) -> None:
     """Verify the token, the server, the bot's permissions and its role position."""
     from modsys.discord import guild_id_for
     from modsys.discord.client import DiscordClient
@@ -37,7 +25,7 @@ def check(slug: str | None) -> None:
     if not settings.discord_bot_token:
         fail("MODSYS_DISCORD_BOT_TOKEN is not set: create a bot and copy its token (docs/discord.md)")
     _, session = open_db(settings)
-    community = _community(session, slug)
+    community = community_of(session, settings, community_slug)
     guild = guild_id_for(community, settings)
     if not guild:
         fail(f"community {community.slug!r} has no Discord server id: set it with `modsys community set-guild` "
@@ -71,3 +59,29 @@ def link_staff(username: str, discord_user_id: str) -> None:
     except DomainError as e:
         fail(e.message)
     click.echo(f"{username}: Discord user {discord_user_id}" if discord_user_id != "-" else f"{username}: unlinked")
+
+
+@discord.command("register-commands")
+@community_option
+def register_commands(community_slug: str | None) -> None:
+    """Register (bulk overwrite) the modsys commands in the community's guild."""
+    from modsys.community import policy_for
+    from modsys.discord import commands
+
+    settings = load_settings()
+    _, session = open_db(settings)
+    community = community_of(session, settings, community_slug)
+    slug = community.slug
+    if not community.discord_guild_id:
+        fail(f"community {slug!r} has no Discord guild id; set it with `modsys community set-guild {slug} GUILD_ID`")
+    definitions = commands.definitions(policy_for(session, community.id))
+    try:
+        registered = commands.register(settings, community.discord_guild_id, definitions)
+    except commands.RegistrationFailed as e:
+        fail(str(e))
+    kinds = {commands.CHAT_INPUT: "slash", commands.USER_COMMAND: "user menu", commands.MESSAGE_COMMAND: "message menu"}
+    click.echo(f"registered {len(registered)} commands in guild {community.discord_guild_id} ({slug}):")
+    for c in registered:
+        name = f"/{c['name']}" if c.get("type") == commands.CHAT_INPUT else c["name"]
+        who = "staff" if c.get("default_member_permissions") else "everyone"
+        click.echo(f"  {name:<24} {kinds.get(c.get('type'), '?'):<13} {who}  id {c.get('id')}")

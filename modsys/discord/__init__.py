@@ -1,7 +1,9 @@
 """modsys in Discord, as a bot over the REST API (no gateway, no privileged intent):
 enforcement of cases (`enforcement`, `delivery`, `dm`), the guild's audit log
 as part of the record (`audit_log`), the daily comparison of bans (`drift`),
-and the setup check (`permissions`). `client` is the one place that talks HTTP.
+and the setup check (`permissions`); the front door: signed interactions
+(`interactions`, `front_door`), slash commands (`commands`) and OAuth2 sign-in
+(`oauth`). `client` is the bot's HTTP client.
 
 Which guild a community is: `guild_id_for` (one rule, used everywhere).
 """

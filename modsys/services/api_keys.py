@@ -236,6 +236,24 @@ def read_flag(session: Session, actor: Actor, flag_id: int) -> FlagView:
     return FlagView(flag, session.get(Member, flag.author_id), full=True)
 
 
+def list_flags(session: Session, actor: Actor, *, status: str | None = None, message_id: str | None = None,
+               author_id: str | None = None, channel_id: str | None = None, limit: int = 50,
+               offset: int = 0) -> list[FlagView]:
+    """Newest first, staff only; `author_id` is the author's platform user id."""
+    staff = _staff_in(session, actor)
+    q = select(Flag, Member).join(Member, Member.id == Flag.author_id).where(Flag.community_id == staff.community_id)
+    if status:
+        q = q.where(Flag.status == status)
+    if message_id:
+        q = q.where(Flag.platform_message_id == message_id)
+    if author_id:
+        q = q.where(Member.platform_user_id == author_id)
+    if channel_id:
+        q = q.where(Flag.channel_id == channel_id)
+    rows = session.exec(q.order_by(Flag.created_at.desc(), Flag.id.desc()).offset(offset).limit(limit)).all()
+    return [FlagView(flag, author, full=True) for flag, author in rows]
+
+
 @dataclass(frozen=True)
 class ActionView:
     action: Action

@@ -12,6 +12,7 @@ from modsys import clock, permissions
 from modsys.errors import Conflict, ValidationFailed
 from modsys.models import Role, StaffUser
 from modsys.services._base import service
+from modsys.services.members import DISCORD_ID
 from modsys.uow import UnitOfWork
 
 MIN_PASSWORD = 12
@@ -136,20 +137,30 @@ def rotate_session(uow: UnitOfWork) -> StaffUser:
 
 @service
 def set_discord_user_id(uow: UnitOfWork, user_id: int, discord_user_id: str | None) -> StaffUser:
-    """Link a staff account to its Discord user (cases done in Discord are attributed
-    through it); empty unlinks. An admin of the community or the operator; audited."""
+    """An admin (or the operator) links a staff account to its Discord user (cases
+    done in Discord are attributed through it); empty unlinks. Audited."""
     user = uow.get(StaffUser, user_id, "staff user")
     uow.admin_or_operator()
-    session = uow.session
+    return _link_discord(uow, user, discord_user_id)
+
+
+@service
+def link_own_discord(uow: UnitOfWork, discord_user_id: str | None) -> StaffUser:
+    """A staff member links (None: unlinks) their own Discord account, as proven by OAuth2."""
+    return _link_discord(uow, uow.staff_with(lambda me: permissions.YES), discord_user_id)
+
+
+def _link_discord(uow: UnitOfWork, user: StaffUser, discord_user_id: str | None) -> StaffUser:
+    """One staff account per Discord user in a community (also a unique constraint)."""
     value = (discord_user_id or "").strip() or None
-    if value is not None and not (value.isdigit() and 15 <= len(value) <= 20):
-        raise ValidationFailed("a Discord user id is a number of 15 to 20 digits (Developer Mode > Copy User ID)",
+    if value is not None and not DISCORD_ID.fullmatch(value):
+        raise ValidationFailed("a Discord user id is a number of 17 to 20 digits (Developer Mode > Copy User ID)",
                                field="discord_user_id")
-    taken = value and session.exec(select(StaffUser.username).where(
+    taken = value and uow.session.exec(select(StaffUser.username).where(
         StaffUser.community_id == user.community_id, StaffUser.discord_user_id == value, StaffUser.id != user.id)).first()
     if taken:
         raise Conflict(f"Discord user {value} is already linked to {taken}", field="discord_user_id")
     old, user.discord_user_id = user.discord_user_id, value
-    session.add(user)
+    uow.session.add(user)
     uow.record("staff.discord_linked" if value else "staff.discord_unlinked", user, {"from": old, "to": value})
     return user

@@ -359,7 +359,7 @@ def test_openapi_document_is_valid_and_generated_from_the_models(app, client):
               for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1")
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
-    assert routes == documented and len(routes) == 7
+    assert routes == documented and len(routes) == 8
     post_flag = doc["paths"]["/api/v1/flags"]["post"]
     assert post_flag["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/FlagReportIn"}

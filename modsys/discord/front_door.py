@@ -1,0 +1,257 @@
+"""Answers to Discord interactions: which command, which community, who may.
+
+`handle` takes a verified interaction and returns the interaction response
+(developers/interactions/receiving-and-responding.mdx). Every answer is
+immediate: the work behind each is a local database transaction of a few
+milliseconds (enforcement, DMs and webhooks go through the outbox), well
+within Discord's 3 seconds, so nothing here is deferred or calls Discord.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from modsys import queries
+from modsys.actors import Actor
+from modsys.community import policy_for
+from modsys.config import Settings
+from modsys.discord import commands as cmd
+from modsys.discord import interactions as ix
+from modsys.errors import DomainError, ValidationFailed
+from modsys.models import OPEN_APPEAL_STATES, Action, ActionStatus, Community, Member
+from modsys.reasons import duration_of, measure
+from modsys.services import discord_front_door as svc
+
+NOT_STAFF = ("This command is for the moderation team: your Discord account is not linked to an active "
+             "staff account of this community. Staff link it once from their modsys profile.")
+THANKS = "Thanks, the moderators will look at it."
+KIND_ALIASES = {"warn": "warning"}
+
+
+def handle(session: Session, settings: Settings, interaction: dict[str, Any]) -> dict[str, Any]:
+    community = svc.community_for_guild(session, interaction.get("guild_id"))
+    user = ix.invoking_user(interaction)
+    if community is None or user is None:
+        return ix.message_reply("modsys works inside a server that is set up with it; this one is not.")
+    kind = interaction["type"]
+    data = interaction.get("data") or {}
+    try:
+        if kind == ix.APPLICATION_COMMAND:
+            return _command(session, settings, community, user, interaction, data)
+        if kind == ix.AUTOCOMPLETE:
+            return _autocomplete(session, community, user, interaction)
+        if kind == ix.MODAL_SUBMIT:
+            return _modal(session, settings, community, user, interaction, str(data.get("custom_id", "")))
+    except DomainError as e:
+        session.rollback()
+        return ix.message_reply(f"Nothing was filed: {e.message}")
+    return ix.message_reply("modsys does not know this interaction.")
+
+
+def _staff_actor(session: Session, community: Community, user: ix.User) -> Actor | None:
+    staff = svc.linked_staff(session, community.id, user.id)  # type: ignore[arg-type]
+    return Actor.staff(staff) if staff is not None else None
+
+
+def _command(session: Session, settings: Settings, community: Community, user: ix.User,
+             interaction: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    name, ctype = data.get("name"), data.get("type")
+    if ctype == cmd.MESSAGE_COMMAND and name == cmd.REPORT:
+        message = _target_message(interaction, data)
+        draft = svc.save_draft(session, community.id, user.id, "report", message)  # type: ignore[arg-type]
+        return _report_modal(draft)
+    actor = _staff_actor(session, community, user)
+    if actor is None:
+        return ix.message_reply(NOT_STAFF)
+    if ctype == cmd.MESSAGE_COMMAND and name == cmd.ACT_ON_MESSAGE:
+        message = _target_message(interaction, data)
+        draft = svc.save_draft(session, community.id, user.id, "act", message)  # type: ignore[arg-type]
+        return _act_modal(session, community, draft, message)
+    if ctype == cmd.USER_COMMAND and name == cmd.HISTORY:
+        return _history(session, settings, community, ix.resolved_user(interaction, str(data.get("target_id"))))
+    opts = ix.options(interaction)
+    if name == "case" and ix.subcommand(interaction) == "member":
+        return _history(session, settings, community, ix.resolved_user(interaction, str(opts.get("member"))))
+    sanction = cmd.available_sanction_commands().get(str(name))
+    if sanction is not None:
+        target = ix.resolved_user(interaction, str(opts.get("member")))
+        rule = str(opts.get("rule") or "")
+        action = svc.file_from_discord(session, actor, community.id, _user(target), sanction, [rule],  # type: ignore[arg-type]
+                                       str(opts.get("reason") or ""), str(opts.get("note") or ""),
+                                       _duration(opts.get("duration")))
+        return ix.message_reply(_filed(session, settings, community, action, rule, target.id))
+    return ix.message_reply("modsys does not know this command; an admin may need to run "
+                            "`modsys discord register-commands`.")
+
+
+def _user(u: ix.User) -> svc.DiscordUser:
+    return svc.DiscordUser(u.id, u.name)
+
+
+def _duration(value: Any):
+    try:
+        return cmd.parse_choice(str(value) if value is not None else None)
+    except ValueError as e:
+        raise _invalid(str(e)) from None
+
+
+def _invalid(message: str) -> DomainError:
+    return ValidationFailed(message, field="duration")
+
+
+def _target_message(interaction: dict[str, Any], data: dict[str, Any]) -> svc.DiscordMessage:
+    target = str(data.get("target_id") or "")
+    msg = ((data.get("resolved") or {}).get("messages") or {}).get(target)
+    if not isinstance(msg, dict) or not isinstance(msg.get("author"), dict):
+        raise ValidationFailed("Discord did not send the message this command was used on")
+    author = msg["author"]
+    channel_id = str(msg.get("channel_id") or interaction.get("channel_id") or "")
+    return svc.DiscordMessage(
+        id=target, channel_id=channel_id, author=svc.DiscordUser(str(author.get("id")), ix.display_name(author)),
+        content=str(msg.get("content") or ""),
+        jump_link=ix.jump_link(str(interaction.get("guild_id")), channel_id, target),
+        attachment_urls=tuple(str(a["url"]) for a in msg.get("attachments") or [] if isinstance(a, dict) and a.get("url")),
+        sent_at=msg.get("timestamp"))
+
+
+# --- modals (components/reference.mdx: Label 18 wrapping Text Input 4 or String Select 3) ---
+
+
+def _text(custom_id: str, label: str, *, style: int = 2, required: bool = False, value: str = "",
+          min_length: int = 0, max_length: int = 2000, placeholder: str = "") -> dict[str, Any]:
+    field: dict[str, Any] = {"type": 4, "custom_id": custom_id, "style": style, "required": required,
+                             "min_length": min_length, "max_length": max_length}
+    if value:
+        field["value"] = value[:4000]
+    if placeholder:
+        field["placeholder"] = placeholder[:100]
+    return {"type": 18, "label": label[:45], "component": field}
+
+
+def _report_modal(draft: str) -> dict[str, Any]:
+    return {"type": ix.MODAL, "data": {"custom_id": f"report:{draft}", "title": "Report to moderators",
+                                       "components": [_text("reason", "Why are you reporting it? (optional)",
+                                                            max_length=500)]}}
+
+
+def _act_modal(session: Session, community: Community, draft: str, message: svc.DiscordMessage) -> dict[str, Any]:
+    policy = policy_for(session, community.id)  # type: ignore[arg-type]
+    rules = [{"label": f"{r.id}: {r.title}"[:100], "value": r.id} for r in policy.rules[:cmd.MAX_CHOICES]]
+    first = policy.rules[0]
+    hint = svc.ladder_hint(session, community.id, message.author.id, first.id)  # type: ignore[arg-type]
+    suggested = _measure_text(hint[0].kind, hint[0].duration) if hint else "warning"
+    rule_select = {"type": 18, "label": "Rule broken",
+                   "component": {"type": 3, "custom_id": "rule", "options": rules, "required": True}}
+    quoted = (message.content or "(empty message)")[:300]
+    return {"type": ix.MODAL, "data": {"custom_id": f"act:{draft}", "title": f"Act on {message.author.name}'s message"[:45],
+                                       "components": [
+        rule_select,
+        _text("measure", "Measure", style=1, required=True, value=suggested, max_length=40,
+              placeholder="warning, timeout 1h, ban 7d, ban permanent"),
+        _text("reason", "Public reason (the member reads it)", required=True, min_length=10,
+              value=f"Your message in this server broke the rule cited: \"{quoted}\""),
+        _text("note", "Private note for staff (optional)", max_length=2000),
+    ]}}
+
+
+def _measure_text(kind: str, duration) -> str:
+    if duration is None:
+        return "ban permanent" if kind == "ban" else str(kind)
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{kind} {seconds // size}{unit}"
+    return f"{kind} {seconds}s"
+
+
+def parse_measure(text: str):
+    """'warning' | 'timeout 1h' | 'ban 7d' | 'ban permanent' -> (kind, duration)."""
+    parts = text.strip().lower().split()
+    if not parts:
+        raise _invalid("say which measure: warning, timeout 1h, ban 7d or ban permanent")
+    kind = KIND_ALIASES.get(parts[0], parts[0])
+    if len(parts) > 2:
+        raise _invalid(f"{text!r} is not a measure; write e.g. 'timeout 1h' or 'ban permanent'")
+    return kind, _duration(parts[1] if len(parts) == 2 else None)
+
+
+def _modal(session: Session, settings: Settings, community: Community, user: ix.User,
+           interaction: dict[str, Any], custom_id: str) -> dict[str, Any]:
+    purpose, _, draft = custom_id.partition(":")
+    values = ix.modal_values(interaction)
+    if purpose == "report":
+        svc.report_message(session, community.id, draft, _user(user), values.get("reason", ""))  # type: ignore[arg-type]
+        return ix.message_reply(THANKS)
+    if purpose == "act":
+        actor = _staff_actor(session, community, user)
+        if actor is None:
+            return ix.message_reply(NOT_STAFF)
+        kind, duration = parse_measure(values.get("measure", ""))
+        rule = values.get("rule", "")
+        action = svc.act_on_message(session, actor, community.id, draft, user.id, kind, [rule],  # type: ignore[arg-type]
+                                    values.get("reason", ""), values.get("note", ""), duration)
+        member = session.get(Member, action.member_id)
+        return ix.message_reply(_filed(session, settings, community, action, rule, member.platform_user_id))  # type: ignore[union-attr]
+    return ix.message_reply("This form is not one modsys knows; use the command again.")
+
+
+# --- replies ----------------------------------------------------------------------
+
+
+def case_url(settings: Settings, action_id: int) -> str:
+    return f"{settings.base_url.rstrip('/')}/actions/{action_id}"
+
+
+def _filed(session: Session, settings: Settings, community: Community, action: Action, rule: str,
+           discord_user_id: str) -> str:
+    what = measure(action.kind, duration_of(action))
+    if action.status == ActionStatus.pending_cosign:
+        head = (f"Case #{action.id} ({what}) awaits a second signature (two-person rule): another "
+                f"moderator co-signs it in modsys before it takes effect.")
+    else:
+        head = f"Case #{action.id} filed: {what} under {', '.join(action.rules)}."
+    lines = [head]
+    hint = svc.ladder_hint(session, community.id, discord_user_id, rule)  # type: ignore[arg-type]
+    if hint is not None:
+        step, earlier = hint
+        lines.append(f"Ladder for {rule}: {earlier} earlier case(s) counted; the next step is now {step.describe()}.")
+    lines.append(case_url(settings, action.id))  # type: ignore[arg-type]
+    return "\n".join(lines)
+
+
+def _history(session: Session, settings: Settings, community: Community, target: ix.User) -> dict[str, Any]:
+    member = session.exec(select(Member).where(Member.community_id == community.id,
+                                               Member.platform_user_id == target.id)).first()
+    if member is None:
+        return ix.message_reply(f"{target.name} has no moderation history in modsys.")
+    file = queries.case_file(session, member, limit=10)
+    lines = [f"**{member.display_name}** ({member.platform_user_id}): {len(file.actions)} recent case(s)"]
+    for a in file.actions:
+        lines.append(f"- #{a.id} {measure(a.kind, duration_of(a))}, {a.status}, {', '.join(a.rules)}, "
+                     f"{a.created_at:%Y-%m-%d}")
+    open_appeals = [ap for ap in file.appeals if ap.status in OPEN_APPEAL_STATES]
+    lines.append(f"Open appeals: {len(open_appeals)}")
+    for ap in open_appeals:
+        lines.append(f"- appeal #{ap.id} on case #{ap.action_id}: {ap.status}, due {ap.review_due_at:%Y-%m-%d %H:%M} UTC")
+    lines.append(f"{settings.base_url.rstrip('/')}/members/{member.id}")
+    return ix.message_reply("\n".join(lines))
+
+
+def _autocomplete(session: Session, community: Community, user: ix.User, interaction: dict[str, Any]) -> dict[str, Any]:
+    name, typed = ix.focused(interaction)
+    choices: list[dict[str, str]] = []
+    if name == "rule" and _staff_actor(session, community, user) is not None:
+        policy = policy_for(session, community.id)  # type: ignore[arg-type]
+        member_id = ix.options(interaction).get("member")
+        for r in policy.rules:
+            if typed.lower() not in f"{r.id} {r.title}".lower():
+                continue
+            label = f"{r.id}: {r.title}"
+            if member_id:
+                hint = svc.ladder_hint(session, community.id, str(member_id), r.id)  # type: ignore[arg-type]
+                if hint is not None:
+                    label += f" (ladder: {hint[0].describe()})"
+            choices.append({"name": label[:100], "value": r.id})
+    return {"type": ix.AUTOCOMPLETE_RESULT, "data": {"choices": choices[:ix.AUTOCOMPLETE_MAX]}}

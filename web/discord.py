@@ -1,0 +1,198 @@
+"""Discord's front door: the interactions endpoint, Sign in with Discord for
+members ("My cases") and staff (link an account; optional sign-in).
+
+Thin like the rest of web/: verify, parse, call `modsys.discord` and the
+services, render. Configuration in `modsys.config` (MODSYS_DISCORD_*); with
+none of it set these routes answer 404 and modsys behaves as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user
+
+from modsys import clock, member_cases
+from modsys.community import DEFAULT_SLUG
+from modsys.discord import front_door, interactions as ix, oauth
+from modsys.services import discord_front_door as svc
+from modsys.services import staff as staff_svc
+from web.auth import StaffLogin
+from web.context import actor, db, staff, state
+from web.extensions import csrf, limiter
+from web.security import CSP
+
+bp = Blueprint("discord", __name__)
+log = logging.getLogger("modsys.discord")
+
+MEMBER_SESSION = "discord_member"
+PENDING = "discord_oauth"
+MEMBER_LINK_LIFETIME = timedelta(hours=12)  # as long as a session (web/__init__.py)
+
+
+@functools.lru_cache(maxsize=4)
+def _key(hex_key: str):
+    return ix.public_key(hex_key)
+
+
+# --- interactions -------------------------------------------------------------------
+
+
+@bp.route("/discord/interactions", methods=["POST"])
+@csrf.exempt  # Discord signs each request with Ed25519 instead; checked first below
+@limiter.exempt  # Discord's own traffic; forged requests end at the signature check
+def interactions():
+    settings = state().settings
+    if not settings.discord_public_key:
+        abort(404, "Discord interactions are not configured here (set MODSYS_DISCORD_PUBLIC_KEY).")
+    request.max_content_length = ix.MAX_BODY
+    body = request.get_data(cache=False)
+    try:
+        ix.verify(_key(settings.discord_public_key), request.headers.get("X-Signature-Ed25519"),
+                  request.headers.get("X-Signature-Timestamp"), body)
+    except ix.Refused as e:
+        return jsonify({"error": str(e)}), 401
+    try:
+        interaction = ix.parse(body)
+    except ValueError:
+        return jsonify({"error": "the body is not an interaction"}), 400
+    if interaction["type"] == ix.PING:
+        return jsonify({"type": ix.PONG})
+    return jsonify(front_door.handle(db(), settings, interaction))
+
+
+# --- OAuth2 -------------------------------------------------------------------------
+
+
+def _oauth_on() -> None:
+    if not state().settings.discord_oauth_enabled:
+        abort(404, "Sign in with Discord is not configured here (set MODSYS_DISCORD_CLIENT_ID and "
+                   "MODSYS_DISCORD_CLIENT_SECRET).")
+
+
+def _redirect_uri() -> str:
+    # Exactly the URL registered in the Discord application (docs/discord_front_door.md).
+    return f"{state().settings.base_url.rstrip('/')}{url_for('discord.callback')}"
+
+
+def _begin(purpose: str, **extra) -> object:
+    start = oauth.start(state().settings, _redirect_uri())
+    session[PENDING] = {"state": start.state, "verifier": start.verifier, "purpose": purpose, **extra}
+    return redirect(start.url)
+
+
+@bp.route("/login/discord")
+@limiter.limit("20 per minute")
+def login_member():
+    """A sanctioned member signs in to see their cases (no account in modsys)."""
+    _oauth_on()
+    community = svc.community_by_slug(db(), request.args.get("community", DEFAULT_SLUG)[:64])
+    if community is None:
+        abort(404, "There is no community with that name here; check the link you were given.")
+    return _begin("member", community_id=community.id)
+
+
+@bp.route("/login/discord/staff")
+@limiter.limit("20 per minute")
+def login_staff():
+    _oauth_on()
+    if not state().settings.discord_staff_login:
+        abort(404, "Staff sign-in with Discord is off here; log in with your password.")
+    return _begin("staff")
+
+
+@bp.route("/login/discord/callback")
+@limiter.limit("20 per minute")
+def callback():
+    _oauth_on()
+    pending = session.pop(PENDING, None)
+    if request.args.get("error"):
+        return _problem("The sign-in with Discord was cancelled; nothing changed.", 400)
+    returned = request.args.get("state", "")
+    if not pending or not hmac.compare_digest(returned.encode(), pending["state"].encode()):
+        return _problem("This sign-in was not started in this browser, or it was already used. "
+                        "Start again from the sign-in button.", 400)
+    code = request.args.get("code", "")
+    if not code or len(code) > 512:
+        return _problem("Discord did not send a sign-in code; start again.", 400)
+    identity = oauth.identify(state().settings, code, pending["verifier"], _redirect_uri())
+    purpose = pending["purpose"]
+    if purpose == "member":
+        session[MEMBER_SESSION] = {"id": identity.id, "name": identity.name,
+                                   "community_id": pending["community_id"]}
+        return redirect(url_for("discord.my_cases"))
+    if purpose == "link":
+        if not current_user.is_authenticated or staff().id != pending.get("staff_id"):
+            return _problem("Log in to modsys with your password first, then link your Discord account.", 403)
+        staff_svc.link_own_discord(db(), actor(), identity.id)
+        flash(f"Your Discord account {identity.name} ({identity.id}) is linked.", "info")
+        return redirect(url_for("discord.account"))
+    user = svc.staff_for_discord_sign_in(db(), identity.id)
+    if user is None:
+        return _problem("No staff account is linked to this Discord account. Log in with your password.", 403)
+    session.clear()  # a fresh session at login (no fixation)
+    login_user(StaffLogin(user))
+    log.info("staff login with Discord: %s", user.username)
+    return redirect(url_for("dashboard.home"))
+
+
+def _problem(message: str, status: int):
+    return render_template("error.html", code=status, message=message), status
+
+
+# --- members: My cases --------------------------------------------------------------
+
+
+@bp.route("/my-cases")
+def my_cases():
+    who = session.get(MEMBER_SESSION)
+    if not who:
+        return redirect(url_for("discord.login_member"))
+    cases = member_cases.cases_of(db(), who["community_id"], who["id"], secret=state().secret_key, base_url="",
+                                  link_expires_at=clock.now() + MEMBER_LINK_LIFETIME)
+    response = make_response(render_template("discord/my_cases.html", who=who, cases=cases))
+    response.headers["Cache-Control"] = "no-store"  # the page holds signed portal links
+    return response
+
+
+@bp.route("/my-cases/sign-out", methods=["POST"])
+def member_sign_out():
+    session.pop(MEMBER_SESSION, None)
+    flash("You are signed out.", "info")
+    return redirect(url_for("public.statements"))
+
+
+# --- staff: link a Discord account --------------------------------------------------
+
+
+@bp.route("/discord/account")
+@login_required
+def account():
+    settings = state().settings
+    response = make_response(render_template("discord/account.html", user=staff(),
+                                             oauth=settings.discord_oauth_enabled))
+    # The link form's POST answers with a redirect to Discord, and browsers hold
+    # redirects after a form submission to `form-action` too: allow that one origin here.
+    oauth_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.discord_oauth_url))
+    response.headers["Content-Security-Policy"] = CSP.replace("form-action 'self'", f"form-action 'self' {oauth_origin}")
+    return response
+
+
+@bp.route("/discord/account/link", methods=["POST"])
+@login_required
+def link():
+    _oauth_on()
+    return _begin("link", staff_id=staff().id)
+
+
+@bp.route("/discord/account/unlink", methods=["POST"])
+@login_required
+def unlink():
+    staff_svc.link_own_discord(db(), actor(), None)
+    flash("Your Discord account is no longer linked.", "info")
+    return redirect(url_for("discord.account"))
