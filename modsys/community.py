@@ -69,3 +69,10 @@ def default_community(session: Session) -> Community:
     if community is None:
         raise NotFound("no community yet: run `modsys init` first")
     return community
+
+
+def community_by_slug(session: Session, slug: str) -> Community:
+    community = session.exec(select(Community).where(Community.slug == slug)).first()
+    if community is None:
+        raise NotFound(f"no community {slug!r}")
+    return community

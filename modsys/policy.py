@@ -77,8 +77,14 @@ class DecisionGround(StrEnum):
     incompatible = "DECISION_GROUND_INCOMPATIBLE_CONTENT"
 
 
-# DSA Transparency Database statement categories that fit a chat community.
+# DSA Transparency Database statement categories. The v1 names (before 1 July 2025) are
+# still accepted; the export translates them (modsys/export/dsa.py, V1_CATEGORIES).
 DSA_CATEGORIES = {
+    "STATEMENT_CATEGORY_CONSUMER_INFORMATION",
+    "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+    "STATEMENT_CATEGORY_CYBER_VIOLENCE_AGAINST_WOMEN",
+    "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE",
+    "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS",
     "STATEMENT_CATEGORY_ANIMAL_WELFARE",
     "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
     "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
