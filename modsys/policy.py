@@ -232,6 +232,20 @@ class Evidence(_Strict):
     allowed_mime_types: list[str] = ["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf"]
 
 
+class PublicLog(StrEnum):
+    off = "off"
+    anonymised = "anonymised"  # case number, measure, rules and day; nobody is named
+
+
+class Transparency(_Strict):
+    public_log: PublicLog = PublicLog.off
+
+    @field_validator("public_log", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:
+        return PublicLog.off if v is False else v  # YAML 1.1 reads a bare `off` as false
+
+
 class CommunityInfo(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     platform: str = "discord"
@@ -247,6 +261,7 @@ class Policy(_Strict):
     two_person_rule: list[TwoPersonRule] = []
     toxicity: Toxicity
     evidence: Evidence = Evidence()
+    transparency: Transparency = Transparency()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

@@ -1,15 +1,73 @@
-"""Pages anyone may read: official statements."""
+"""Pages anyone may read: official statements, the transparency numbers and the
+optional public moderation log.
 
-from flask import Blueprint, render_template
+Transparency URLs: `/c/<slug>/transparency` for any community, and `/transparency`
+for the default one (a deployment that serves one community needs no slug)."""
 
-from modsys.community import default_community
+from flask import Blueprint, Response, abort, jsonify, render_template
+
+from modsys.community import community_by_slug, default_community, policy_for
+from modsys.export.csvsafe import write_csv
+from modsys.export.transparency import DEFINITIONS, public_log, transparency_report
+from modsys.policy import PublicLog
 from modsys.queries import statements as list_statements
+from web.charts import bar_chart, format_value, plotted, series_label
 from web.context import db
 
 bp = Blueprint("public", __name__)
+CACHE = "public, max-age=300"  # the numbers move by the month; five minutes is fresh enough
 
 
 @bp.route("/statements")
 def statements():
     community = default_community(db())
     return render_template("statements.html", statements=list_statements(db(), community.id))
+
+
+def _community(slug: str | None):
+    return community_by_slug(db(), slug) if slug else default_community(db())
+
+
+def _log_enabled(community) -> bool:
+    return policy_for(db(), community.id).transparency.public_log == PublicLog.anonymised
+
+
+@bp.route("/transparency", defaults={"slug": None})
+@bp.route("/c/<slug>/transparency")
+def transparency(slug: str | None):
+    community = _community(slug)
+    report = transparency_report(db(), community.id)
+    charts = {s.id: bar_chart(s, report.months) for s in report.sections}
+    response = Response(render_template(
+        "transparency.html", report=report, charts=charts, definitions=DEFINITIONS, plotted=plotted,
+        series_label=series_label, fmt=format_value, slug=slug, log_enabled=_log_enabled(community)))
+    response.headers["Cache-Control"] = CACHE
+    return response
+
+
+@bp.route("/transparency.csv", defaults={"slug": None})
+@bp.route("/c/<slug>/transparency.csv")
+def transparency_csv(slug: str | None):
+    report = transparency_report(db(), _community(slug).id)
+    body = write_csv(["month", "metric", "key", "value"],
+                     ((m, metric, key, "" if v is None else v) for m, metric, key, v in report.rows()))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="transparency-{report.slug}.csv"', "Cache-Control": CACHE})
+
+
+@bp.route("/transparency.json", defaults={"slug": None})
+@bp.route("/c/<slug>/transparency.json")
+def transparency_json(slug: str | None):
+    response = jsonify(transparency_report(db(), _community(slug).id).as_json())
+    response.headers["Cache-Control"] = CACHE
+    return response
+
+
+@bp.route("/transparency/log", defaults={"slug": None})
+@bp.route("/c/<slug>/transparency/log")
+def moderation_log(slug: str | None):
+    community = _community(slug)
+    if not _log_enabled(community):
+        abort(404, "This community does not publish a moderation log (policy: transparency.public_log).")
+    return render_template("transparency_log.html", community=community, entries=public_log(db(), community.id),
+                           slug=slug)
