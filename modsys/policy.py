@@ -232,6 +232,25 @@ class Evidence(_Strict):
     allowed_mime_types: list[str] = ["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf"]
 
 
+class Reporting(_Strict):
+    """Misuse of reporting (DSA Art. 23): warn, then suspend, a reporter whose
+    reports are repeatedly dismissed as unfounded."""
+
+    lookback: Duration = timedelta(days=90)
+    warn_after_dismissed: Annotated[int, Field(ge=1)] = 5
+    suspend_after_dismissed: Annotated[int, Field(ge=1)] = 10
+    # Only when this share of the reporter's resolved reports was dismissed: a busy,
+    # mostly accurate reporter is never suspended for their misses.
+    min_dismissed_share: Annotated[float, Field(gt=0, le=1)] = 0.7
+    suspension: Duration = timedelta(days=14)
+
+    @model_validator(mode="after")
+    def _warn_first(self) -> "Reporting":
+        if self.suspend_after_dismissed <= self.warn_after_dismissed:
+            raise ValueError("suspend_after_dismissed must be above warn_after_dismissed (a warning comes first)")
+        return self
+
+
 class PublicLog(StrEnum):
     off = "off"
     anonymised = "anonymised"  # case number, measure, rules and day; nobody is named
@@ -262,6 +281,7 @@ class Policy(_Strict):
     toxicity: Toxicity
     evidence: Evidence = Evidence()
     transparency: Transparency = Transparency()
+    reporting: Reporting = Reporting()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

@@ -9,7 +9,7 @@ from modsys import delivery
 from modsys.calibration import calibrate
 from modsys.community import policy_for
 from modsys.models import OutboxMessage, OutboxStatus, PolicyVersion, Role, StaffUser
-from modsys.services import api_keys
+from modsys.services import api_keys, reporting
 from modsys.services import staff as staff_svc
 from modsys.webhooks import list_webhooks
 from web.context import actor, db, staff
@@ -33,7 +33,8 @@ def index():
     return render_template("admin/index.html", users=users, policy=policy, versions=versions, roles=list(Role),
                            keys=api_keys.list_api_keys(db(), actor(), me.community_id),
                            webhooks=list_webhooks(db(), me.community_id),
-                           dead=dead, calibration=calibrate(db(), me.community_id, policy))
+                           dead=dead, calibration=calibrate(db(), me.community_id, policy),
+                           misuse=reporting.misuse_numbers(db(), me.community_id))
 
 
 @bp.route("/apikeys", methods=["POST"])
