@@ -31,8 +31,10 @@ from modsys import audit, clock
 from modsys.actors import Actor
 from modsys.config import Settings, load_settings
 from modsys.db import writing
-from modsys.models import Action, Appeal, Channel, Member, OutboxMessage, OutboxStatus
+from modsys.models import Action, Appeal, AppealMessage, Channel, Member, OutboxMessage, OutboxStatus
+from modsys.community import policy_for
 from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, build_message, redact_url
+from modsys.notify.links import ping_role, with_url
 from modsys.portal_links import make_token, portal_url
 from modsys.reasons import duration_of, measure
 from modsys.services._base import require_admin_or_operator, service
@@ -122,7 +124,13 @@ def _member_message(session: Session, message: OutboxMessage, settings: Settings
     fields = [{"name": "Member", "value": f"{member.display_name} ({member.platform_user_id})", "inline": True},
               {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True}]
     appeal = session.get(Appeal, payload["appeal_id"]) if payload.get("appeal_id") else None
-    if appeal is not None:
+    reply = session.get(AppealMessage, payload["message_id"]) if payload.get("message_id") else None
+    if reply is not None and (appeal is None or reply.appeal_id != appeal.id):
+        raise Skip("the reply of this notice no longer belongs to its appeal")
+    if appeal is not None and reply is not None:
+        title = f"The moderators replied on your appeal #{appeal.id} (case #{action.id})"
+        description = reply.body
+    elif appeal is not None:
         title = f"Decision on your appeal #{appeal.id} (case #{action.id}): {appeal.outcome or appeal.status}"
         description = appeal.outcome_reasons or "Your appeal was decided."
     else:
@@ -134,7 +142,7 @@ def _member_message(session: Session, message: OutboxMessage, settings: Settings
         if not settings.secret_key:
             raise Skip("SECRET_KEY is not set, so the member's signed appeal link can't be made")
         link = portal_url(settings.base_url, make_token(settings.secret_key, action.id, member.id, deadline))
-        spec["url"] = link
+        spec["url"] = f"{link}/appeals/{appeal.id}" if reply is not None and appeal is not None else link
         fields.append({"name": f"Appeal or follow your case until {deadline:%Y-%m-%d %H:%M} UTC",
                        "value": link, "inline": False})
     return build_message(spec)
@@ -151,7 +159,11 @@ def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> tuple[str, di
             raise Skip(f"no webhook is configured for the {message.channel} channel")
         if message.channel == Channel.member:
             return url, _member_message(session, message, settings), message.attempts
-        return url, build_message(message.payload or {}), message.attempts
+        rendered = build_message(with_url(message.payload or {}, settings.base_url))
+        role = policy_for(session, message.community_id).notifications.leadership_role_id
+        if message.event == "appeal.escalated" and role:
+            rendered = ping_role(rendered, role)
+        return url, rendered, message.attempts
 
 
 def _outcome(result: DeliveryResult, attempts: int, max_attempts: int, url: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from modsys import audit, clock, delivery
+from modsys.notify.links import appeal_path
 from modsys.actors import SCHEDULER
 from modsys.appeal_flow import TRANSITIONS
 from modsys.community import policy_for
@@ -182,7 +183,7 @@ def _remind(session: Session, community_id: int, stage: str, thresholds: list[fl
                    "description": f"{threshold:.0%} of the {format_duration(ends - began)} allowed for its "
                                   f"{what} has passed.",
                    "fields": [{"name": f"{what.capitalize()} due", "value": f"{ends:%Y-%m-%d %H:%M} UTC",
-                               "inline": True}]}
+                               "inline": True}], "link": appeal_path(appeal_id)}
         messages.append(_outbox_row(community_id, channel.value, f"appeal.reminder.{stage}", payload,
                                     f"appeal.reminder:{appeal_id}:{stage}:{threshold:g}", now))
     _insert_new(session, OutboxMessage, messages)

@@ -251,6 +251,17 @@ class Reporting(_Strict):
         return self
 
 
+class Notifications(_Strict):
+    # The Discord role pinged when an appeal is escalated to leadership (its id:
+    # Server Settings > Roles > right-click > Copy Role ID). None: nobody is pinged.
+    leadership_role_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
+
+    @field_validator("leadership_role_id", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # YAML reads an id as a number
+
+
 class PublicLog(StrEnum):
     off = "off"
     anonymised = "anonymised"  # case number, measure, rules and day; nobody is named
@@ -282,6 +293,7 @@ class Policy(_Strict):
     evidence: Evidence = Evidence()
     transparency: Transparency = Transparency()
     reporting: Reporting = Reporting()
+    notifications: Notifications = Notifications()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

@@ -150,8 +150,10 @@ def validate_message(message: Mapping[str, Any]) -> list[str]:
         elif len(value) > limit:
             problems.append(f"{what} is {len(value)} characters (max {limit})")
 
-    if message.get("allowed_mentions") != NO_MENTIONS:
-        problems.append('allowed_mentions must be {"parse": []}')
+    from modsys.notify.links import allowed_mentions
+
+    if message.get("allowed_mentions") != allowed_mentions(message):
+        problems.append('allowed_mentions must be {"parse": []}, or {"roles": [id]} with that role mentioned first')
     check(message.get("content"), CONTENT_MAX, "content")
     embeds = message.get("embeds") or []
     if not embeds and not (message.get("content") or "").strip():

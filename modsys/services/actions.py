@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from modsys import audit, clock, outbox
+from modsys.notify.links import case_path
 from modsys.actors import Actor
 from modsys.community import policy_for, remember_policy_version
 from modsys.db import write_transaction
@@ -108,7 +109,8 @@ def action_payload(action: Action, member: Member, staff: StaffUser, title: str)
         {"name": "Rules", "value": ", ".join(action.rules), "inline": True},
         {"name": "By", "value": staff.username, "inline": True},
     ]
-    return {"title": f"{title}: case #{action.id}", "description": action.public_reason, "fields": fields}
+    return {"title": f"{title}: case #{action.id}", "description": action.public_reason, "fields": fields,
+            "link": case_path(action.id)}
 
 
 @service
@@ -240,7 +242,7 @@ def revoke_action(session: Session, actor: Actor, action_id: int, reason: str) -
     lift_sanction(session, actor, action, staff, ActionStatus.revoked, text)
     outbox.enqueue(session, action.community_id, Channel.modlog, "action.revoked",
                    {"title": f"Case #{action.id} revoked", "description": text,
-                    "fields": [{"name": "By", "value": staff.username, "inline": True}]})
+                    "fields": [{"name": "By", "value": staff.username, "inline": True}], "link": case_path(action.id)})
     return action
 
 
@@ -258,7 +260,8 @@ def expire_due_actions(session: Session, actor: Actor, limit: int = 500) -> list
         audit.record(session, actor, "action.expired", action, {"ends_at": action.ends_at})
         outbox.enqueue(session, action.community_id, Channel.modlog, "action.expired",
                        {"title": f"Case #{action.id} expired",
-                        "description": f"The {action.kind} of member #{action.member_id} ended."},
+                        "description": f"The {action.kind} of member #{action.member_id} ended.",
+                        "link": case_path(action.id)},
                        dedupe_key=f"action.expired:{action.id}")
     return [a.id for a in due]  # type: ignore[misc]
 

@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from modsys import audit, clock, outbox
+from modsys.notify.links import appeal_path
 from modsys.actors import Actor
 from modsys.appeal_flow import next_status
 from modsys.community import policy_for
@@ -45,7 +46,8 @@ def require_unconflicted(action: Action, staff: StaffUser) -> None:
 def _payload(appeal: Appeal, title: str, text: str) -> dict:
     return {"title": f"{title}: appeal #{appeal.id} (case #{appeal.action_id})", "description": text,
             "fields": [{"name": "Status", "value": appeal.status, "inline": True},
-                       {"name": "Review due", "value": f"{appeal.review_due_at:%Y-%m-%d %H:%M} UTC", "inline": True}]}
+                       {"name": "Review due", "value": f"{appeal.review_due_at:%Y-%m-%d %H:%M} UTC", "inline": True}],
+            "link": appeal_path(appeal.id)}
 
 
 @service
@@ -132,6 +134,13 @@ def add_message(session: Session, actor: Actor, appeal_id: int, body: str) -> Ap
     session.flush()
     audit.record(session, actor, "appeal.message_added", message, {"appeal_id": appeal.id},
                  community_id=appeal.community_id)
+    if actor.kind == "member":
+        outbox.enqueue(session, appeal.community_id, Channel.appeals, "appeal.member_message",
+                       _payload(appeal, "The member wrote", text[:1000]))
+    else:  # rendered for the member at delivery (modsys/delivery.py), by DM once a bot delivers it
+        outbox.enqueue(session, appeal.community_id, Channel.member, "member.reply",
+                       {"action_id": appeal.action_id, "member_id": appeal.appellant_id, "appeal_id": appeal.id,
+                        "message_id": message.id})
     return message
 
 

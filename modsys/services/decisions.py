@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from modsys import audit, clock, outbox
+from modsys.notify.links import appeal_path
 from modsys.actors import Actor
 from modsys.appeal_flow import next_status
 from modsys.community import policy_for
@@ -92,7 +93,8 @@ def _apply(session: Session, actor: Actor, staff: StaffUser, appeal: Appeal, act
                   "modified_action_id": appeal.modified_action_id})
     outbox.enqueue(session, appeal.community_id, Channel.appeals, "appeal.decided", {
         "title": f"Appeal #{appeal.id} {decision.outcome} (case #{action.id})", "description": reasons,
-        "fields": [{"name": "Decided by", "value": f"{staff.username} ({staff.role})", "inline": True}]})
+        "fields": [{"name": "Decided by", "value": f"{staff.username} ({staff.role})", "inline": True}],
+        "link": appeal_path(appeal.id)})
     outbox.enqueue(session, appeal.community_id, Channel.member, "member.decision",
                    {"action_id": action.id, "member_id": appeal.appellant_id, "appeal_id": appeal.id})
     return appeal

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from modsys import audit, clock, outbox
+from modsys.notify.links import flag_path
 from modsys.actors import Actor
 from modsys.community import policy_for
 from modsys.errors import Conflict, PermissionDenied, ValidationFailed
@@ -148,4 +149,5 @@ def announce_priority(session: Session, flag: Flag, labels: list[str]) -> None:
         "fields": [{"name": "Over threshold", "value": ", ".join(labels), "inline": True},
                    {"name": "Score", "value": f"{flag.max_label} {flag.max_score:.2f}", "inline": True},
                    {"name": "Reporters", "value": str(flag.reporter_count), "inline": True}],
+        "link": flag_path(flag.id),
     }, dedupe_key=f"flag.priority:{flag.id}")
