@@ -144,7 +144,7 @@ def _statement(prefix: str, sor: StatementOfReasons, action: Action, flag: Flag 
     what = sor.measure  # as decided; a lifted action's own end moved to the day it was lifted
     facts = (f"Case {action.id}: {what} of a member's account under the community rule(s) {rules} of the "
              f"published community policy (version {action.policy_version}). The case arose from "
-             f"{_SOURCES.get(ActionSource(action.source), 'a moderator')}; a human moderator decided it"
+             f"{_SOURCES.get(action.source, 'a moderator')}; a human moderator decided it"
              f"{' and a second staff member co-signed it' if action.cosigner_id else ''}. "
              f"The member was told the reasons and could appeal to a moderator who was not involved, "
              f"and then to the community's leadership.")

@@ -285,4 +285,4 @@ def public_log(session: Session, community_id: int, *, limit: int = 200, now: da
 def _outcome(action: Action, now: datetime) -> str:
     if action.status == ActionStatus.active and action.ends_at is not None and action.ends_at <= now:
         return _OUTCOMES[ActionStatus.expired]  # the expiry job may not have run yet
-    return _OUTCOMES.get(ActionStatus(action.status), action.status)
+    return _OUTCOMES.get(action.status, action.status)  # type: ignore[call-overload]
