@@ -114,3 +114,16 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(cell):
     assert neutralise(cell) == "'" + cell
     assert next(csv.reader(io.StringIO(write_csv(["h"], [[cell]])).readlines()[1:]))[0] == "'" + cell
     assert neutralise("2026-01") == "2026-01" and neutralise(0) == "0"
+
+
+def test_the_report_is_computed_once_per_five_minutes(app, session, history, mod_a, make_member, monkeypatch):
+    from tests.factories import ban
+
+    client = app.test_client()
+    bans = lambda: next(m for m in client.get("/transparency.json").get_json()["metrics"]  # noqa: E731
+                        if m["key"] == "ban")["values"]["2026-01"]
+    assert bans() == 0
+    ban(session, mod_a, make_member(), days=7)  # filed on 5 January 2026
+    assert bans() == 0  # served from the cache: a burst of visitors costs one computation
+    monkeypatch.setattr("web.public.FRESH_S", -1)  # as if five minutes had passed
+    assert bans() == 1
