@@ -23,7 +23,6 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from modsys import audit, clock, delivery
-from modsys.notify.links import appeal_path
 from modsys.actors import SCHEDULER
 from modsys.appeal_flow import TRANSITIONS
 from modsys.community import policy_for
@@ -42,6 +41,7 @@ from modsys.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from modsys.notify.links import appeal_path
 from modsys.policy import format_duration
 from modsys.services.actions import expire_due_actions
 from modsys.services.appeals import _payload as appeal_payload  # the manual escalation's message shape

@@ -8,7 +8,6 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from modsys import audit, clock, outbox
-from modsys.notify.links import case_path
 from modsys.actors import Actor
 from modsys.community import policy_for, remember_policy_version
 from modsys.db import write_transaction
@@ -28,6 +27,7 @@ from modsys.models import (
     StatementOfReasons,
     Visibility,
 )
+from modsys.notify.links import case_path
 from modsys.policy import LadderStep, Policy, SanctionKind, format_duration
 from modsys.reasons import build_statement, measure
 from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service

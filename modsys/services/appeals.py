@@ -6,7 +6,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from modsys import audit, clock, outbox
-from modsys.notify.links import appeal_path
 from modsys.actors import Actor
 from modsys.appeal_flow import next_status
 from modsys.community import policy_for
@@ -24,6 +23,7 @@ from modsys.models import (
     StaffUser,
     Visibility,
 )
+from modsys.notify.links import appeal_path
 from modsys.policy import format_duration
 from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service
 from modsys.services.evidence import EvidenceInput, build_evidence

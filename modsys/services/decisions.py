@@ -13,12 +13,12 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from modsys import audit, clock, outbox
-from modsys.notify.links import appeal_path
 from modsys.actors import Actor
 from modsys.appeal_flow import next_status
 from modsys.community import policy_for
 from modsys.errors import PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import Action, ActionSource, ActionStatus, Appeal, AppealOutcome, Channel, Role, StaffUser
+from modsys.notify.links import appeal_path
 from modsys.policy import SanctionKind
 from modsys.reasons import build_statement, duration_of, measure, severity
 from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service

@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from modsys import audit, clock, outbox
-from modsys.notify.links import flag_path
 from modsys.actors import Actor
 from modsys.community import policy_for
 from modsys.errors import Conflict, PermissionDenied, ValidationFailed
 from modsys.models import Action, ActionSource, Channel, EvidenceKind, Flag, FlagReport, FlagStatus, Visibility
+from modsys.notify.links import flag_path
 from modsys.services._base import MODERATION_ROLES, clean_text, get_or_404, require_staff, service
 from modsys.services.actions import NewAction, file_action
 from modsys.services.evidence import EvidenceInput
