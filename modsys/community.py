@@ -71,8 +71,7 @@ def all_communities(session: Session) -> list[Community]:
 def by_slug(session: Session, slug: str) -> Community:
     community = session.exec(select(Community).where(Community.slug == slug)).first()
     if community is None:
-        names = ", ".join(c.slug for c in all_communities(session)) or "none yet"
-        raise NotFound(f"no community {slug!r} (communities: {names})")
+        raise NotFound(f"no community {slug!r}")  # public pages use this too: list no others
     return community
 
 

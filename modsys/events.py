@@ -81,6 +81,28 @@ class MemberToldDecision(Event):
 
 
 @dataclass(frozen=True)
+class MemberToldReply(Event):
+    """Staff wrote in the member's appeal thread."""
+
+    name: ClassVar[str] = "member.reply"
+    channel: ClassVar[str] = Channel.member
+    action_id: int
+    member_id: int
+    appeal_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
+class AppealMemberWrote(Event):
+    """The member wrote in their appeal thread."""
+
+    name: ClassVar[str] = "appeal.member_message"
+    channel: ClassVar[str] = Channel.appeals
+    appeal_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
 class AppealSubmitted(Event):
     name: ClassVar[str] = "appeal.submitted"
     channel: ClassVar[str] = Channel.appeals

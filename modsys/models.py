@@ -243,6 +243,8 @@ class Flag(SQLModel, table=True):
     resolved_at: Optional[datetime] = _time(default=None)
     resolution_note: str = _str(2000, default="")
     created_at: datetime = _time(index=True)
+    # Sum of its reporters' accuracy when they reported (modsys/services/reporting.py).
+    reporter_weight: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
 
 
 class FlagReport(SQLModel, table=True):
@@ -552,3 +554,22 @@ class DiscordDraft(SQLModel, table=True):
     purpose: str = _str(16)  # "report" | "act"
     data: dict[str, Any] = _json(default_factory=dict)
     created_at: datetime = _time(index=True)
+
+
+# --- issue 13: misuse of the reporting mechanism (DSA Art. 23) ---------------------------
+
+
+class ReporterStanding(SQLModel, table=True):
+    """A reporter (FlagReport.reporter_key) who was warned or suspended for reports
+    that were repeatedly dismissed. No row: in good standing."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "reporter_key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    reporter_key: str = _str(120)
+    warned_at: Optional[datetime] = _time(default=None)
+    suspended_until: Optional[datetime] = _time(default=None)
+    suspensions: int = 0
+    dismissed: int = 0  # dismissed reports in the policy's lookback when last evaluated
+    resolved: int = 0  # of which resolved (actioned or dismissed)
+    updated_at: datetime = _time()

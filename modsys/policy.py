@@ -77,8 +77,14 @@ class DecisionGround(StrEnum):
     incompatible = "DECISION_GROUND_INCOMPATIBLE_CONTENT"
 
 
-# DSA Transparency Database statement categories that fit a chat community.
+# DSA Transparency Database statement categories. The v1 names (before 1 July 2025) are
+# still accepted; the export translates them (modsys/export/dsa.py, V1_CATEGORIES).
 DSA_CATEGORIES = {
+    "STATEMENT_CATEGORY_CONSUMER_INFORMATION",
+    "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+    "STATEMENT_CATEGORY_CYBER_VIOLENCE_AGAINST_WOMEN",
+    "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE",
+    "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS",
     "STATEMENT_CATEGORY_ANIMAL_WELFARE",
     "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
     "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
@@ -226,6 +232,50 @@ class Evidence(_Strict):
     allowed_mime_types: list[str] = ["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf"]
 
 
+class Reporting(_Strict):
+    """Misuse of reporting (DSA Art. 23): warn, then suspend, a reporter whose
+    reports are repeatedly dismissed as unfounded."""
+
+    lookback: Duration = timedelta(days=90)
+    warn_after_dismissed: Annotated[int, Field(ge=1)] = 5
+    suspend_after_dismissed: Annotated[int, Field(ge=1)] = 10
+    # Only when this share of the reporter's resolved reports was dismissed: a busy,
+    # mostly accurate reporter is never suspended for their misses.
+    min_dismissed_share: Annotated[float, Field(gt=0, le=1)] = 0.7
+    suspension: Duration = timedelta(days=14)
+
+    @model_validator(mode="after")
+    def _warn_first(self) -> "Reporting":
+        if self.suspend_after_dismissed <= self.warn_after_dismissed:
+            raise ValueError("suspend_after_dismissed must be above warn_after_dismissed (a warning comes first)")
+        return self
+
+
+class Notifications(_Strict):
+    # The Discord role pinged when an appeal is escalated to leadership (its id:
+    # Server Settings > Roles > right-click > Copy Role ID). None: nobody is pinged.
+    leadership_role_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
+
+    @field_validator("leadership_role_id", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # YAML reads an id as a number
+
+
+class PublicLog(StrEnum):
+    off = "off"
+    anonymised = "anonymised"  # case number, measure, rules and day; nobody is named
+
+
+class Transparency(_Strict):
+    public_log: PublicLog = PublicLog.off
+
+    @field_validator("public_log", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:
+        return PublicLog.off if v is False else v  # YAML 1.1 reads a bare `off` as false
+
+
 class CommunityInfo(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     platform: str = "discord"
@@ -241,6 +291,9 @@ class Policy(_Strict):
     two_person_rule: list[TwoPersonRule] = []
     toxicity: Toxicity
     evidence: Evidence = Evidence()
+    transparency: Transparency = Transparency()
+    reporting: Reporting = Reporting()
+    notifications: Notifications = Notifications()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

@@ -11,7 +11,7 @@ from modsys.discord import overview as discord_overview
 from modsys.models import Role
 from modsys.permissions import Cap
 from modsys.policy import policy_problem
-from modsys.services import api_keys
+from modsys.services import api_keys, reporting
 from modsys.services import staff as staff_svc
 from modsys.webhooks import list_webhooks
 from web.context import actor, db, scoped, staff, state
@@ -34,7 +34,8 @@ def index():
                            dead=queries.dead_letters(db(), me.community_id),
                            calibration=calibrate(db(), me.community_id, policy),
                            discord=discord_overview.admin_overview(db(), me.community_id, state().settings),
-                           fixes=drift.FIXES, policy_problem=policy_problem(policy.source))
+                           fixes=drift.FIXES, policy_problem=policy_problem(policy.source),
+                           misuse=reporting.misuse_numbers(db(), me.community_id))
 
 
 @bp.route("/discord/retry", methods=["POST"])

@@ -28,6 +28,7 @@ from modsys.errors import DomainError
 from modsys.models import ApiKey, Member
 from modsys.services import api_keys
 from modsys.services import flags as flag_svc
+from modsys.services import reporting
 from modsys.services.api_keys import ActionView, AppealView, Scope
 from modsys.services.evidence import EvidenceInput
 from web import api_schemas as s
@@ -245,7 +246,9 @@ def report_flag(actor, body: s.FlagReportIn):
     flag, counted = flag_svc.report_flag(db(), actor, g.api_key.community_id,
                                          flag_svc.FlagReportInput(**body.model_dump()))
     receipt = s.FlagReceipt(flag_id=flag.id, reporter_count=flag.reporter_count, counted=counted,
-                            status=flag.status, score_state=flag.score_state)
+                            status=flag.status, score_state=flag.score_state,
+                            warning=reporting.warning_for(db(), flag.community_id,
+                                                          flag_svc.reporter_key(actor, body.reporter)))
     return _json(receipt, 202, {"Location": url_for("api.get_flag", flag_id=flag.id)})
 
 

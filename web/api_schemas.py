@@ -128,6 +128,8 @@ class FlagReceipt(_Out):
     counted: bool = Field(description="False when this reporter had already reported this message.")
     status: str
     score_state: str = Field(description="'pending' until the scoring worker has read the message.")
+    warning: str | None = Field(default=None, description="Set when this reporter was warned for reports that "
+                                "were repeatedly dismissed (EU DSA Art. 23); pass it on to the reporter.")
 
 
 class MemberOut(_Out):

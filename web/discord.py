@@ -18,7 +18,7 @@ from flask import Blueprint, abort, flash, jsonify, make_response, redirect, ren
 from flask_login import current_user, login_required, login_user
 
 from modsys import clock, member_cases
-from modsys.community import DEFAULT_SLUG
+from modsys.community import DEFAULT_SLUG, default_community
 from modsys.discord import front_door, interactions as ix, oauth
 from modsys.services import discord_front_door as svc
 from modsys.services import staff as staff_svc
@@ -91,9 +91,7 @@ def _begin(purpose: str, **extra) -> object:
 def login_member():
     """A sanctioned member signs in to see their cases (no account in modsys)."""
     _oauth_on()
-    community = svc.community_by_slug(db(), request.args.get("community", DEFAULT_SLUG)[:64])
-    if community is None:
-        abort(404, "There is no community with that name here; check the link you were given.")
+    community = default_community(db(), request.args.get("community", DEFAULT_SLUG)[:64])
     return _begin("member", community_id=community.id)
 
 

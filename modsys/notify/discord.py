@@ -29,7 +29,7 @@ import requests
 from discord_webhook import DiscordWebhook
 
 from modsys.clock import now
-from modsys.notify.embeds import NO_MENTIONS
+from modsys.notify.links import allowed_mentions
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class DiscordSender:
 
     def send(self, url: str, message: Mapping[str, Any]) -> DeliveryResult:
         payload = dict(message)
-        payload["allowed_mentions"] = dict(NO_MENTIONS)  # whatever the caller built, never ping
+        payload["allowed_mentions"] = allowed_mentions(message)  # never a ping but the leadership role's
         if self.username:
             payload["username"] = self.username
         if self.avatar_url:

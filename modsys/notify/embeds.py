@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from typing import Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from modsys.notify.links import NO_MENTIONS, allowed_mentions  # the one rule for pings
+
 ELLIPSIS = "…"
 # Discord refuses empty or whitespace-only field names/values; a zero-width space is
 # the conventional stand-in.
@@ -39,7 +41,6 @@ AUTHOR_MAX = 256
 TOTAL_MAX = 6000
 URL_MAX = 2048
 
-NO_MENTIONS = {"parse": []}
 
 
 def truncate(text: str, limit: int) -> str:
@@ -150,8 +151,8 @@ def validate_message(message: Mapping[str, Any]) -> list[str]:
         elif len(value) > limit:
             problems.append(f"{what} is {len(value)} characters (max {limit})")
 
-    if message.get("allowed_mentions") != NO_MENTIONS:
-        problems.append('allowed_mentions must be {"parse": []}')
+    if message.get("allowed_mentions") != allowed_mentions(message):
+        problems.append('allowed_mentions must be {"parse": []}, or {"roles": [id]} with that role mentioned first')
     check(message.get("content"), CONTENT_MAX, "content")
     embeds = message.get("embeds") or []
     if not embeds and not (message.get("content") or "").strip():

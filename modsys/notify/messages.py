@@ -12,9 +12,11 @@ from sqlmodel import Session
 
 from modsys import clock, events
 from modsys.config import Settings
+from modsys.community import policy_for
 from modsys.models import (
     Action,
     Appeal,
+    AppealMessage,
     Flag,
     Member,
     OfficialStatement,
@@ -22,6 +24,7 @@ from modsys.models import (
     StaffUser,
 )
 from modsys.notify.embeds import build_message
+from modsys.notify.links import appeal_path, case_path, flag_path, ping_role, with_url
 from modsys.notify.markdown import escape_markdown as md
 from modsys.policy import format_duration
 from modsys.portal_links import make_token, portal_url
@@ -49,9 +52,12 @@ def render(session: Session, message: OutboxMessage, settings: Settings) -> dict
     """The Discord payload for an outbox message. A message queued as a plain embed
     (`outbox.enqueue` with a title/description payload) is sent as it is."""
     event = events.parse(message.event, message.payload or {})
-    if event is None:
-        return build_message(message.payload or {})
-    return build_message(RENDERERS[type(event)](session, event, settings))
+    spec = message.payload or {} if event is None else RENDERERS[type(event)](session, event, settings)
+    rendered = build_message(with_url(spec, settings.base_url))  # every embed links back to its page
+    role = policy_for(session, message.community_id).notifications.leadership_role_id
+    if isinstance(event, events.AppealEscalated) and role:
+        rendered = ping_role(rendered, role)  # the one ping modsys makes (policy: notifications)
+    return rendered
 
 
 def _row(session: Session, model: type, ident: int | None, what: str) -> Any:
@@ -77,7 +83,8 @@ def _action_spec(session: Session, action: Action, title: str, by: int | None) -
         {"name": "Rules", "value": md(", ".join(action.rules)), "inline": True},
         {"name": "By", "value": _name(session, by), "inline": True},
     ]
-    return {"title": f"{title}: case #{action.id}", "description": md(action.public_reason), "fields": fields}
+    return {"title": f"{title}: case #{action.id}", "description": md(action.public_reason), "fields": fields,
+            "link": case_path(action.id)}
 
 
 @renders(events.ActionAwaitingCosign)
@@ -102,14 +109,15 @@ def _cosigned(session: Session, e: events.ActionCosigned, _: Settings) -> Spec:
 def _revoked(session: Session, e: events.ActionRevoked, _: Settings) -> Spec:
     action = _row(session, Action, e.action_id, "action")
     return {"title": f"Case #{action.id} revoked", "description": md(e.reason),
-            "fields": [{"name": "By", "value": _name(session, action.lifted_by_id), "inline": True}]}
+            "fields": [{"name": "By", "value": _name(session, action.lifted_by_id), "inline": True}],
+            "link": case_path(action.id)}
 
 
 @renders(events.ActionExpired)
 def _expired(session: Session, e: events.ActionExpired, _: Settings) -> Spec:
     action = _row(session, Action, e.action_id, "action")
     return {"title": f"Case #{action.id} expired",
-            "description": f"The {action.kind} of member #{action.member_id} ended."}
+            "description": f"The {action.kind} of member #{action.member_id} ended.", "link": case_path(action.id)}
 
 
 # --- appeals (appeals and leadership channels) ------------------------------------
@@ -118,7 +126,8 @@ def _expired(session: Session, e: events.ActionExpired, _: Settings) -> Spec:
 def _appeal_spec(appeal: Appeal, title: str, text: str) -> Spec:
     return {"title": f"{title}: appeal #{appeal.id} (case #{appeal.action_id})", "description": md(text),
             "fields": [{"name": "Status", "value": appeal.status, "inline": True},
-                       {"name": "Review due", "value": f"{appeal.review_due_at:%Y-%m-%d %H:%M} UTC", "inline": True}]}
+                       {"name": "Review due", "value": f"{appeal.review_due_at:%Y-%m-%d %H:%M} UTC", "inline": True}],
+            "link": appeal_path(appeal.id)}
 
 
 @renders(events.AppealSubmitted)
@@ -138,19 +147,27 @@ def _escalated(session: Session, e: events.AppealEscalated, _: Settings) -> Spec
     return _appeal_spec(_row(session, Appeal, e.appeal_id, "appeal"), "Escalated to leadership", e.reason)
 
 
+@renders(events.AppealMemberWrote)
+def _member_wrote(session: Session, e: events.AppealMemberWrote, _: Settings) -> Spec:
+    appeal = _row(session, Appeal, e.appeal_id, "appeal")
+    return _appeal_spec(appeal, "The member wrote", _row(session, AppealMessage, e.message_id, "message").body[:1000])
+
+
 @renders(events.AppealDecided)
 def _decided(session: Session, e: events.AppealDecided, _: Settings) -> Spec:
     appeal = _row(session, Appeal, e.appeal_id, "appeal")
     judge = session.get(StaffUser, appeal.decided_by_id) if appeal.decided_by_id else None
     by = f"{md(judge.username)} ({judge.role})" if judge else "unknown"
     return {"title": f"Appeal #{appeal.id} {appeal.outcome} (case #{appeal.action_id})",
-            "description": md(appeal.outcome_reasons), "fields": [{"name": "Decided by", "value": by, "inline": True}]}
+            "description": md(appeal.outcome_reasons), "fields": [{"name": "Decided by", "value": by, "inline": True}],
+            "link": appeal_path(appeal.id)}
 
 
 def _reminder(appeal: Appeal, threshold: float, began: Any, ends: Any, what: str) -> Spec:
     return {"title": f"Reminder: appeal #{appeal.id} (case #{appeal.action_id})",
             "description": f"{threshold:.0%} of the {format_duration(ends - began)} allowed for its {what} has passed.",
-            "fields": [{"name": f"{what.capitalize()} due", "value": f"{ends:%Y-%m-%d %H:%M} UTC", "inline": True}]}
+            "fields": [{"name": f"{what.capitalize()} due", "value": f"{ends:%Y-%m-%d %H:%M} UTC", "inline": True}],
+            "link": appeal_path(appeal.id)}
 
 
 @renders(events.ReviewReminderDue)
@@ -179,7 +196,8 @@ def _priority(session: Session, e: events.FlagPrioritised, _: Settings) -> Spec:
             "description": md(flag.content[:1000]),
             "fields": [{"name": "Over threshold", "value": ", ".join(e.labels), "inline": True},
                        {"name": "Score", "value": score, "inline": True},
-                       {"name": "Reporters", "value": str(flag.reporter_count), "inline": True}]}
+                       {"name": "Reporters", "value": str(flag.reporter_count), "inline": True}],
+            "link": flag_path(flag.id)}
 
 
 @renders(events.AuditChainBroken)
@@ -229,3 +247,17 @@ def _notice(session: Session, e: events.MemberNotified, settings: Settings) -> S
 @renders(events.MemberToldDecision)
 def _decision_notice(session: Session, e: events.MemberToldDecision, settings: Settings) -> Spec:
     return _member_spec(session, e.action_id, e.member_id, e.appeal_id, settings)
+
+
+@renders(events.MemberToldReply)
+def _reply_notice(session: Session, e: events.MemberToldReply, settings: Settings) -> Spec:
+    """A staff reply in the member's appeal thread, leading to the thread."""
+    reply = _row(session, AppealMessage, e.message_id, "reply")
+    if reply.appeal_id != e.appeal_id:
+        raise Skip("the reply of this notice no longer belongs to its appeal")
+    spec = _member_spec(session, e.action_id, e.member_id, None, settings)
+    spec["title"] = f"The moderators replied on your appeal #{e.appeal_id} (case #{e.action_id})"
+    spec["description"] = md(reply.body)
+    if "url" in spec:
+        spec["url"] = f"{spec['url']}/appeals/{e.appeal_id}"
+    return spec

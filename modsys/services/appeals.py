@@ -110,6 +110,10 @@ def add_message(uow: UnitOfWork, appeal_id: int, body: str) -> AppealMessage:
     uow.session.add(message)
     uow.session.flush()
     uow.record("appeal.message_added", message, {"appeal_id": appeal.id})
+    if uow.actor.kind == "member":
+        uow.emit(events.AppealMemberWrote(appeal.id, message.id))
+    else:  # the member hears of a staff reply (by DM once a bot delivers the member channel)
+        uow.emit(events.MemberToldReply(appeal.action_id, appeal.appellant_id, appeal.id, message.id))
     return message
 
 

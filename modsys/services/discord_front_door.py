@@ -220,10 +220,6 @@ def community_for_guild(session: Session, guild_id: str | None) -> Community | N
     return session.exec(select(Community).where(Community.discord_guild_id == str(guild_id))).first()
 
 
-def community_by_slug(session: Session, slug: str) -> Community | None:
-    return session.exec(select(Community).where(Community.slug == slug)).first()
-
-
 def staff_for_discord_sign_in(session: Session, discord_user_id: str) -> StaffUser | None:
     """The one active staff account linked to this Discord user (None when none, or
     when several communities link it: then the password login says which)."""

@@ -18,6 +18,7 @@ from modsys.services._base import clean_text, service
 from modsys.services.actions import NewAction, file_action
 from modsys.services.evidence import EvidenceInput
 from modsys.services.members import get_or_create_member
+from modsys.services.reporting import admit_reporter, review_reporters
 from modsys.uow import UnitOfWork
 
 MAX_MESSAGE_CHARS = 4000  # Discord's own limit for a message with Nitro
@@ -42,7 +43,7 @@ def reporter_source(actor: Actor) -> str:
     return f"{actor.kind}{actor.id or ''}:"
 
 
-def _reporter_key(actor: Actor, reporter: str) -> str:
+def reporter_key(actor: Actor, reporter: str) -> str:
     # A reporter counts once per source: a bot relaying the same person twice counts once.
     return reporter_source(actor) + clean_text(reporter, "reporter", min_len=1, max_len=80)
 
@@ -60,7 +61,8 @@ def report_flag(uow: UnitOfWork, community_id: int, report: FlagReportInput) -> 
     content = clean_text(report.content, "content", min_len=0, max_len=MAX_MESSAGE_CHARS, label="message content")
     reason = clean_text(report.reason, "reason", max_len=500)
     language = (report.language or "").strip().lower()[:16] or None
-    key = _reporter_key(actor, report.reporter)
+    key = reporter_key(actor, report.reporter)
+    weight = admit_reporter(session, community_id, key)  # a suspended reporter is refused here, whatever the way in
     now = clock.now()
 
     query = select(Flag).where(Flag.community_id == community_id, Flag.platform_message_id == message_id)
@@ -84,7 +86,8 @@ def report_flag(uow: UnitOfWork, community_id: int, report: FlagReportInput) -> 
     except IntegrityError:
         return flag, False  # the same reporter again: nothing changes
     # Atomic increment: concurrent reporters never lose a count.
-    session.execute(sa.update(Flag).where(Flag.id == flag.id).values(reporter_count=Flag.reporter_count + 1))
+    session.execute(sa.update(Flag).where(Flag.id == flag.id).values(reporter_count=Flag.reporter_count + 1,
+                                                                      reporter_weight=Flag.reporter_weight + weight))
     session.refresh(flag)
     uow.record("flag.reported", flag,
                {"message_id": message_id, "reporter": key, "reporter_count": flag.reporter_count, "reason": reason})
@@ -106,6 +109,7 @@ def dismiss_flag(uow: UnitOfWork, flag_id: int, note: str = "") -> Flag:
     flag.resolution_note = clean_text(note, "note", max_len=2000)
     uow.session.add(flag)
     uow.record("flag.dismissed", flag, {"note": flag.resolution_note})
+    review_reporters(uow.session, uow.actor, flag)
     return flag
 
 
