@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
 from modsys import clock as clock_mod
+from modsys import migrate
 from modsys.actors import CLI, Actor
 from modsys.community import ensure_community
 from modsys.config import DEFAULT_POLICY
-from modsys import migrate
 from modsys.db import make_engine, new_session
 from modsys.models import AuditHead, Community, Member
 from modsys.services.members import get_or_create_member

@@ -22,7 +22,7 @@ from modsys.services.actions import NewAction, file_action
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
 from tests.conftest import PASSWORD
-from tests.e2e.test_browser import browser, person, expect_text  # noqa: F401  (the Chromium fixture)
+from tests.e2e.test_browser import browser, expect_text, person  # noqa: F401  (the Chromium fixture)
 from tests.support.cli import modsys
 from tests.support.discord_oauth import FakeDiscordOAuth
 

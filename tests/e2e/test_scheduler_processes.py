@@ -22,8 +22,8 @@ from modsys.webhooks import set_webhook
 from tests.conftest import PG_URL, _reset_pg
 from tests.factories import appeal, ban
 from tests.support.bulk import insert_appeals
-from tests.support.wait import wait_until
 from tests.support.discord_server import error, ok
+from tests.support.wait import wait_until
 
 TOKEN = "proc-T0KEN-not-for-logs"
 

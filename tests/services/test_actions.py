@@ -3,16 +3,21 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.actors import Actor
+from modsys.actors import CLI, SCHEDULER, Actor
+from modsys.community import policy_for
 from modsys.errors import Conflict, PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import Action, Evidence, OutboxMessage, StatementOfReasons
-from modsys.services.actions import (NewAction, cosign_action, expire_due_actions, file_action, public_evidence,
-                                     revoke_action, suggest_sanction)
-from modsys.actors import SCHEDULER
-from modsys.community import policy_for
+from modsys.services.actions import (
+    NewAction,
+    cosign_action,
+    expire_due_actions,
+    file_action,
+    public_evidence,
+    revoke_action,
+    suggest_sanction,
+)
 from modsys.services.evidence import EvidenceInput, add_evidence, delete_evidence
 from modsys.services.staff import set_active
-from modsys.actors import CLI
 from tests.factories import appeal, ban, timeout
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

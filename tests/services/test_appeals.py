@@ -5,11 +5,29 @@ from sqlmodel import select
 
 from modsys.actors import Actor
 from modsys.appeal_flow import TRANSITIONS, next_status
-from modsys.errors import Conflict, InvalidTransition, PermissionDenied, PolicyViolation, ValidationFailed
+from modsys.errors import (
+    Conflict,
+    InvalidTransition,
+    PermissionDenied,
+    PolicyViolation,
+    ValidationFailed,
+)
 from modsys.models import Action, Appeal, AppealStatus, OfficialStatement, OutboxMessage
-from modsys.services.appeals import add_message, escalate_appeal, release_review, start_review, submit_appeal, withdraw_appeal
-from modsys.services.decisions import Decision, Modification, decide_appeal, final_decision
 from modsys.services.actions import cosign_action
+from modsys.services.appeals import (
+    add_message,
+    escalate_appeal,
+    release_review,
+    start_review,
+    submit_appeal,
+    withdraw_appeal,
+)
+from modsys.services.decisions import (
+    Decision,
+    Modification,
+    decide_appeal,
+    final_decision,
+)
 from tests.factories import STATEMENT, appeal, ban, timeout
 
 REASONS = "The context shows the member was quoting the insult to report it."

@@ -15,15 +15,21 @@ from modsys.discord import enforcement
 from modsys.discord.client import DiscordClient, RateLimiter
 from modsys.discord.delivery import deliver_enforcement
 from modsys.errors import ValidationFailed
+from modsys.jobs import expire_sanctions
 from modsys.models import Action, DiscordEnforcement
 from modsys.portal_links import read_token
 from modsys.services.actions import NewAction, cosign_action, file_action, revoke_action
-from modsys.services.decisions import Decision, Modification, decide_appeal
 from modsys.services.appeals import start_review
-from modsys.jobs import expire_sanctions
+from modsys.services.decisions import Decision, Modification, decide_appeal
 from tests.conftest import fresh
 from tests.factories import appeal, ban, timeout
-from tests.support.discord_server import BAN_MEMBERS, MODERATE_MEMBERS, VIEW_AUDIT_LOG, Reply, error
+from tests.support.discord_server import (
+    BAN_MEMBERS,
+    MODERATE_MEMBERS,
+    VIEW_AUDIT_LOG,
+    Reply,
+    error,
+)
 
 GUILD = "500000000000000001"
 SECRET = "test-secret-key-not-for-production"

@@ -14,7 +14,13 @@ from modsys.discord import cases, drift
 from modsys.discord.audit_log import sync_audit_log
 from modsys.discord.delivery import deliver_enforcement
 from modsys.errors import Conflict, NotFound, ValidationFailed
-from modsys.models import Action, DiscordDrift, DiscordImport, DiscordSyncCursor, StatementOfReasons
+from modsys.models import (
+    Action,
+    DiscordDrift,
+    DiscordImport,
+    DiscordSyncCursor,
+    StatementOfReasons,
+)
 from modsys.services.staff import set_discord_user_id
 from tests.conftest import fresh
 from tests.factories import ban, timeout

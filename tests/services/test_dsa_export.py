@@ -8,7 +8,6 @@ import jsonschema
 import pytest
 from sqlmodel import select
 
-from modsys.actors import Actor
 from modsys.export.dsa import BATCH_MAX, export_statements, schema
 from modsys.models import Action, Member, StaffUser
 from modsys.services.actions import NewAction, cosign_action, file_action
@@ -16,9 +15,8 @@ from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal
 from modsys.services.evidence import EvidenceInput
 from modsys.services.flags import FlagReportInput, act_on_flag, report_flag
-from tests.factories import appeal, ban, timeout
+from tests.factories import appeal, ban, reporter, timeout
 
-BOT = Actor("api", 1, "api:chatbot")
 REASONS = "The context shows the member was quoting the insult to report it."
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
@@ -45,7 +43,7 @@ def cases(session, community, mod_a, mod_b, make_member, clock):
     """A month of moderation: a flag acted on, an illegal-content ban, a warning, a
     permanent ban awaiting its second signature, one overturned and one modified appeal."""
     clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=clock.now().tzinfo))
-    flag, _ = report_flag(session, BOT, community.id, FlagReportInput(
+    flag, _ = report_flag(session, reporter(session, community.id), community.id, FlagReportInput(
         message_id="5550001", channel_id="42", channel_name="general", author_id="123456789012345678",
         author_name="Rude Person", content="you are an idiot", reporter="8888", reason="insult",
         sent_at=datetime(2026, 3, 1, 23, 30, tzinfo=clock.now().tzinfo)))

@@ -6,8 +6,12 @@ from sqlmodel import select
 from modsys.errors import Conflict, ValidationFailed
 from modsys.models import Evidence, Flag, FlagReport, Member, StatementOfReasons
 from modsys.services.actions import NewAction
-from modsys.services.flags import FlagReportInput, act_on_flag, dismiss_flag, report_flag
-
+from modsys.services.flags import (
+    FlagReportInput,
+    act_on_flag,
+    dismiss_flag,
+    report_flag,
+)
 
 
 def report(message_id="111", reporter="5001", content="you are an idiot", **kw):

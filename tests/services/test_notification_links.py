@@ -5,14 +5,14 @@ else; the appeal thread notifies both sides. Against the real fake-Discord serve
 
 import pytest
 
+from modsys.actors import Actor
 from modsys.community import ensure_community
 from modsys.config import DEFAULT_POLICY
 from modsys.models import Channel
 from modsys.notify.links import NO_MENTIONS, allowed_mentions, ping_role
 from modsys.services.appeals import add_message, escalate_appeal, start_review
 from modsys.services.flags import FlagReportInput, announce_priority, report_flag
-from modsys.actors import Actor
-from tests.factories import appeal, ban
+from tests.factories import appeal, ban, reporter
 from tests.services.test_delivery import HOOK_IDS, deliver, hook_up
 
 BASE = "https://mod.example.org"  # test_delivery.SETTINGS
@@ -37,8 +37,8 @@ def test_every_staff_embed_links_to_its_page(engine, session, community, clock, 
     a = appeal(session, member, action)
     start_review(session, mod_b, a.id)
     escalate_appeal(session, mod_b, a.id, "Needs leadership: the context is disputed.")
-    flag, _ = report_flag(session, Actor("api", 1, "bot"), community.id, FlagReportInput(
-        "777", "42", "7001", "Someone", "you are an idiot", "5001"))
+    flag, _ = report_flag(session, reporter(session, community.id), community.id, FlagReportInput(
+        "777", "42", "100000000000007001", "Someone", "you are an idiot", "5001"))
     flag.max_label, flag.max_score = "insult", 0.97
     announce_priority(session, flag, ["insult"])
     session.commit()

@@ -20,7 +20,12 @@ from modsys.errors import DomainError
 from modsys.models import OPEN_APPEAL_STATES, Action, Appeal, AppealStatus
 from modsys.services import appeals as appeal_svc
 from modsys.services.actions import expire_due_actions
-from modsys.services.decisions import Decision, Modification, decide_appeal, final_decision
+from modsys.services.decisions import (
+    Decision,
+    Modification,
+    decide_appeal,
+    final_decision,
+)
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
 from tests.conftest import _reset_pg, migrated_sqlite

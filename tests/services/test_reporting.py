@@ -6,19 +6,23 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.actors import Actor
 from modsys.models import AuditEvent, Flag, FlagReport, ReporterStanding
 from modsys.queries import flag_queue
 from modsys.services.actions import NewAction
-from modsys.services.flags import FlagReportInput, act_on_flag, dismiss_flag, report_flag
+from modsys.services.flags import (
+    FlagReportInput,
+    act_on_flag,
+    dismiss_flag,
+    report_flag,
+)
 from modsys.services.reporting import ReportingSuspended, misuse_numbers, warning_for
+from tests.factories import reporter as chatbot
 
-BOT = Actor("api", 1, "api:chatbot")
 counter = iter(range(10**6))
 
 
-def report(session, community, reporter: str, author: str = "7001"):
-    return report_flag(session, BOT, community.id, FlagReportInput(
+def report(session, community, reporter: str, author: str = "100000000000007001"):
+    return report_flag(session, chatbot(session, community.id), community.id, FlagReportInput(
         message_id=str(next(counter) + 10**9), channel_id="42", author_id=author, author_name="Someone",
         content="hello there", reporter=reporter))[0]
 
@@ -30,7 +34,7 @@ def dismissed(session, community, mod, reporter: str, n: int) -> None:
 
 def actioned(session, community, mod, reporter: str, n: int) -> None:
     for i in range(n):
-        f = report(session, community, reporter, author=str(7100 + i))
+        f = report(session, community, reporter, author=str(100000000000007100 + i))
         act_on_flag(session, mod, f.id, NewAction(member_id=f.author_id, kind="warning", rules=["spam"],
                                                   public_reason="Please stop posting the same link."))
 
@@ -82,11 +86,11 @@ def test_accurate_reporters_outrank_inaccurate_ones_in_the_queue(session, commun
     dismissed(session, community, mod_a, "bad1", 3)
     dismissed(session, community, mod_a, "bad2", 3)
     dismissed(session, community, mod_a, "bad3", 3)
-    by_good, _ = report_flag(session, BOT, community.id, FlagReportInput("m-good", "42", "7201", "A", "text", "good1"))
-    report_flag(session, BOT, community.id, FlagReportInput("m-good", "42", "7201", "A", "text", "good2"))
-    by_bad, _ = report_flag(session, BOT, community.id, FlagReportInput("m-bad", "42", "7202", "B", "text", "bad1"))
+    by_good, _ = report_flag(session, chatbot(session, community.id), community.id, FlagReportInput("m-good", "42", "100000000000007201", "A", "text", "good1"))
+    report_flag(session, chatbot(session, community.id), community.id, FlagReportInput("m-good", "42", "100000000000007201", "A", "text", "good2"))
+    by_bad, _ = report_flag(session, chatbot(session, community.id), community.id, FlagReportInput("m-bad", "42", "100000000000007202", "B", "text", "bad1"))
     for r in ("bad2", "bad3"):
-        report_flag(session, BOT, community.id, FlagReportInput("m-bad", "42", "7202", "B", "text", r))
+        report_flag(session, chatbot(session, community.id), community.id, FlagReportInput("m-bad", "42", "100000000000007202", "B", "text", r))
     session.refresh(by_good), session.refresh(by_bad)
     assert by_good.reporter_weight == pytest.approx(2 * 4 / 5)  # (3 + 1) / (3 + 2) each
     assert by_bad.reporter_weight == pytest.approx(3 * 1 / 5)  # (0 + 1) / (3 + 2) each

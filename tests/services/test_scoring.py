@@ -13,7 +13,14 @@ from modsys.calibration import calibrate
 from modsys.community import policy_for
 from modsys.config import DEFAULT_POLICY, load_settings
 from modsys.models import Flag, OutboxMessage, ToxicityScore
-from modsys.scoring import LEASE, claim, model_problem, score_batch, start_embedded_worker, store
+from modsys.scoring import (
+    LEASE,
+    claim,
+    model_problem,
+    score_batch,
+    start_embedded_worker,
+    store,
+)
 from modsys.services.flags import FlagReportInput, dismiss_flag, report_flag
 from modsys.toxicity import clear_scorer_cache, get_scorer, install_model
 from tests.conftest import fresh
@@ -151,8 +158,8 @@ def test_concurrent_workers_score_each_flag_once(engine, session, community, mod
 
 
 def test_flag_from_api_is_scored_by_the_embedded_worker(engine, app, session, community, model_dir, make_staff):
-    from modsys.services.api_keys import create_api_key
     from modsys.actors import CLI
+    from modsys.services.api_keys import create_api_key
 
     _, key = create_api_key(session, CLI, community.id, "chatbot", "reporter")
     settings = load_settings({"MODSYS_MODEL_DIR": str(model_dir)})

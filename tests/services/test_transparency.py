@@ -51,7 +51,7 @@ def test_numbers_match_the_hand_count(session, community, history):
 
 def test_median_of_an_odd_count_is_the_middle(session, community, mod_a, clock):
     at(clock, 2025, 12, 1, 0)
-    flags = [flag(session, community, n, author=str(8000 + n)) for n in range(3)]
+    flags = [flag(session, community, n, author=str(100000000000008000 + n)) for n in range(3)]
     for hours, f in zip((1, 5, 30), flags):
         at(clock, 2025, 12, 1, 0)
         clock.advance(hours=hours)

@@ -10,13 +10,17 @@ from modsys.models import Flag, Member
 from modsys.services.actions import NewAction, file_action
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, decide_appeal, final_decision
-from modsys.services.flags import FlagReportInput, act_on_flag, dismiss_flag, report_flag
+from modsys.services.flags import (
+    FlagReportInput,
+    act_on_flag,
+    dismiss_flag,
+    report_flag,
+)
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
 from tests.conftest import PASSWORD
-from tests.factories import appeal, ban
+from tests.factories import appeal, ban, reporter
 
-BOT = Actor("api", 1, "api:chatbot")
 REASONS = "The context shows the member was quoting the insult to report it."
 
 
@@ -24,8 +28,8 @@ def at(clock, *ymdh):
     clock.set(datetime(*ymdh, tzinfo=UTC))
 
 
-def flag(session, community, n, author="7001"):
-    f, _ = report_flag(session, BOT, community.id, FlagReportInput(
+def flag(session, community, n, author="100000000000007001"):
+    f, _ = report_flag(session, reporter(session, community.id), community.id, FlagReportInput(
         message_id=str(n), channel_id="42", channel_name="general", author_id=author, author_name="Someone",
         content="you are an idiot", reporter="5001"))
     return f
@@ -35,7 +39,7 @@ def build_history(session, engine, community, mod_a, mod_b, leader, make_member,
     """Three months of one community (see the test for the numbers), and a second
     community whose ban must never be counted."""
     at(clock, 2025, 11, 10, 10)
-    f1, f2 = flag(session, community, 1), flag(session, community, 2, author="7002")
+    f1, f2 = flag(session, community, 1), flag(session, community, 2, author="100000000000007002")
     at(clock, 2025, 11, 10, 12)
     a1 = act_on_flag(session, mod_a, f1.id, NewAction(member_id=f1.author_id, kind="timeout", rules=["respectful"],
                                                       public_reason="Insulting another member.", duration=timedelta(hours=24)))
@@ -48,7 +52,7 @@ def build_history(session, engine, community, mod_a, mod_b, leader, make_member,
     ban(session, mod_a, make_member(), days=None)  # awaits a second signature: not counted
 
     at(clock, 2025, 12, 3, 9)
-    f3 = flag(session, community, 3, author="7003")
+    f3 = flag(session, community, 3, author="100000000000007003")
     f3 = session.get(Flag, f3.id)
     f3.priority = True  # the model put it at the top: automated detection was involved
     session.add(f3)
@@ -69,7 +73,7 @@ def build_history(session, engine, community, mod_a, mod_b, leader, make_member,
     other = ensure_community(session, DEFAULT_POLICY, slug="other")
     other_mod = Actor.staff(create_staff(session, CLI, other.id, "other_mod", "moderator", PASSWORD))
     at(clock, 2025, 11, 12, 10)
-    stranger = get_or_create_member(session, other.id, "555", "Stranger")
+    stranger = get_or_create_member(session, other.id, "555000000000000000", "Stranger")
     session.commit()
     ban(session, other_mod, stranger, days=7)
     at(clock, 2026, 1, 5, 12)

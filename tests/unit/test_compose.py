@@ -17,7 +17,13 @@ import pytest
 import yaml
 
 from modsys.cli import main
-from modsys.config import KNOWN_ENV_VARS, ConfigError, check_production, env_table, load_settings
+from modsys.config import (
+    KNOWN_ENV_VARS,
+    ConfigError,
+    check_production,
+    env_table,
+    load_settings,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

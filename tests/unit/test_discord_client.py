@@ -9,7 +9,13 @@ import logging
 
 import pytest
 
-from modsys.discord.client import GLOBAL_PER_SECOND, DiscordClient, RateLimiter, Reply, audit_reason
+from modsys.discord.client import (
+    GLOBAL_PER_SECOND,
+    DiscordClient,
+    RateLimiter,
+    Reply,
+    audit_reason,
+)
 from tests.support.discord_server import Reply as FakeReply
 
 GUILD = "500000000000000001"

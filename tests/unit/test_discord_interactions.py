@@ -8,10 +8,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from modsys.config import ConfigError, load_settings
+from modsys.config import DEFAULT_POLICY, ConfigError, load_settings
 from modsys.discord import commands as cmd
 from modsys.discord import interactions as ix
-from modsys.config import DEFAULT_POLICY
 from modsys.policy import load_policy
 
 BODY = b'{"type":1}'

@@ -16,18 +16,20 @@ from importlib.metadata import version
 
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modsys.toxicity import (
     IDENTITY_REGRESSION,
     ChecksumMismatch,
     InvalidCheckpoint,
-    ModelInfo,
     ModelFetchError,
+    ModelInfo,
     ModelLoadError,
     ModelNotInstalled,
     Scorer,
     clear_scorer_cache,
+    detoxify_scorer,
     fetch_model,
     get_scorer,
     install_model,
@@ -36,8 +38,12 @@ from modsys.toxicity import (
     scorer_unavailable_reason,
     supports_language,
 )
-from modsys.toxicity import detoxify_scorer
-from modsys.toxicity.scorer import CHUNK_OVERLAP, chunk_tokens, is_blank, length_sorted_batches
+from modsys.toxicity.scorer import (
+    CHUNK_OVERLAP,
+    chunk_tokens,
+    is_blank,
+    length_sorted_batches,
+)
 from tests.support.tiny_model import WORDS, build_tiny_checkpoint
 
 ORIGINAL_LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")

@@ -11,10 +11,22 @@ import time
 import pytest
 from sqlmodel import select
 
-from modsys.models import (Action, ActionStatus, AuditEvent, Community, DiscordDraft, Evidence, Flag, FlagReport,
-                           Member, OutboxMessage, StaffUser, StatementOfReasons)
-from modsys.services.api_keys import create_api_key
 from modsys.actors import CLI, Actor
+from modsys.models import (
+    Action,
+    ActionStatus,
+    AuditEvent,
+    Community,
+    DiscordDraft,
+    Evidence,
+    Flag,
+    FlagReport,
+    Member,
+    OutboxMessage,
+    StaffUser,
+    StatementOfReasons,
+)
+from modsys.services.api_keys import create_api_key
 from modsys.services.appeals import submit_appeal
 from tests.conftest import fresh, login
 from tests.support import discord_interactions as d

@@ -13,7 +13,7 @@ from tests.conftest import PASSWORD, login
 
 
 def post_flag(client, key: str, n: int, reporter: str = "5001"):
-    body = {"message_id": str(1300000000000000000 + n), "channel_id": "42", "author_id": "7001",
+    body = {"message_id": str(1300000000000000000 + n), "channel_id": "42", "author_id": "100000000000007001",
             "author_name": "Someone", "content": "hello", "reporter": reporter}
     return client.post("/api/v1/flags", data=json.dumps(body), content_type="application/json",
                        headers={"Authorization": f"Bearer {key}"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sqlmodel import select
 
 from modsys.actors import CLI
@@ -121,7 +120,9 @@ def test_file_action_form_with_preview_and_file(app, people, session):
     text = preview.get_data(as_text=True)
     assert preview.status_code == 200 and "what the member will read" in text and "1 hour timeout" in text
     from io import BytesIO
+
     from sqlmodel import select
+
     from modsys.models import Action, Evidence
 
     assert len(session.exec(select(Action)).all()) == 1  # the preview wrote nothing
@@ -153,6 +154,7 @@ def test_bad_form_input_gets_a_clear_4xx_and_changes_nothing(app, people, sessio
                       content_type="multipart/form-data")
     assert exe.status_code == 422 and "file type not allowed" in exe.get_data(as_text=True)
     from sqlmodel import select
+
     from modsys.models import Action
 
     session.rollback()
