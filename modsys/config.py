@@ -43,6 +43,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODSYS_LOG_FORMAT", "`json` in production, else `text`", "log line format: `json` (one object per line) or `text`"),
     EnvVar("MODSYS_LOG_LEVEL", "INFO", "minimum log level"),
     EnvVar("MODSYS_ALLOW_SQLITE", "0", "`1`: allow a SQLite `DATABASE_URL` in production (one machine, one web process)"),
+    EnvVar("MODSYS_AUDIT_CHECKPOINTS", "instance/audit-checkpoints.jsonl", "the external audit checkpoint log (`modsys audit checkpoint` appends; /audit shows the last entry)"),
     EnvVar("FLASK_DEBUG", "0", "Flask debug mode; refused in production"),
     EnvVar("PROMETHEUS_MULTIPROC_DIR", "(none)", "set under gunicorn: an empty directory where workers share request metrics"),
     EnvVar("WEB_CONCURRENCY", "2 x CPUs + 1, at most 12", "gunicorn worker processes"),
@@ -74,6 +75,7 @@ class Settings:
     require_model: bool = False  # /readyz: a missing model is "degraded" unless required
     log_format: str = "text"  # "json" | "text"
     log_level: str = "INFO"
+    audit_checkpoints: Path = Path("instance/audit-checkpoints.jsonl")
 
     @property
     def is_sqlite(self) -> bool:
@@ -133,6 +135,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         require_model=_flag(env.get("MODSYS_REQUIRE_MODEL")),
         log_format=log_format,
         log_level=(env.get("MODSYS_LOG_LEVEL") or "INFO").strip().upper(),
+        audit_checkpoints=Path(env.get("MODSYS_AUDIT_CHECKPOINTS") or "instance/audit-checkpoints.jsonl"),
     )
 
 

@@ -43,6 +43,7 @@ from modsys.models import (
 )
 from modsys.policy import format_duration
 from modsys.services.actions import expire_due_actions
+from modsys.services.claims import release_idle
 from modsys.services.appeals import _payload as appeal_payload  # the manual escalation's message shape
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,16 @@ def _verify_due(bind: Engine | Session, now: datetime) -> bool:
     return last is None or now - last >= VERIFY_EVERY
 
 
+# --- claims ---------------------------------------------------------------------------
+
+
+def release_idle_claims(engine: Engine) -> dict[str, int]:
+    """Give back flags and appeals a moderator claimed and left alone longer than the
+    policy's `claims.idle_release`."""
+    with writing(engine) as session:
+        return {"released": release_idle(session, SCHEDULER)}
+
+
 # --- delivery and the registry ----------------------------------------------------------
 
 
@@ -288,6 +299,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "escalate_overdue_appeals": escalate_overdue_appeals,
     "send_reminders": send_reminders,
     "verify_audit_chain": verify_audit_chain,
+    "release_idle_claims": release_idle_claims,
     "deliver_outbox": deliver,
 }
 

@@ -226,6 +226,16 @@ class Evidence(_Strict):
     allowed_mime_types: list[str] = ["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf"]
 
 
+class Claims(_Strict):
+    # A claim nobody touches for this long goes back to the queue (scheduled job).
+    idle_release: Duration = timedelta(hours=2)
+
+
+class Accounts(_Strict):
+    # Staff roles that must use two-factor (TOTP) to reach any staff page.
+    require_two_factor: list[Annotated[str, Field(pattern=r"^(moderator|leadership|admin)$")]] = []
+
+
 class CommunityInfo(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     platform: str = "discord"
@@ -241,6 +251,8 @@ class Policy(_Strict):
     two_person_rule: list[TwoPersonRule] = []
     toxicity: Toxicity
     evidence: Evidence = Evidence()
+    claims: Claims = Claims()
+    accounts: Accounts = Accounts()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

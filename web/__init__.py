@@ -79,9 +79,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     app.jinja_env.filters.update(when=context.when, rel=context.relative, nl2br=context.nl2br)
     register_error_handlers(app)
 
-    from web import admin, api, auth, dashboard, leadership, ops, portal, public
+    from web import admin, api, auth, dashboard, leadership, ops, portal, public, workspace
 
-    for module in (auth, dashboard, leadership, admin, portal, public, api, ops):
+    for module in (auth, dashboard, leadership, admin, portal, public, api, ops, workspace):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # API clients authenticate with a key, not a cookie
     return app

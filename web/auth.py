@@ -9,6 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
 from modsys.models import StaffUser
+from modsys.services import two_factor
 from modsys.services.staff import authenticate, rotate_session
 from web.context import actor, db
 from web.extensions import limiter, login_manager
@@ -47,8 +48,13 @@ def _safe_next(target: str | None) -> str:
     return url_for("dashboard.home")
 
 
+# One budget for both login steps: guessing a password and guessing a code cost alike.
+LOGIN_LIMIT = limiter.shared_limit("10 per minute; 50 per hour", scope="staff-login", methods=["POST"])
+PENDING = "pending_second_factor"  # the session key between the password and the code
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+@LOGIN_LIMIT
 def login():
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:64]
@@ -58,12 +64,42 @@ def login():
             flash("Wrong username or password, or the account is deactivated.", "error")
             return render_template("login.html", username=username), 401
         session.clear()  # a fresh session at login (no fixation)
-        login_user(StaffLogin(user))
-        log.info("staff login: %s", user.username)
-        return redirect(_safe_next(request.args.get("next")))
+        if two_factor.enrolled(user):
+            # Password right; not signed in until the code. The token ties this to the
+            # account's current sessions (a logout-everywhere also ends this step).
+            session[PENDING] = {"id": user.id, "token": user.session_token, "next": request.args.get("next")}
+            return redirect(url_for("auth.login_code"))
+        return _sign_in(user, request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.home"))
     return render_template("login.html", username="")
+
+
+def _sign_in(user: StaffUser, next_url: str | None):
+    session.clear()
+    login_user(StaffLogin(user))
+    log.info("staff login: %s", user.username)
+    return redirect(_safe_next(next_url))
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@LOGIN_LIMIT
+def login_code():
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict):
+        flash("Sign in with your username and password first.", "error")
+        return redirect(url_for("auth.login"))
+    if request.method == "POST":
+        user = db().get(StaffUser, pending.get("id"))
+        if user is None or user.session_token != pending.get("token"):
+            session.pop(PENDING, None)
+            return redirect(url_for("auth.login"))
+        if two_factor.verify_login_code(db(), user.id, request.form.get("code", "")):
+            return _sign_in(user, pending.get("next"))
+        log.warning("failed two-factor code for %r from %s", user.username, request.remote_addr)
+        flash("That code is wrong, already used, or expired. Type the code your app shows now.", "error")
+        return render_template("login_code.html"), 401
+    return render_template("login_code.html")
 
 
 @bp.route("/logout", methods=["POST"])

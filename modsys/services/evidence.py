@@ -27,6 +27,7 @@ class EvidenceInput:
     content: str = ""  # text, URL or message snapshot
     data: bytes | None = None  # file contents
     filename: str = ""
+    sensitive: bool = False  # an image blurred until a reviewer clicks it
 
 
 # Signatures of the file types we accept; the declared type is never trusted.
@@ -82,7 +83,7 @@ def build_evidence(item: EvidenceInput, policy: Policy, community_id: int) -> Ev
             )
         return Evidence(community_id=community_id, kind=item.kind, visibility=item.visibility, blob=data,
                         filename=_safe_filename(item.filename), mime_type=mime, size=len(data),
-                        sha256=hashlib.sha256(data).hexdigest(), created_at=clock.now())
+                        sha256=hashlib.sha256(data).hexdigest(), created_at=clock.now(), sensitive=item.sensitive)
     text = (item.content or "").strip()
     if not text:
         raise ValidationFailed(f"{item.kind.replace('_', ' ')} evidence is empty", field="evidence.content")
@@ -140,3 +141,18 @@ def delete_evidence(session: Session, actor: Actor, evidence_id: int, reason: st
     audit.record(session, actor, "evidence.deleted", evidence,
                  {"action_id": evidence.action_id, "sha256": evidence.sha256, "reason": reason.strip()})
     session.delete(evidence)
+
+
+@service
+def set_sensitive(session: Session, actor: Actor, evidence_id: int, sensitive: bool) -> Evidence:
+    """Mark an image as sensitive (blurred for reviewers until clicked), or clear the mark."""
+    staff = require_staff(session, actor, MODERATION_ROLES)
+    evidence = get_or_404(session, Evidence, evidence_id, "evidence")
+    if evidence.community_id != staff.community_id:
+        raise PermissionDenied("that evidence belongs to another community")
+    if evidence.sensitive != sensitive:
+        evidence.sensitive = sensitive
+        session.add(evidence)
+        audit.record(session, actor, "evidence.marked_sensitive" if sensitive else "evidence.unmarked_sensitive",
+                     evidence, {"action_id": evidence.action_id})
+    return evidence
