@@ -17,7 +17,7 @@ from modsys.services import claims, two_factor
 from modsys.services.flags import dismiss_flag
 from tests.conftest import fresh
 from tests.factories import appeal, ban
-from tests.support.workspace import current_code, flag, other_community
+from tests.support.workspace import current_code, flag, other_community, wrong_code
 
 
 def _holder(session, subject, ident):
@@ -104,7 +104,7 @@ def test_enrolment_login_codes_and_replay(session, community, leader, clock):
     secret, uri = two_factor.start_enrolment(session, leader)
     assert uri.startswith("otpauth://totp/modsys%3Aleader?secret=" + secret)
     with pytest.raises(ValidationFailed, match="does not match"):
-        two_factor.confirm_enrolment(session, leader, "000000" if current_code(session, leader.id) != "000000" else "111111")
+        two_factor.confirm_enrolment(session, leader, wrong_code(session, leader.id))
     codes = two_factor.confirm_enrolment(session, leader, current_code(session, leader.id))
     assert len(codes) == 10 and len(set(codes)) == 10
     stored = session.exec(select(RecoveryCode.code_hash)).all()

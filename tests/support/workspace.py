@@ -54,3 +54,9 @@ def current_code(session: Session, user_id: int, steps_ahead: int = 0) -> str:
     user = session.get(StaffUser, user_id)
     session.refresh(user)
     return totp.hotp(base64.b32decode(user.totp_secret), totp.step_at(clock.now()) + steps_ahead)
+
+
+def wrong_code(session: Session, user_id: int) -> str:
+    """Six digits that no step inside the accepted window produces right now."""
+    near = {current_code(session, user_id, d) for d in range(-totp.WINDOW, totp.WINDOW + 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
