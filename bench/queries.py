@@ -39,7 +39,7 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from modsys import clock, jobs, queries  # noqa: E402
+from modsys import clock, jobs, queries, search  # noqa: E402
 from modsys.community import default_community  # noqa: E402
 from modsys.db import make_engine  # noqa: E402
 from modsys.models import Action, Appeal, Flag, Member, StaffUser  # noqa: E402
@@ -160,6 +160,8 @@ def _rows(result: Any) -> int:
         return len(result.actions) + len(result.appeals) + len(result.flags)
     if isinstance(result, dict):
         return sum(len(v) for v in result.values())
+    if isinstance(result, search.Results):
+        return sum(len(g) for g in (result.members, result.cases, result.appeals, result.evidence, result.flags))
     return 1
 
 
@@ -331,6 +333,13 @@ def main() -> None:
         "transparency_report, last 30 days": (lambda s: transparency_report(s, community_id, last_month, now), None),
         "transparency_report, last 365 days": (lambda s: transparency_report(s, community_id, year_ago, now), None),
     }
+    # The header's search box (modsys/search.py): numbers, names, and words from the
+    # generator's vocabulary: a common one (in ~1 in 6 public reasons), two together,
+    # and one nobody wrote (the GIN index must answer "nothing" without a scan).
+    for label, q in (("a Discord id", typical.platform_user_id), ("#case number", f"#{sizes['action'] // 2}"),
+                     ("a name prefix", f"member{typical_id // 10}"), ("a common word", "idiot"),
+                     ("two words", "stupid clown"), ("a word nobody used", "zebra")):
+        benches[f"search: {label} ({q})"] = ((lambda q: lambda s: search.search(s, community_id, q))(q), 100)
     if has_channel_index:  # without the index each probe reads the table: seconds per call
         benches["flag_channels as a loose index scan"] = (lambda s: flag_channels_loose(s, community_id), 50)
     if args.only:

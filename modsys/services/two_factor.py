@@ -20,9 +20,9 @@ from sqlmodel import Session, select
 from modsys import audit, clock, totp
 from modsys.actors import Actor
 from modsys.community import policy_for
-from modsys.errors import Conflict, ValidationFailed
+from modsys.errors import Conflict, NotFound, ValidationFailed
 from modsys.models import RecoveryCode, StaffUser
-from modsys.services._base import get_or_404, require_staff, service
+from modsys.services._base import get_or_404, require_admin_or_operator, require_staff, service
 
 RECOVERY_CODES = 10
 
@@ -90,12 +90,30 @@ def disable(session: Session, actor: Actor, code: str) -> StaffUser:
         raise ValidationFailed(f"the community's policy requires two-factor for {user.role}s", field="code")
     if not _accept(session, user, code):
         raise ValidationFailed("that code does not match (use the app's current code or a recovery code)", field="code")
+    _clear(session, user)
+    audit.record(session, actor, "staff.two_factor_disabled", user)
+    return user
+
+
+@service
+def reset(session: Session, actor: Actor, username: str) -> StaffUser:
+    """An admin (or the operator) clears someone's two-factor after a lost device;
+    they enrol again at their next login (compulsory where the policy says so)."""
+    user = session.exec(select(StaffUser).where(StaffUser.username == username)).first()
+    if user is None:
+        raise NotFound(f"no staff account called {username!r}")
+    require_admin_or_operator(session, actor, user.community_id)
+    _clear(session, user)
+    audit.record(session, actor, "staff.two_factor_reset", user)
+    return user
+
+
+def _clear(session: Session, user: StaffUser) -> None:
     user.totp_secret, user.totp_enabled_at, user.totp_last_step = None, None, None
+    user.session_token = secrets.token_hex(16)  # whoever holds the lost device's sessions is out too
     session.add(user)
     for old in session.exec(select(RecoveryCode).where(RecoveryCode.staff_id == user.id)).all():
         session.delete(old)
-    audit.record(session, actor, "staff.two_factor_disabled", user)
-    return user
 
 
 @service

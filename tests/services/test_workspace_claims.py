@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from modsys import jobs, listing
+from modsys.actors import CLI, Actor
 from modsys.community import ensure_community, policy_for
 from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from modsys.models import AuditEvent, RecoveryCode, StaffUser, WorkClaim
@@ -188,3 +189,28 @@ def test_last_verification_and_checkpoint(engine, session, community, mod_a, mak
     assert (point.seq, point.hash, point.at) == (9, "cd", "2026-11-30T03:30:00+00:00")
     log.write_text("")
     assert listing.last_checkpoint(log) is None
+
+
+def test_an_admin_or_the_operator_resets_a_lost_device(session, community, mod_a, make_staff, db_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from modsys.cli import main
+    from modsys.services.staff import create_staff
+
+    two_factor.start_enrolment(session, mod_a)
+    two_factor.confirm_enrolment(session, mod_a, current_code(session, mod_a.id))
+    other = other_community(session)
+    foreign_admin = create_staff(session, CLI, other.community.id, "other_admin", "admin", "a-long-password-1")
+    with pytest.raises(PermissionDenied, match="another community"):
+        two_factor.reset(session, Actor.staff(foreign_admin), "mod_a")
+    with pytest.raises(PermissionDenied):
+        two_factor.reset(session, mod_a, "mod_a")
+    before = session.get(StaffUser, mod_a.id).session_token
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    result = CliRunner().invoke(main, ["two-factor", "reset", "mod_a"])
+    assert result.exit_code == 0 and "two-factor reset for mod_a" in result.output, result.output
+    assert CliRunner().invoke(main, ["two-factor", "reset", "ghost"]).output.strip() == "error: no staff account called 'ghost'"
+    fresh(session)
+    user = session.get(StaffUser, mod_a.id)
+    assert not two_factor.enrolled(user) and user.session_token != before
+    assert session.exec(select(RecoveryCode)).all() == []
