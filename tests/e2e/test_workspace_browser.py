@@ -6,19 +6,23 @@ every new page go to test-artifacts/workspace/<backend>/."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
 from sqlmodel import select
 
+from modsys import totp
 from modsys.actors import Actor
 from modsys.community import default_community
 from modsys.db import new_session
 from modsys.models import StaffUser, WorkClaim
 from modsys.services.evidence import EvidenceInput
 from modsys.services.members import get_or_create_member
+from tests.conftest import PASSWORD
 from tests.e2e.test_browser import Shots, browser, expect_text, person, server  # noqa: F401  (fixtures)
 from tests.factories import appeal, ban
 from tests.support.workspace import flag
@@ -138,4 +142,27 @@ def test_search_claims_and_audit_in_chromium(browser, server, backend, engine, w
     rows.first.get_by_role("link", name=f"flag #{world['flag']}").click()
     leader.wait_for_url(re.compile(rf"/flags/{world['flag']}$"))
     expect_text(leader, "held by mod_a")
+
+    # 5. Leadership turns two-factor on (QR code and secret shown once), then signs in with a code.
+    leader.goto("/account/two-factor")
+    leader.get_by_role("button", name="Set up two-factor").click()
+    secret = leader.inner_text("#totp-secret")
+    assert leader.locator(".qr svg").count() == 1
+    shot(leader, "two-factor-enrolment")
+    key = base64.b32decode(secret)
+    leader.fill("input[name=code]", totp.hotp(key, totp.step_at(datetime.now(UTC))))
+    leader.get_by_role("button", name="Turn two-factor on").click()
+    assert leader.locator("ul.recovery-codes li").count() == 10
+    shot(leader, "two-factor-recovery-codes")
+    again = watch(browser.new_context(base_url=server).new_page(), errors)
+    again.goto("/login")
+    again.fill("input[name=username]", "leader")
+    again.fill("input[name=password]", PASSWORD)
+    again.get_by_role("button", name="Log in").click()
+    again.wait_for_url(re.compile(r"/login/code$"))
+    shot(again, "login-code-step")
+    again.fill("input[name=code]", totp.hotp(key, totp.step_at(datetime.now(UTC)) + 1))  # the next step: unused
+    again.get_by_role("button", name="Continue").click()
+    again.wait_for_url(re.compile(r"/$"))
+    expect_text(again, "leader (leadership)")
     assert errors == [], f"script or CSP errors on the workspace pages: {errors}"

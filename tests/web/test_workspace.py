@@ -151,7 +151,9 @@ def test_flag_page_lists_reporters_with_their_first_reason(app, world):
 def test_two_factor_login_step(app, world, session, clock):
     client = _client(app, "leader")
     start = client.post("/account/two-factor/start", data={"csrf_token": csrf_token(client, "/account/two-factor")})
-    assert start.headers["Cache-Control"] == "no-store" and 'id="totp-secret"' in start.get_data(as_text=True)
+    enrol = start.get_data(as_text=True)
+    assert start.headers["Cache-Control"] == "no-store" and 'id="totp-secret"' in enrol
+    assert '<svg width=' in enrol and "<script" not in enrol.split("<main>")[1]  # the QR code, inline
     leader = session.exec(select(StaffUser).where(StaffUser.username == "leader")).one()
     done = client.post("/account/two-factor/confirm", data={"csrf_token": csrf_token(client, "/account/two-factor"),
                                                             "code": current_code(session, leader.id)})
