@@ -8,6 +8,7 @@ import logging
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
+from modsys import clock
 from modsys.models import StaffUser
 from modsys.services import two_factor
 from modsys.services.staff import authenticate, rotate_session
@@ -51,6 +52,7 @@ def _safe_next(target: str | None) -> str:
 # One budget for both login steps: guessing a password and guessing a code cost alike.
 LOGIN_LIMIT = limiter.shared_limit("10 per minute; 50 per hour", scope="staff-login", methods=["POST"])
 PENDING = "pending_second_factor"  # the session key between the password and the code
+CODE_STEP_SECONDS = 300  # the password counts this long before the code must come
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -67,7 +69,8 @@ def login():
         if two_factor.enrolled(user):
             # Password right; not signed in until the code. The token ties this to the
             # account's current sessions (a logout-everywhere also ends this step).
-            session[PENDING] = {"id": user.id, "token": user.session_token, "next": request.args.get("next")}
+            session[PENDING] = {"id": user.id, "token": user.session_token, "next": request.args.get("next"),
+                                "at": clock.now().timestamp()}
             return redirect(url_for("auth.login_code"))
         return _sign_in(user, request.args.get("next"))
     if current_user.is_authenticated:
@@ -86,7 +89,8 @@ def _sign_in(user: StaffUser, next_url: str | None):
 @LOGIN_LIMIT
 def login_code():
     pending = session.get(PENDING)
-    if not isinstance(pending, dict):
+    if not isinstance(pending, dict) or clock.now().timestamp() - pending.get("at", 0) > CODE_STEP_SECONDS:
+        session.pop(PENDING, None)
         flash("Sign in with your username and password first.", "error")
         return redirect(url_for("auth.login"))
     if request.method == "POST":

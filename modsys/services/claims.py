@@ -18,6 +18,7 @@ from modsys.community import policy_for
 from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from modsys.models import (
     OPEN_APPEAL_STATES,
+    Action,
     Appeal,
     ClaimSubject,
     Flag,
@@ -27,6 +28,7 @@ from modsys.models import (
     WorkClaim,
 )
 from modsys.services._base import MODERATION_ROLES, require_staff, service
+from modsys.services.appeals import conflicted
 
 
 def _subject(session: Session, staff: StaffUser, subject_type: str, subject_id: int) -> Flag | Appeal:
@@ -55,6 +57,9 @@ def claim(session: Session, actor: Actor, subject_type: str, subject_id: int) ->
     Conflict naming them; leadership may take it over only after releasing it."""
     staff = require_staff(session, actor, MODERATION_ROLES)
     subject = _subject(session, staff, subject_type, subject_id)
+    if isinstance(subject, Appeal) and conflicted(session.get(Action, subject.action_id), staff.id):
+        raise PermissionDenied(f"you filed or co-signed the case of appeal #{subject.id}, so another moderator "
+                               "must take it")
     now = clock.now()
     held = _current(session, subject_type, subject_id)
     if held is not None and held.staff_id != staff.id:

@@ -168,6 +168,12 @@ def test_two_factor_login_step(app, world, session, clock):
                                                   "code": wrong_code(session, leader.id)}).status_code == 401
     ok = fresh_client.post("/login/code", data={"csrf_token": token, "code": current_code(session, leader.id)})
     assert ok.status_code == 302 and fresh_client.get("/leadership").status_code == 200
+    late = app.test_client()
+    login(late, "leader")
+    token = csrf_token(late, "/login/code")
+    clock.advance(minutes=6)  # the password step has lapsed: start again
+    expired = late.post("/login/code", data={"csrf_token": token, "code": current_code(session, leader.id)})
+    assert expired.status_code == 302 and expired.location.endswith("/login") and late.get("/").status_code == 302
 
 
 def test_policy_can_require_two_factor(engine, web_settings, world, session, clock, tmp_path):
