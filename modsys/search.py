@@ -22,6 +22,7 @@ from modsys.models import Action, Appeal, Evidence, Flag, Member
 
 MAX_QUERY = 200
 PER_GROUP = 10
+RECENT = 2000  # rows read newest-first before a word counts as rare (see _matching)
 _NUMBER = re.compile(r"^#?(\d{1,20})$")
 _INT_MAX = 2**31 - 1  # ids are 32-bit integer columns
 _SIMPLE = sa.literal_column("'simple'::regconfig")
@@ -106,9 +107,24 @@ def _matching(session: Session, model: type, column: sa.ColumnElement, community
     """Rows of `model` whose `column` holds the words, newest first."""
     if limit <= 0:
         return []
-    if postgres:
-        match = sa.func.to_tsvector(_SIMPLE, column).op("@@")(sa.func.plainto_tsquery(_SIMPLE, text))
-    else:
+    if not postgres:
         match = sa.func.lower(column).like(_like(text), escape="\\")
-    query = select(model).where(model.community_id == community_id, match, *where)
-    return list(session.exec(query.order_by(model.id.desc()).limit(limit)))
+        query = select(model).where(model.community_id == community_id, match, *where)
+        return list(session.exec(query.order_by(model.id.desc()).limit(limit)))
+    match = sa.func.to_tsvector(_SIMPLE, column).op("@@")(sa.func.plainto_tsquery(_SIMPLE, text))
+    # No single plan is fast for both common and rare words (bench/RESULTS.md): walking ids
+    # backwards finds a common word at once but reads the whole table for a rare one, and the
+    # planner can't tell them apart (for a word it has no statistics on it assumes a fixed
+    # share of the rows). So, first the newest RECENT rows only: a common word has its
+    # `limit` newest matches there. Otherwise every match, through the GIN index (a
+    # MATERIALIZED CTE is planned for all its rows, so as an index scan): few, for a rare word.
+    recent = (select(model.id).where(model.community_id == community_id, *where)
+              .order_by(model.id.desc()).limit(RECENT).subquery())
+    rows = list(session.exec(select(model).join(recent, recent.c.id == model.id).where(match)
+                             .order_by(model.id.desc()).limit(limit)))
+    if len(rows) == limit:
+        return rows
+    found = (select(model.id).where(model.community_id == community_id, match, *where)
+             .cte("found").prefix_with("MATERIALIZED"))
+    newest = select(found.c.id).order_by(found.c.id.desc()).limit(limit).scalar_subquery()
+    return list(session.exec(select(model).where(model.id.in_(newest)).order_by(model.id.desc())))

@@ -162,3 +162,14 @@ def test_member_history_pages_each_part(session, community, mod_a, make_member):
     assert history.appeals.rows == [] and history.flags.rows == []
     with pytest.raises(listing.InvalidFilter, match="flags_page"):
         listing.member_history(session, member, {"flags_page": "x"})
+
+
+def test_words_older_than_the_recent_window_are_found_newest_first(session, community, mod_a, make_member,
+                                                                     monkeypatch):
+    monkeypatch.setattr(search, "RECENT", 2)  # the first, bounded look covers two rows only
+    member = make_member()
+    old = [ban(session, mod_a, member, public_reason=f"Posted an ancient meme, part {i}.", days=1) for i in range(3)]
+    for _ in range(3):
+        ban(session, mod_a, member, public_reason="Spammed the general channel.", days=1)
+    assert [a.id for a in search.search(session, community.id, "ancient", limit=2).cases] == [old[2].id, old[1].id]
+    assert len(search.search(session, community.id, "spammed", limit=2).cases) == 2
