@@ -41,7 +41,8 @@ def world(session, community, mod_a, mod_b, leader, make_staff, make_member):
     their_image = add_evidence(session, other.mod, theirs.id, EvidenceInput("file", "private", data=_png(),
                                                                             filename="x.png"))
     return {"admin": admin, "member": member, "action": action, "image": image, "appeal": ap, "flag": f,
-            "other": other, "theirs": theirs, "their_image": their_image, "their_flag": flag(session, other.community.id, "77")}
+            "other": other, "theirs": theirs, "their_image": their_image,
+            "their_flag": flag(session, other.community.id, "77")}
 
 
 def _client(app, username):
@@ -61,7 +62,9 @@ def test_search_finds_members_cases_and_appeals_grouped(app, world):
     assert 'id="results-members"' in page and "Quentin Quarrel" in page
     page = client.get("/search?q=address").get_data(as_text=True)
     assert f"Appeal #{world['appeal'].id}" in page
-    assert "Nothing in this community matches" in client.get(f"/search?q={world['other'].member.platform_user_id}").get_data(as_text=True)
+    elsewhere = client.get(f"/search?q={world['other'].member.platform_user_id}").get_data(as_text=True)
+    assert "Nothing in this community matches" in elsewhere
+    assert client.get(f"/members/{world['other'].member.id}").status_code == 404
     too_long = client.get("/search?q=" + "x" * 201)
     assert too_long.status_code == 422 and "limited to 200 characters" in too_long.get_data(as_text=True)
     header = client.get("/").get_data(as_text=True)
