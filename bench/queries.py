@@ -39,7 +39,7 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from modsys import clock, jobs, queries  # noqa: E402
+from modsys import clock, jobs, queries, search  # noqa: E402
 from modsys.community import default_community  # noqa: E402
 from modsys.db import make_engine  # noqa: E402
 from modsys.export.transparency import transparency_report  # noqa: E402
@@ -140,6 +140,8 @@ def _rows(result: Any) -> int:
         return len(result.actions) + len(result.appeals) + len(result.flags)
     if isinstance(result, dict):
         return sum(len(v) for v in result.values())
+    if isinstance(result, search.Results):
+        return sum(len(g) for g in (result.members, result.cases, result.appeals, result.evidence, result.flags))
     return 1
 
 
@@ -308,6 +310,13 @@ def main() -> None:
         # The public /transparency page: every number of 12 months (modsys/export/transparency.py).
         "transparency_report, 12 months (/transparency)": (lambda s: transparency_report(s, community_id), None),
     }
+    # The header's search box (modsys/search.py): numbers, names, and words from the
+    # generator's vocabulary: a common one (in ~1 in 6 public reasons), two together,
+    # and one nobody wrote (the GIN index must answer "nothing" without a scan).
+    for label, q in (("a Discord id", typical.platform_user_id), ("#case number", f"#{sizes['action'] // 2}"),
+                     ("a name prefix", f"member{typical_id // 10}"), ("a common word", "idiot"),
+                     ("two words", "stupid clown"), ("a word nobody used", "zebra")):
+        benches[f"search: {label} ({q})"] = ((lambda q: lambda s: search.search(s, community_id, q))(q), 100)
     if has_channel_index:  # without the index each probe reads the table: seconds per call
         benches["flag_channels as a loose index scan"] = (lambda s: flag_channels_loose(s, community_id), 50)
     if args.only:

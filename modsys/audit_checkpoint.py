@@ -67,15 +67,19 @@ def sign(key: str, seq: int, chain_hash: str, at: datetime) -> Checkpoint:
     return Checkpoint(seq, chain_hash, at, _mac(key, seq, chain_hash, at))
 
 
-def parse(line: str, key: str) -> Checkpoint:
-    """The checkpoint a line records; refuses a malformed line or a wrong MAC."""
+def _read(line: str) -> Checkpoint:
     m = _LINE.fullmatch(line.strip())
     if not m:
         raise CheckpointError(f"not a checkpoint line (expected '{PREFIX} seq=... hash=... at=... mac=...')")
-    at = datetime.strptime(m[3], _AT).replace(tzinfo=UTC)
-    checkpoint = Checkpoint(int(m[1]), m[2], at, m[4])
+    return Checkpoint(int(m[1]), m[2], datetime.strptime(m[3], _AT).replace(tzinfo=UTC), m[4])
+
+
+def parse(line: str, key: str) -> Checkpoint:
+    """The checkpoint a line records; refuses a malformed line or a wrong MAC."""
+    checkpoint = _read(line)
+    at = checkpoint.at
     if not hmac.compare_digest(checkpoint.mac, _mac(key, checkpoint.seq, checkpoint.hash, at)):
-        raise CheckpointError(f"the checkpoint of {m[3]} is not signed with this MODSYS_AUDIT_KEY (forged or edited)")
+        raise CheckpointError(f"the checkpoint of {at.strftime(_AT)} is not signed with this MODSYS_AUDIT_KEY (forged or edited)")
     return checkpoint
 
 
@@ -115,6 +119,21 @@ def append(path: Path, checkpoint: Checkpoint) -> None:
         log.write(checkpoint.line + "\n")
         log.flush()
         os.fsync(log.fileno())
+
+
+def last_recorded(path: Path) -> Checkpoint | None:
+    """The log's newest well-formed line, its MAC unchecked: for pages (the web tier
+    holds no audit key; `modsys audit verify` checks the MACs). None: no checkpoint yet."""
+    try:
+        lines = path.read_text(encoding="ascii", errors="replace").splitlines()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+    for line in reversed(lines):
+        try:
+            return _read(line)
+        except CheckpointError:
+            continue
+    return None
 
 
 def read_log(path: Path, key: str) -> list[Checkpoint]:

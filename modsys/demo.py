@@ -12,10 +12,10 @@ from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.actors import CLI, Actor
-from modsys.services.api_keys import create_api_key
 from modsys.models import Community, Member, StaffUser
 from modsys.services import appeals, decisions, flags
 from modsys.services.actions import NewAction, cosign_action, file_action
+from modsys.services.api_keys import create_api_key
 from modsys.services.decisions import Decision, Modification
 from modsys.services.evidence import EvidenceInput, add_evidence
 from modsys.services.members import get_or_create_member

@@ -44,6 +44,7 @@ from modsys.models import (
     OutboxStatus,
 )
 from modsys.services.actions import expire_due_actions
+from modsys.services.claims import release_idle
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +272,14 @@ def checkpoint_audit_chain(engine: Engine, *, settings: Settings | None = None) 
 
     checkpoint = audit_checkpoint.record(engine, settings or load_settings())
     return {"checkpoint_seq": checkpoint.seq}
+# --- claims ---------------------------------------------------------------------------
+
+
+def release_idle_claims(engine: Engine) -> dict[str, int]:
+    """Give back flags and appeals a moderator claimed and left alone longer than the
+    policy's `claims.idle_release`."""
+    with writing(engine) as session:
+        return {"released": release_idle(session, SCHEDULER)}
 
 
 # --- delivery and the registry ----------------------------------------------------------
@@ -305,6 +314,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "send_reminders": send_reminders,
     "verify_audit_chain": verify_audit_chain,
     "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
+    "release_idle_claims": release_idle_claims,
     "deliver_outbox": deliver,
     "deliver_discord_enforcement": deliver_discord_enforcement,
     "sync_discord_audit_log": sync_discord_audit_log,

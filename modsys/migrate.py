@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-from modsys.models import UTCDateTime
+from modsys.models import SEARCH_INDEXES, UTCDateTime
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The schema databases built by create_all had (create_all stopped with revision 0003).
@@ -39,10 +39,17 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False  # alembic's default rendering
 
 
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Leave the PostgreSQL-only search indexes out of the model comparison: they
+    are DDL (models.SEARCH_INDEXES, created by revision 0009), not Index objects."""
+    return not (type_ == "index" and reflected and compare_to is None and name in SEARCH_INDEXES)
+
+
 # Shared by migrations/env.py and the test that compares models to migrations.
 CONTEXT_OPTIONS: dict[str, Any] = {
     "compare_type": True,
     "render_item": render_item,
+    "include_object": include_object,
     # SQLite can't ALTER most things; batch operations rebuild the table there
     # and are plain ALTERs elsewhere. Rendering them whichever database a
     # revision is generated against keeps every revision runnable on both.

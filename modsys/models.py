@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, Optional
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -197,6 +198,10 @@ class StaffUser(SQLModel, table=True):
     session_token: str = _str(64)
     created_at: datetime = _time()
     discord_user_id: Optional[str] = _str(32, default=None)  # unique per community (set by an admin, or OAuth)
+    # Two-factor (TOTP, RFC 6238): the secret exists from enrolment; it counts once confirmed.
+    totp_secret: Optional[str] = _str(64, default=None)
+    totp_enabled_at: Optional[datetime] = _time(default=None)
+    totp_last_step: Optional[int] = Field(default=None, sa_type=sa.BigInteger)  # a code is used once
 
 
 class ApiKey(SQLModel, table=True):
@@ -344,6 +349,7 @@ class Evidence(SQLModel, table=True):
     added_by_id: Optional[int] = _fk("staffuser.id", default=None)
     added_by_member_id: Optional[int] = _fk("member.id", default=None)
     created_at: datetime = _time()
+    sensitive: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # blurred until clicked
 
 
 class Appeal(SQLModel, table=True):
@@ -573,3 +579,58 @@ class ReporterStanding(SQLModel, table=True):
     dismissed: int = 0  # dismissed reports in the policy's lookback when last evaluated
     resolved: int = 0  # of which resolved (actioned or dismissed)
     updated_at: datetime = _time()
+
+
+# --- workspace (issue 13b): claims, two-factor recovery codes, search indexes -------------------
+
+
+class ClaimSubject(StrEnum):
+    flag = "flag"
+    appeal = "appeal"
+
+
+class WorkClaim(SQLModel, table=True):
+    """A moderator holding a flag or an appeal (one holder per item). Separate from
+    `Flag.claimed_by`, which is the scoring worker's lease."""
+
+    __table_args__ = (sa.UniqueConstraint("subject_type", "subject_id"),
+                      sa.Index("ix_workclaim_holder", "staff_id", "claimed_at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    subject_type: str = _str(16)
+    subject_id: int
+    staff_id: int = Field(foreign_key="staffuser.id")
+    claimed_at: datetime = _time()
+    touched_at: datetime = _time(index=True)  # the idle release counts from here
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time two-factor recovery code, stored hashed."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    staff_id: int = _fk("staffuser.id")
+    code_hash: str = _str(256)
+    used_at: Optional[datetime] = _time(default=None)
+
+
+# Full-text search (modsys/search.py) on PostgreSQL: GIN indexes over the same
+# expressions the queries use. Expression indexes exist on PostgreSQL only
+# (SQLite searches with LIKE), so they are DDL here and in migration 0009, not
+# `sa.Index` objects the model comparison would try to create on SQLite.
+SEARCH_INDEXES: dict[str, tuple[str, str]] = {
+    "ix_action_public_reason_fts": ("action", "USING gin (to_tsvector('simple'::regconfig, public_reason))"),
+    "ix_evidence_content_fts": ("evidence", "USING gin (to_tsvector('simple'::regconfig, content))"),
+    "ix_appeal_statement_fts": ("appeal", "USING gin (to_tsvector('simple'::regconfig, statement))"),
+    "ix_member_name_prefix": ("member", "(community_id, lower(display_name) text_pattern_ops)"),
+}
+
+
+def search_index_ddl() -> list[tuple[str, str]]:
+    """(table, CREATE INDEX statement) for each search index."""
+    return [(table, f"CREATE INDEX IF NOT EXISTS {name} ON {table} {body}")
+            for name, (table, body) in SEARCH_INDEXES.items()]
+
+
+for _table, _ddl in search_index_ddl():
+    event.listen(SQLModel.metadata.tables[_table], "after_create",
+                    sa.DDL(_ddl).execute_if(dialect="postgresql"))

@@ -24,13 +24,14 @@ class Cap(StrEnum):
     decide_final = "decide_final"  # final decisions on escalated appeals, official statements
     delete_any_evidence = "delete_any_evidence"
     administer = "administer"  # staff, API keys, webhooks, dead letters
+    browse_audit = "browse_audit"  # the audit log browser
 
 
 CAPABILITIES: dict[str, frozenset[Cap]] = {
     Role.moderator: frozenset({Cap.read_cases, Cap.moderate}),
     Role.leadership: frozenset({Cap.read_cases, Cap.moderate, Cap.revoke_any, Cap.release_any, Cap.decide_final,
-                                Cap.delete_any_evidence}),
-    Role.admin: frozenset({Cap.read_cases, Cap.delete_any_evidence, Cap.administer}),
+                                Cap.delete_any_evidence, Cap.browse_audit}),
+    Role.admin: frozenset({Cap.read_cases, Cap.delete_any_evidence, Cap.administer, Cap.browse_audit}),
 }
 
 
@@ -172,6 +173,19 @@ def can_publish_statement(user: StaffUser | None, appeal: Appeal) -> Verdict:  #
 
 def can_administer(user: StaffUser | None) -> Verdict:
     return has(user, Cap.administer)
+
+
+def can_browse_audit(user: StaffUser | None) -> Verdict:
+    return has(user, Cap.browse_audit)
+
+
+def can_release_claim(user: StaffUser | None, holder_id: int) -> Verdict:
+    """Hand back a flag or appeal someone holds: the holder, or who may release any."""
+    if not (v := has(user, Cap.moderate)):
+        return v
+    if holder_id != user.id and not has(user, Cap.release_any):  # type: ignore[union-attr]
+        return _no("only the moderator holding it, or leadership, can release it")
+    return YES
 
 
 def can_retry_enforcement(user: StaffUser | None) -> Verdict:

@@ -274,6 +274,14 @@ class Transparency(_Strict):
     @classmethod
     def _yaml_off(cls, v: Any) -> Any:
         return PublicLog.off if v is False else v  # YAML 1.1 reads a bare `off` as false
+class Claims(_Strict):
+    # A claim nobody touches for this long goes back to the queue (scheduled job).
+    idle_release: Duration = timedelta(hours=2)
+
+
+class Accounts(_Strict):
+    # Staff roles that must use two-factor (TOTP) to reach any staff page.
+    require_two_factor: list[Annotated[str, Field(pattern=r"^(moderator|leadership|admin)$")]] = []
 
 
 class CommunityInfo(_Strict):
@@ -294,6 +302,8 @@ class Policy(_Strict):
     transparency: Transparency = Transparency()
     reporting: Reporting = Reporting()
     notifications: Notifications = Notifications()
+    claims: Claims = Claims()
+    accounts: Accounts = Accounts()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

@@ -32,7 +32,12 @@ from modsys.db import writing
 from modsys.models import Flag, ScoreState, ToxicityScore
 from modsys.policy import Policy
 from modsys.services.flags import announce_priority
-from modsys.toxicity import Scorer, get_scorer, scorer_unavailable_reason, supports_language
+from modsys.toxicity import (
+    Scorer,
+    get_scorer,
+    scorer_unavailable_reason,
+    supports_language,
+)
 
 log = logging.getLogger("modsys.scoring")
 LEASE = timedelta(minutes=5)

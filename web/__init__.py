@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, g, request
+from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
-from sqlalchemy.engine import Engine
 
 from modsys import audit
 from modsys.config import Settings, check_production, load_settings
@@ -76,9 +76,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     app.jinja_env.filters.update(when=context.when, rel=context.relative, nl2br=context.nl2br)
     register_error_handlers(app)
 
-    from web import admin, api, auth, dashboard, discord, leadership, ops, portal, public
+    from web import (
+        admin,
+        api,
+        auth,
+        dashboard,
+        discord,
+        leadership,
+        ops,
+        portal,
+        public,
+        workspace,
+    )
 
-    for module in (auth, dashboard, leadership, admin, portal, public, api, ops, discord):
+    for module in (auth, dashboard, leadership, admin, portal, public, api, ops, discord, workspace):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # API clients authenticate with a key, not a cookie
     return app

@@ -26,9 +26,8 @@ from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 from modsys.discord import enforcement
 from modsys.errors import DomainError
 from modsys.models import ApiKey, Member
-from modsys.services import api_keys
+from modsys.services import api_keys, reporting
 from modsys.services import flags as flag_svc
-from modsys.services import reporting
 from modsys.services.api_keys import ActionView, AppealView, Scope
 from modsys.services.evidence import EvidenceInput
 from web import api_schemas as s

@@ -8,7 +8,9 @@ import logging
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
+from modsys import clock
 from modsys.models import StaffUser
+from modsys.services import two_factor
 from modsys.services.staff import authenticate, rotate_session, session_user
 from web.context import actor, db
 from web.extensions import limiter, login_manager
@@ -52,8 +54,15 @@ def _login_account() -> str:
     return "login-account:" + request.form.get("username", "").strip()[:64].lower()
 
 
+# Per client address, one budget for both login steps: guessing a password and
+# guessing a code cost alike.
+LOGIN_STEPS = limiter.shared_limit(LOGIN_LIMIT, scope="staff-login", methods=["POST"])
+PENDING = "pending_second_factor"  # the session key between the password and the code
+CODE_STEP_SECONDS = 300  # the password counts this long before the code must come
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMIT, methods=["POST"])  # per client address
+@LOGIN_STEPS
 @limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=_login_account)
 def login():
     if request.method == "POST":
@@ -64,12 +73,44 @@ def login():
             flash("Wrong username or password, or the account is deactivated.", "error")
             return render_template("login.html", username=username), 401
         session.clear()  # a fresh session at login (no fixation)
-        login_user(StaffLogin(user))
-        log.info("staff login: %s", user.username)
-        return redirect(_safe_next(request.args.get("next")))
+        if two_factor.enrolled(user):
+            # Password right; not signed in until the code. The token ties this to the
+            # account's current sessions (a logout-everywhere also ends this step).
+            session[PENDING] = {"id": user.id, "token": user.session_token, "next": request.args.get("next"),
+                                "at": clock.now().timestamp()}
+            return redirect(url_for("auth.login_code"))
+        return _sign_in(user, request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.home"))
     return render_template("login.html", username="")
+
+
+def _sign_in(user: StaffUser, next_url: str | None):
+    session.clear()
+    login_user(StaffLogin(user))
+    log.info("staff login: %s", user.username)
+    return redirect(_safe_next(next_url))
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@LOGIN_STEPS
+def login_code():
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict) or clock.now().timestamp() - pending.get("at", 0) > CODE_STEP_SECONDS:
+        session.pop(PENDING, None)
+        flash("Sign in with your username and password first.", "error")
+        return redirect(url_for("auth.login"))
+    if request.method == "POST":
+        user = db().get(StaffUser, pending.get("id"))
+        if user is None or user.session_token != pending.get("token"):
+            session.pop(PENDING, None)
+            return redirect(url_for("auth.login"))
+        if two_factor.verify_login_code(db(), user.id, request.form.get("code", "")):
+            return _sign_in(user, pending.get("next"))
+        log.warning("failed two-factor code for %r from %s", user.username, request.remote_addr)
+        flash("That code is wrong, already used, or expired. Type the code your app shows now.", "error")
+        return render_template("login_code.html"), 401
+    return render_template("login_code.html")
 
 
 @bp.route("/logout", methods=["POST"])

@@ -5,14 +5,24 @@ from __future__ import annotations
 import io
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 
-from modsys import permissions, portal_links, queries
+from modsys import listing, permissions, portal_links, queries
 from modsys.discord import cases as discord_cases
 from modsys.discord import enforcement
 from modsys.discord import overview as discord_overview
 from modsys.errors import DomainError
-from modsys.models import Action, Appeal, Evidence, Flag, Member, Role
+from modsys.models import Action, Appeal, ClaimSubject, Evidence, Flag, Member, Role
 from modsys.permissions import Cap
 from modsys.services import actions as action_svc
 from modsys.services import appeals as appeal_svc
@@ -67,6 +77,7 @@ def flags():
                               rule=request.args.get("rule") or None, offset=(page - 1) * queries.PAGE)
     members = queries.members_by_id(db(), {f.author_id for f in rows})
     return render_template("dashboard/flags.html", flags=rows, status=status, page=page,
+                           holders=listing.holders(db(), ClaimSubject.flag, [f.id for f in rows]),
                            channels=queries.flag_channels(db(), me.community_id),
                            rules=scoped().policy.rules, members=members.get)
 
@@ -77,7 +88,8 @@ def flag(flag_id: int):
     f = _get(Flag, flag_id, "flag")
     return render_template("dashboard/flag.html", flag=f, score=queries.latest_score(db(), f.id),
                            author=_get(Member, f.author_id, "member"),
-                           candidates=queries.flag_evidence(db(), f.id))
+                           candidates=queries.flag_evidence(db(), f.id), reporters=listing.reporters(db(), f.id),
+                           holder=listing.holders(db(), ClaimSubject.flag, [f.id]).get(f.id))
 
 
 @bp.route("/flags/<int:flag_id>/dismiss", methods=["POST"])
@@ -94,7 +106,7 @@ def member(member_id: int):
     m = _get(Member, member_id, "member")
     policy = scoped().policy
     suggestions = {r.id: action_svc.suggest_sanction(db(), m.id, r.id, policy) for r in policy.rules}
-    return render_template("dashboard/member.html", file=queries.case_file(db(), m), policy=policy,
+    return render_template("dashboard/member.html", file=listing.member_history(db(), m, request.args), policy=policy,
                            suggestions=suggestions, names=queries.staff_names(db(), m.community_id))
 
 
@@ -141,6 +153,7 @@ def new_action():
     elif flag_row:
         member_row = _get(Member, flag_row.author_id, "member")
     preview = None
+    holder = listing.holders(session, ClaimSubject.flag, [flag_row.id]).get(flag_row.id) if flag_row else None
     if request.method == "POST":
         try:
             # A new member is created by the service, in the action's transaction (and audited).
@@ -170,10 +183,10 @@ def new_action():
             flash(e.message, "error")
             status = e.http_status
             return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
-                                   form=request.form, preview=None, rows=forms,
+                                   form=request.form, preview=None, rows=forms, holder=holder,
                                    suggestions=json.dumps(_suggestions(member_row, policy))), status
     return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
-                           form=request.form, preview=preview, rows=forms,
+                           form=request.form, preview=preview, rows=forms, holder=holder,
                            suggestions=json.dumps(_suggestions(member_row, policy)))
 
 
@@ -256,7 +269,8 @@ def appeal(appeal_id: int):
                            sor=queries.statement_of_reasons(db(), act.id), thread=queries.thread(db(), ap.id),
                            names=queries.staff_names(db(), ap.community_id), conflict=conflict,
                            role_in_case="filed" if act.moderator_id == me.id else "co-signed",
-                           sla=queries.sla(ap), policy=scoped().policy)
+                           sla=queries.sla(ap), policy=scoped().policy,
+                           holder=listing.holders(db(), ClaimSubject.appeal, [ap.id]).get(ap.id))
 
 
 @bp.route("/appeals/<int:appeal_id>/<verb>", methods=["POST"])

@@ -14,12 +14,24 @@ import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user
 
 from modsys import clock, member_cases
 from modsys.community import DEFAULT_SLUG, default_community
-from modsys.discord import front_door, interactions as ix, oauth
+from modsys.discord import front_door, oauth
+from modsys.discord import interactions as ix
 from modsys.services import discord_front_door as svc
 from modsys.services import staff as staff_svc
 from web.auth import StaffLogin

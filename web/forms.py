@@ -42,5 +42,6 @@ def evidence(request: Request) -> list[EvidenceInput]:
         upload = request.files.get(f"ev_file_{i}")
         if upload and upload.filename:
             items.append(EvidenceInput(kind="file", visibility=request.form.get(f"ev_file_vis_{i}", "private"),
-                                       data=upload.read(), filename=upload.filename))
+                                       data=upload.read(), filename=upload.filename,
+                                       sensitive=request.form.get(f"ev_file_sensitive_{i}") == "1"))
     return items

@@ -26,7 +26,12 @@ from typing import Any, Iterator
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
-from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.process_collector import PROCESS_COLLECTOR

@@ -7,11 +7,24 @@ for the default one (a deployment that serves one community needs no slug)."""
 import threading
 import time
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+)
 
 from modsys.community import default_community, policy_for
 from modsys.export.csvsafe import write_csv
-from modsys.export.transparency import DEFINITIONS, TransparencyReport, public_log, transparency_report
+from modsys.export.transparency import (
+    DEFINITIONS,
+    TransparencyReport,
+    public_log,
+    transparency_report,
+)
 from modsys.policy import PublicLog
 from modsys.queries import statements as list_statements
 from web.charts import bar_chart, format_value, plotted, series_label

@@ -1,6 +1,18 @@
 """`modsys` command line. Each module registers the commands of one area on `main`."""
 
-from modsys.cli import apikey, audit, community, discord, export, model, notifications, policy, run, setup  # noqa: F401  (registers commands)
+from modsys.cli import (  # noqa: F401  (registers commands)
+    apikey,
+    audit,
+    community,
+    discord,
+    export,
+    model,
+    notifications,
+    policy,
+    run,
+    setup,
+    two_factor,
+)
 from modsys.cli.base import main
 
 __all__ = ["main"]

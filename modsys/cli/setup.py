@@ -17,9 +17,8 @@ def init() -> None:
 
     settings = load_settings()
     try:
-        from modsys.migrate import init_database
-
         from modsys.community import ensure_community
+        from modsys.migrate import init_database
 
         init_database(settings.database_url)  # migrates to head (stamps a database built before migrations)
         _, session = open_db(settings)

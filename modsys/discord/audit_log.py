@@ -29,7 +29,13 @@ from modsys.actors import SCHEDULER
 from modsys.config import Settings, load_settings
 from modsys.db import writing
 from modsys.discord import guild_id_for
-from modsys.discord.cases import NO_REASON, Found, lift_from_discord, record, snowflake_time
+from modsys.discord.cases import (
+    NO_REASON,
+    Found,
+    lift_from_discord,
+    record,
+    snowflake_time,
+)
 from modsys.discord.client import DiscordClient, client_for
 from modsys.discord.delivery import REASON_PREFIX
 from modsys.models import Community, DiscordSyncCursor

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from modsys import audit, clock
+from modsys import audit, clock, permissions
 from modsys.actors import Actor
 from modsys.community import policy_for, remember_policy_version
 from modsys.discord import enforcement
@@ -31,11 +31,10 @@ from modsys.models import (
     StaffUser,
 )
 from modsys.reasons import build_statement
-from modsys import permissions
 from modsys.services._base import clean_text, service
 from modsys.services.actions import validate_rules
-from modsys.uow import UnitOfWork
 from modsys.services.members import get_or_create_member
+from modsys.uow import UnitOfWork
 
 DISCORD_EPOCH_MS = 1420070400000  # reference.mdx "Snowflakes": ms since the first second of 2015
 AUTOMOD_TYPES = (143, 144, 145)

@@ -33,9 +33,22 @@ from modsys.community import policy_for
 from modsys.config import Settings, load_settings
 from modsys.db import writing
 from modsys.discord import dm
-from modsys.discord.client import UNKNOWN_BAN, UNKNOWN_MEMBER, DiscordClient, Reply, client_for
+from modsys.discord.client import (
+    UNKNOWN_BAN,
+    UNKNOWN_MEMBER,
+    DiscordClient,
+    Reply,
+    client_for,
+)
 from modsys.discord.enforcement import DELETE_MESSAGE_CHOICES, EFFECT, ENFORCEMENT
-from modsys.models import Action, ActionStatus, Community, DiscordEnforcement, EnforcementStatus, Member
+from modsys.models import (
+    Action,
+    ActionStatus,
+    Community,
+    DiscordEnforcement,
+    EnforcementStatus,
+    Member,
+)
 from modsys.notify import backoff_delay
 
 MAX_ATTEMPTS = 8  # failed tries (429s excluded: Discord said when) before a row is dead

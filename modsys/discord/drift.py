@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from modsys import clock
+from modsys import clock, permissions
 from modsys.config import Settings, load_settings
 from modsys.db import writing
 from modsys.discord import enforcement, guild_id_for
@@ -37,7 +37,6 @@ from modsys.models import (
     EnforcementStatus,
     Member,
 )
-from modsys import permissions
 from modsys.services._base import service
 from modsys.uow import UnitOfWork
 

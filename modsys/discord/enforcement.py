@@ -21,10 +21,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from modsys import clock, discord
+from modsys import clock, discord, permissions
 from modsys.errors import NotFound, ValidationFailed
-from modsys.models import Action, ActionSource, ActionStatus, DiscordEnforcement, EnforcementStatus
-from modsys import permissions
+from modsys.models import (
+    Action,
+    ActionSource,
+    ActionStatus,
+    DiscordEnforcement,
+    EnforcementStatus,
+)
 from modsys.services._base import service
 from modsys.uow import UnitOfWork
 

@@ -9,7 +9,13 @@ from sqlmodel import Session, select
 from modsys import discord
 from modsys.config import Settings
 from modsys.discord import cases, drift, enforcement
-from modsys.models import Action, DiscordDrift, DiscordEnforcement, DiscordImport, DiscordSyncCursor
+from modsys.models import (
+    Action,
+    DiscordDrift,
+    DiscordEnforcement,
+    DiscordImport,
+    DiscordSyncCursor,
+)
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,17 @@ from typing import Any, Iterator
 
 from sqlmodel import Session, select
 
-from modsys.models import (Action, ActionSource, ActionStatus, Appeal, AppealOutcome, Community, Evidence, Flag,
-                           StatementOfReasons)
+from modsys.models import (
+    Action,
+    ActionSource,
+    ActionStatus,
+    Appeal,
+    AppealOutcome,
+    Community,
+    Evidence,
+    Flag,
+    StatementOfReasons,
+)
 from modsys.policy import DecisionGround
 
 SCHEMA_PATH = Path(__file__).with_name("dsa_statements.schema.json")

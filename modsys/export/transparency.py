@@ -23,8 +23,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from modsys import clock
-from modsys.models import (Action, ActionStatus, Appeal, AppealOutcome, Community, Flag, FlagStatus,
-                           StatementOfReasons)
+from modsys.models import (
+    Action,
+    ActionStatus,
+    Appeal,
+    AppealOutcome,
+    Community,
+    Flag,
+    FlagStatus,
+    StatementOfReasons,
+)
 from modsys.policy import SanctionKind
 
 MONTHS = 12

@@ -10,7 +10,14 @@ from modsys.notify.discord import (
     redact_url,
     send,
 )
-from modsys.notify.embeds import build_embed, build_message, embed_length, fit_embeds, truncate, validate_message
+from modsys.notify.embeds import (
+    build_embed,
+    build_message,
+    embed_length,
+    fit_embeds,
+    truncate,
+    validate_message,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -11,8 +11,8 @@ from typing import Any, Callable
 from sqlmodel import Session
 
 from modsys import clock, events
-from modsys.config import Settings
 from modsys.community import policy_for
+from modsys.config import Settings
 from modsys.models import (
     Action,
     Appeal,

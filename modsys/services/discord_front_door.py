@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, delete, select
 
-from modsys import clock
+from modsys import clock, permissions
 from modsys.actors import Actor
 from modsys.community import policy_for
 from modsys.errors import NotFound, PermissionDenied
@@ -33,7 +33,6 @@ from modsys.models import (
     Visibility,
 )
 from modsys.policy import LadderStep
-from modsys import permissions
 from modsys.services._base import service
 from modsys.services.actions import NewAction, file_action, suggest_sanction
 from modsys.services.evidence import EvidenceInput, build_evidence

@@ -13,7 +13,14 @@ from sqlmodel import Session, select
 
 from modsys import clock, permissions
 from modsys.errors import Conflict, ValidationFailed
-from modsys.models import OPEN_APPEAL_STATES, Action, Appeal, Evidence, EvidenceKind, Visibility
+from modsys.models import (
+    OPEN_APPEAL_STATES,
+    Action,
+    Appeal,
+    Evidence,
+    EvidenceKind,
+    Visibility,
+)
 from modsys.policy import Policy
 from modsys.services._base import service
 from modsys.uow import UnitOfWork
@@ -26,6 +33,7 @@ class EvidenceInput:
     content: str = ""  # text, URL or message snapshot
     data: bytes | None = None  # file contents
     filename: str = ""
+    sensitive: bool = False  # an image blurred until a reviewer clicks it
 
 
 # Signatures of the file types we accept; the declared type is never trusted.
@@ -81,7 +89,7 @@ def build_evidence(item: EvidenceInput, policy: Policy, community_id: int) -> Ev
             )
         return Evidence(community_id=community_id, kind=item.kind, visibility=item.visibility, blob=data,
                         filename=_safe_filename(item.filename), mime_type=mime, size=len(data),
-                        sha256=hashlib.sha256(data).hexdigest(), created_at=clock.now())
+                        sha256=hashlib.sha256(data).hexdigest(), created_at=clock.now(), sensitive=item.sensitive)
     text = (item.content or "").strip()
     if not text:
         raise ValidationFailed(f"{item.kind.replace('_', ' ')} evidence is empty", field="evidence.content")
@@ -133,3 +141,16 @@ def delete_evidence(uow: UnitOfWork, evidence_id: int, reason: str) -> None:
     uow.record("evidence.deleted", evidence,
                {"action_id": evidence.action_id, "sha256": evidence.sha256, "reason": reason.strip()})
     uow.session.delete(evidence)
+
+
+@service
+def set_sensitive(uow: UnitOfWork, evidence_id: int, sensitive: bool) -> Evidence:
+    """Mark an image as sensitive (blurred for reviewers until clicked), or clear the mark."""
+    uow.staff_with(permissions.can_work_flags)
+    evidence = uow.get(Evidence, evidence_id, "evidence")
+    if evidence.sensitive != sensitive:
+        evidence.sensitive = sensitive
+        uow.session.add(evidence)
+        uow.record("evidence.marked_sensitive" if sensitive else "evidence.unmarked_sensitive",
+                   evidence, {"action_id": evidence.action_id})
+    return evidence

@@ -13,7 +13,15 @@ from sqlmodel import Session, select
 from modsys import clock, events, permissions
 from modsys.actors import Actor
 from modsys.errors import Conflict, PermissionDenied, ValidationFailed
-from modsys.models import Action, ActionSource, EvidenceKind, Flag, FlagReport, FlagStatus, Visibility
+from modsys.models import (
+    Action,
+    ActionSource,
+    EvidenceKind,
+    Flag,
+    FlagReport,
+    FlagStatus,
+    Visibility,
+)
 from modsys.services._base import clean_text, service
 from modsys.services.actions import NewAction, file_action
 from modsys.services.evidence import EvidenceInput

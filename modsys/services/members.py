@@ -13,7 +13,6 @@ from modsys.errors import ValidationFailed
 from modsys.models import Member
 from modsys.services._base import clean_text
 
-
 # A snowflake is a 64-bit integer written in decimal: 17-20 ASCII digits for any
 # id made since 2015 (discord-api-docs, Reference > Snowflakes). `str.isdigit`
 # would also pass "²³¹" and "١٢٣".

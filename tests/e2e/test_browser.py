@@ -77,8 +77,8 @@ def browser():
 
 
 class Shots:
-    def __init__(self, backend: str):
-        self.dir = REPO_ROOT / "test-artifacts" / "browser" / backend
+    def __init__(self, backend: str, journey: str = "browser"):
+        self.dir = REPO_ROOT / "test-artifacts" / journey / backend
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         self.n = 0

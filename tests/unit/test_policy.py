@@ -16,6 +16,7 @@ def test_default_policy_loads_with_the_seed_rules():
     assert policy.appeals.review_sla == timedelta(hours=72)
     assert policy.requires_cosign("ban", None) and not policy.requires_cosign("ban", timedelta(days=7))
     assert len(policy.version) == 16
+    assert policy.claims.idle_release == timedelta(hours=2) and policy.accounts.require_two_factor == []
 
 
 def test_version_is_the_content_hash():
@@ -31,6 +32,8 @@ def test_version_is_the_content_hash():
     (("review_sla: 72h", "review_sla: 72h\n  surprise: 1"), "appeals.surprise", "Extra inputs"),
     (("- id: spam", "- id: respectful"), "rules", "duplicate rule id"),
     (("timeout: {min: 1m, max: 28d}", "timeout: {min: 1m, max: 12h}"), "rules", "outside sanctions.timeout"),
+    (("idle_release: 2h", "idle_release: soon"), "claims.idle_release", "invalid duration"),
+    (("require_two_factor: []", "require_two_factor: [owner]"), "accounts.require_two_factor.0", "should match"),
 ])
 def test_bad_policy_names_file_field_and_reason(edit, field, reason):
     old, new = edit

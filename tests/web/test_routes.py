@@ -24,6 +24,13 @@ PAGES = {
     "leadership.desk": {"leadership"},
     "leadership.appeal": {"leadership"},
     "admin.index": {"admin"},
+    "workspace.search": {"moderator", "leadership", "admin"},
+    "workspace.cases": {"moderator", "leadership", "admin"},
+    "workspace.appeals": {"moderator", "leadership", "admin"},
+    "workspace.my_queue": {"moderator", "leadership"},
+    "workspace.audit_log": {"leadership", "admin"},
+    "workspace.evidence_thumbnail": {"moderator", "leadership", "admin"},
+    "workspace.two_factor": {"moderator", "leadership", "admin"},
 }
 
 
@@ -38,7 +45,9 @@ def _ids(session) -> dict[str, int]:
     return {"flag_id": first(Flag), "member_id": first(Member), "action_id": first(Action),
             "appeal_id": first(Appeal),
             "evidence_id": session.exec(select(Evidence.id).where(Evidence.kind == "file")).first(), "user_id": 1, "key_id": 1, "verb": "review",
-            "drift_id": 1, "how": "import"}
+            "drift_id": 1, "how": "import",
+            "subject": "flag", "subject_id": first(Flag), "move": "claim"}
+
 
 
 def _url(app, endpoint: str, ids: dict[str, int]) -> str:
@@ -74,7 +83,7 @@ def test_no_post_route_works_without_csrf(demo_app, session, username):
         login(client, username, f"demo-{username}-password")
     before = session.exec(select(Appeal.status).order_by(Appeal.id)).all()
     posts = [r for r in demo_app.url_map.iter_rules() if "POST" in r.methods and r.endpoint.split(".")[0]
-             in ("dashboard", "leadership", "admin", "auth", "portal")]
+             in ("dashboard", "leadership", "admin", "auth", "portal", "workspace")]
     for rule in posts:
         if rule.endpoint.startswith("portal."):
             continue  # the portal's CSRF is covered in test_portal.py with real tokens

@@ -10,11 +10,10 @@ audit chain's head row.
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from modsys.db import append_only_statements
-
 
 # revision identifiers, used by Alembic.
 revision: str = '0001'

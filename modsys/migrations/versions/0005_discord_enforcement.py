@@ -8,9 +8,8 @@ Create Date: 2026-11-30 09:01:42.271285
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0005'

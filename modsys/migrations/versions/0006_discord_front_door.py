@@ -11,9 +11,8 @@ integrator keeps one copy at merge): `community.discord_guild_id` by issue 9
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0006'

@@ -11,9 +11,8 @@ before this revision weigh 0.5 per reporter: what a reporter without history cou
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0007'

@@ -1,0 +1,130 @@
+"""The workspace's one search box: members by Discord id or name, cases and
+appeals by number, and words in public reasons, evidence text and appeal
+statements. Scoped to one community; every group is bounded.
+
+PostgreSQL matches words with full text search (`to_tsvector('simple', ...)`,
+served by the GIN indexes in `models.SEARCH_INDEXES`: the expressions here must
+stay identical to those); SQLite falls back to a case-insensitive substring
+LIKE. 'simple' does no stemming, so it behaves the same for every language a
+community writes in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from modsys.errors import ValidationFailed
+from modsys.models import Action, Appeal, Evidence, Flag, Member
+
+MAX_QUERY = 200
+PER_GROUP = 10
+RECENT = 2000  # rows read newest-first before a word counts as rare (see _matching)
+_NUMBER = re.compile(r"^#?(\d{1,20})$")
+_INT_MAX = 2**31 - 1  # ids are 32-bit integer columns
+_SIMPLE = sa.literal_column("'simple'::regconfig")
+
+
+@dataclass
+class Results:
+    query: str
+    members: list[Member] = field(default_factory=list)
+    cases: list[Action] = field(default_factory=list)  # by number, then by words in the public reason
+    appeals: list[Appeal] = field(default_factory=list)  # by number, then by words in the statement
+    evidence: list[Evidence] = field(default_factory=list)  # text evidence on cases
+    flags: list[Flag] = field(default_factory=list)  # by number
+    limit: int = PER_GROUP
+
+    @property
+    def empty(self) -> bool:
+        return not (self.members or self.cases or self.appeals or self.evidence or self.flags)
+
+
+def clean_query(q: str | None) -> str:
+    text = " ".join((q or "").split())
+    if len(text) > MAX_QUERY:
+        raise ValidationFailed(f"a search is limited to {MAX_QUERY} characters (has {len(text)})", field="q")
+    if "\x00" in text:
+        raise ValidationFailed("the search contains a NUL character", field="q")
+    return text
+
+
+def search(session: Session, community_id: int, q: str | None, limit: int = PER_GROUP) -> Results:
+    text = clean_query(q)
+    found = Results(query=text, limit=limit)
+    if not text:
+        return found
+    number = _NUMBER.match(text)
+    if number:
+        n = int(number.group(1))
+        # A Discord id (a snowflake, 17-20 digits) or any member id typed as digits.
+        found.members = list(session.exec(select(Member).where(
+            Member.community_id == community_id, Member.platform_user_id == number.group(1)).limit(limit)))
+        if n <= _INT_MAX:
+            for model, attr in ((Action, "cases"), (Appeal, "appeals"), (Flag, "flags")):
+                row = session.get(model, n)
+                if row is not None and row.community_id == community_id:
+                    getattr(found, attr).append(row)
+        if found.members:
+            return found  # a Discord id: the member is what was meant
+    if text.startswith("#"):
+        return found  # "#123" is a number, never words
+    words = _is_postgres(session)
+    found.members += _names(session, community_id, text, limit - len(found.members))
+    found.cases += _matching(session, Action, Action.public_reason, community_id, text, limit - len(found.cases), words)
+    found.appeals += _matching(session, Appeal, Appeal.statement, community_id, text, limit - len(found.appeals), words)
+    found.evidence = _matching(session, Evidence, Evidence.content, community_id, text, limit, words,
+                               Evidence.action_id.is_not(None), Evidence.kind != "file")
+    return found
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _names(session: Session, community_id: int, text: str, limit: int) -> list[Member]:
+    """Display names starting with the text, case-insensitively (PostgreSQL: the
+    ix_member_name_prefix index)."""
+    if limit <= 0:
+        return []
+    lowered = sa.func.lower(Member.display_name)
+    prefix = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return list(session.exec(select(Member).where(Member.community_id == community_id,
+                                                  lowered.like(prefix, escape="\\"))
+                             .order_by(Member.display_name, Member.id).limit(limit)))
+
+
+def _matching(session: Session, model: type, column: sa.ColumnElement, community_id: int, text: str,
+              limit: int, postgres: bool, *where: sa.ColumnElement) -> list:
+    """Rows of `model` whose `column` holds the words, newest first."""
+    if limit <= 0:
+        return []
+    if not postgres:
+        match = sa.func.lower(column).like(_like(text), escape="\\")
+        query = select(model).where(model.community_id == community_id, match, *where)
+        return list(session.exec(query.order_by(model.id.desc()).limit(limit)))
+    match = sa.func.to_tsvector(_SIMPLE, column).op("@@")(sa.func.plainto_tsquery(_SIMPLE, text))
+    # No single plan is fast for both common and rare words (bench/RESULTS.md): walking ids
+    # backwards finds a common word at once but reads the whole table for a rare one, and the
+    # planner can't tell them apart (for a word it has no statistics on it assumes a fixed
+    # share of the rows). So, first the newest RECENT rows only: a common word has its
+    # `limit` newest matches there. Otherwise every match, through the GIN index (a
+    # MATERIALIZED CTE is planned for all its rows, so as an index scan): few, for a rare word.
+    recent = (select(model.id).where(model.community_id == community_id, *where)
+              .order_by(model.id.desc()).limit(RECENT).subquery())
+    rows = list(session.exec(select(model).join(recent, recent.c.id == model.id).where(match)
+                             .order_by(model.id.desc()).limit(limit)))
+    if len(rows) == limit:
+        return rows
+    found = (select(model.id).where(model.community_id == community_id, match, *where)
+             .cte("found").prefix_with("MATERIALIZED"))
+    newest = select(found.c.id).order_by(found.c.id.desc()).limit(limit).scalar_subquery()
+    return list(session.exec(select(model).where(model.id.in_(newest)).order_by(model.id.desc())))
