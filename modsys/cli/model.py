@@ -11,19 +11,19 @@ from modsys.cli.base import community_of, fail, main, open_db
 from modsys.config import load_settings
 
 
-def scorer_or_fail(settings, name: str):
+def scorer_or_fail(settings, name: str, *backends: str | None):
     from modsys.toxicity import get_scorer, scorer_unavailable_reason
 
-    scorer = get_scorer(settings.model_dir, name)
+    scorer = get_scorer(settings.model_dir, name, *backends)
     if scorer is None:
-        fail(f"{name}: no usable model: {scorer_unavailable_reason(settings.model_dir, name)}")
+        fail(f"{name}: no usable model: {scorer_unavailable_reason(settings.model_dir, name, *backends)}")
     return scorer
 
 
-def policy_model(session, settings) -> str:
-    from modsys.community import policy_for
+def policy_plan(session, settings):
+    from modsys.scoring import plan_for
 
-    return policy_for(session, community_of(session, settings).id).toxicity.model
+    return plan_for(session, settings, community_of(session, settings).id)
 
 
 @main.group()
@@ -53,26 +53,49 @@ def model_install(checkpoint: Path, config_dir: Path, name: str, sha256: str | N
 @model.command("fetch")
 @click.option("--model", "name", default="original", show_default=True, type=click.Choice(["original", "unbiased", "multilingual"]))
 def model_fetch(name: str) -> None:
-    """Download detoxify's checkpoint and tokenizer (needs internet; e.g. at image build)."""
-    from modsys.toxicity import ModelError, fetch_model
+    """Download a checkpoint and its tokenizer, checksum verified (from detoxify's
+    releases, or the mirror at MODSYS_MODEL_URL_BASE)."""
+    from modsys.toxicity import ModelError
+    from modsys.toxicity.fetch import fetch_model, terminal_bar
 
     settings = load_settings()
     try:
-        info = fetch_model(settings.model_dir, name)
+        info = fetch_model(settings.model_dir, name, url_base=settings.model_url_base,
+                           progress=terminal_bar(f"downloading {name}"))
     except ModelError as e:
         fail(str(e))
     click.echo(f"fetched {info.name} into {settings.model_dir}: sha256 {info.sha256}")
 
 
+@model.command("convert")
+@click.option("--model", "name", default="original", show_default=True, type=click.Choice(["original", "unbiased", "multilingual"]))
+@click.option("--to", "backend", required=True, type=click.Choice(["onnx-int8"]))
+def model_convert(name: str, backend: str) -> None:
+    """Export the installed checkpoint to ONNX with int8 weights, beside it. Refused
+    unless it scores within 0.02 of torch on a fixed test set."""
+    from modsys.toxicity import ModelError
+    from modsys.toxicity.convert import MAX_DIFF, convert
+
+    settings = load_settings()
+    try:
+        entry = convert(settings.model_dir, name)
+    except ModelError as e:
+        fail(str(e))
+    click.echo(f"converted {name} to {backend}: {entry['file']} sha256 {entry['sha256']}, largest probability "
+               f"difference from torch {entry['max_abs_diff']:.4f} (limit {MAX_DIFF}); it is now the default backend")
+
+
 @model.command("status")
 def model_status() -> None:
-    """Which model the policy asks for, and whether it loads."""
+    """Which model and backend the policy asks for, and whether it loads."""
     settings = load_settings()
     _, session = open_db(settings)
-    name = policy_model(session, settings)
-    scorer = scorer_or_fail(settings, name)
-    click.echo(f"{name}: loaded (sha256 {scorer.info.sha256}, detoxify {scorer.info.package_version}, "
-               f"{len(scorer.info.labels)} labels)")
+    plan = policy_plan(session, settings)
+    for name, backends, role in ((plan.model, plan.backends, "live"), (plan.shadow_model, plan.shadow_backends, "shadow")):
+        if name:
+            scorer = scorer_or_fail(settings, name, *backends)
+            click.echo(f"{name} ({role}): loaded on {scorer.info.backend} (sha256 {scorer.info.sha256}, "
+                       f"{scorer.info.package_version}, {len(scorer.info.labels)} labels)")
 
 
 @model.command("rescore")
@@ -87,8 +110,9 @@ def model_rescore(since, batch: int) -> None:
 
     settings = load_settings()
     engine, session = open_db(settings)
-    name = policy_model(session, settings)
-    scorer = scorer_or_fail(settings, name)
+    plan = policy_plan(session, settings)
+    name = plan.model
+    scorer = scorer_or_fail(settings, name, *plan.backends)
     total = scoring.reset_for_rescore(engine, since.replace(tzinfo=UTC))
     owner = scoring.worker_id()
     with click.progressbar(length=total, label=f"re-scoring {total} flags", file=sys.stderr) as bar:
