@@ -58,7 +58,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, sha256_prefix: 
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(dest, "wb") as out:
             total = int(response.headers["Content-Length"]) if response.headers.get("Content-Length") else None
-            while block := response.read(BLOCK):
+            while block := response.read1(BLOCK):  # what has arrived, so progress moves
                 out.write(block)
                 digest.update(block)
                 done += len(block)
@@ -158,7 +158,7 @@ def progress_note(model_dir: str | Path, model: str) -> str | None:
     state = _downloads.get((str(Path(model_dir).resolve()), model))
     if state is None:
         return None
-    mb = lambda n: f"{n / 1e6:.0f} MB"  # noqa: E731
+    mb = lambda n: f"{n / 1e6:.1f} MB"  # noqa: E731
     part = f"{100 * state.done // state.total}% ({mb(state.done)} of {mb(state.total)})" if state.total else mb(state.done)
     return (f"The toxicity model {model!r} is downloading: {part}. Flags reported meanwhile are scored "
             f"as soon as it is installed.")
