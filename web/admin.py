@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlmodel import select
 
 from modsys import delivery
-from modsys.calibration import calibrate
+from modsys.calibration import evaluation
 from modsys.community import policy_for
 from modsys.models import OutboxMessage, OutboxStatus, PolicyVersion, Role, StaffUser
 from modsys.services import api_keys
@@ -33,7 +33,7 @@ def index():
     return render_template("admin/index.html", users=users, policy=policy, versions=versions, roles=list(Role),
                            keys=api_keys.list_api_keys(db(), actor(), me.community_id),
                            webhooks=list_webhooks(db(), me.community_id),
-                           dead=dead, calibration=calibrate(db(), me.community_id, policy))
+                           dead=dead, calibrations=evaluation(db(), me.community_id, policy))
 
 
 @bp.route("/apikeys", methods=["POST"])

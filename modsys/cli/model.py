@@ -28,7 +28,7 @@ def policy_plan(session, settings):
 
 @main.group()
 def model() -> None:
-    """The toxicity model: install, fetch, status, re-score, calibrate."""
+    """The toxicity model: install, fetch, convert, status, re-score, evaluate."""
 
 
 @model.command("install")
@@ -121,21 +121,32 @@ def model_rescore(since, batch: int) -> None:
     click.echo(f"re-scored {total} flags with {name} ({scorer.info.sha256[:12]}…)")
 
 
-@model.command("calibrate")
+@model.command("evaluate")
 @click.option("--target-precision", default=0.9, show_default=True, type=click.FloatRange(0.01, 1.0))
-def model_calibrate(target_precision: float) -> None:
-    """Precision and recall of the thresholds against moderators' decisions."""
-    from modsys.calibration import calibrate
+@click.option("--compare", is_flag=True, help="Also the shadow candidate(s), on the flags every source scored.")
+def model_evaluate(target_precision: float, compare: bool) -> None:
+    """Precision and recall of the thresholds against decisions (flags and appeals),
+    and thresholds that reach a target precision."""
+    from modsys.calibration import calibrate, evaluation, labelled_examples
     from modsys.community import policy_for
 
     settings = load_settings()
     _, session = open_db(settings)
     community = community_of(session, settings)
-    report = calibrate(session, community.id, policy_for(session, community.id), target_precision)
-    click.echo(f"{report.decided} decided flags with scores ({report.actioned} actioned); "
-               f"target precision {report.target_precision:.2f}")
+    policy = policy_for(session, community.id)
+    examples = labelled_examples(session, community.id)
+    click.echo(f"{len(examples.toxic)} labelled flags: {examples.from_flags} moderator decisions, "
+               f"{examples.from_appeals} appeal outcomes on auto-detected sanctions "
+               f"({len(examples.overturned)} overturned: false positives); target precision {target_precision:.2f}")
+    reports = evaluation(session, community.id, policy, target_precision) if compare else [
+        calibrate(session, community.id, policy, target_precision)]
+    if compare and len(reports) == 1:
+        click.echo("no shadow scores yet: set the policy's toxicity.shadow and let the worker run")
     fmt = lambda v: "  -  " if v is None else f"{v:.3f}"  # noqa: E731
-    click.echo(f"{'label':<16} {'threshold':>9} {'precision':>9} {'recall':>7} {'suggested':>9} {'recall':>7}")
-    for r in report.labels:
-        click.echo(f"{r.label:<16} {fmt(r.threshold):>9} {fmt(r.precision):>9} {fmt(r.recall):>7} "
-                   f"{fmt(r.suggested):>9} {fmt(r.suggested_recall):>7}")
+    for report in reports:
+        click.echo(f"\n{report.source}: {report.decided} scored ({report.actioned} toxic, "
+                   f"{report.overturned} overturned)")
+        click.echo(f"{'label':<16} {'threshold':>9} {'precision':>9} {'recall':>7} {'suggested':>9} {'recall':>7}")
+        for r in report.labels:
+            click.echo(f"{r.label:<16} {fmt(r.threshold):>9} {fmt(r.precision):>9} {fmt(r.recall):>7} "
+                       f"{fmt(r.suggested):>9} {fmt(r.suggested_recall):>7}")

@@ -173,3 +173,23 @@ def test_the_int8_backend_scores_without_importing_torch(converted):
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"int8 scoring process: peak RSS {seen['rss_mb']:.0f} MB (tiny model)")
     assert seen == {**seen, "torch": False, "transformers": False, "backend": "onnx-int8", "scored": [True, True]}
+
+
+def test_cli_convert_installs_int8_and_refuses_what_int8_cannot_represent(tmp_path):
+    env = {**os.environ, "MODSYS_MODEL_DIR": str(tmp_path / "models"), "HF_HUB_OFFLINE": "1"}
+
+    def modsys(*args, **extra):
+        return subprocess.run([sys.executable, "-m", "modsys.cli", "model", *args], env={**env, **extra},
+                              capture_output=True, text=True, timeout=180)
+
+    ckpt, cfg = build_tiny_checkpoint(tmp_path, "original")
+    install_model(ckpt, cfg, tmp_path / "models")
+    refused = modsys("convert", "--model", "original", "--to", "onnx-int8")
+    assert refused.returncode == 1 and "was not installed" in refused.stderr
+    ckpt, cfg = build_tiny_checkpoint(tmp_path, "unbiased", initializer_range=CONVERTIBLE)
+    install_model(ckpt, cfg, tmp_path / "models", "unbiased")
+    done = modsys("convert", "--model", "unbiased", "--to", "onnx-int8")
+    assert done.returncode == 0 and "converted unbiased to onnx-int8" in done.stdout, done.stderr
+    assert locate(tmp_path / "models", "unbiased").backend("onnx-int8") is not None
+    bad = modsys("convert", "--model", "unbiased", "--to", "fp16")
+    assert bad.returncode == 2 and "fp16" in bad.stderr
