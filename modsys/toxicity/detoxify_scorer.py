@@ -196,7 +196,7 @@ def load_torch_scorer(model_dir: str | Path, model: str, *, threads: int,
     except (OSError, RuntimeError, ValueError, TypeError, AttributeError) as e:
         raise ModelLoadError(f"could not build toxicity model {model!r} from {installed.root}: {e}") from e
     info = ModelInfo(name=model, sha256=installed.sha256, package_version=version("detoxify"), labels=labels)
-    log.info("loaded toxicity model %s (sha256 %s, %d threads)", model, installed.sha256[:12], threads)
+    log.info("loaded toxicity model %s (torch, sha256 %s, %d threads)", model, installed.sha256[:12], threads)
     return DetoxifyScorer(net, tokenizer, info, batch_size=batch_size)
 
 
