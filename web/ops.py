@@ -341,7 +341,7 @@ class DatabaseCollector:
             select(Flag.created_at, ToxicityScore.created_at)
             .join(ToxicityScore, ToxicityScore.flag_id == Flag.id)
             .where(Flag.created_at >= now - SCORING_WINDOW - SCORING_FLAG_LOOKBACK,
-                   ToxicityScore.created_at >= now - SCORING_WINDOW)).all()
+                   ToxicityScore.created_at >= now - SCORING_WINDOW, ToxicityScore.shadow.is_(False))).all()
         latencies = sorted(max(0.0, (scored - flagged).total_seconds()) for flagged, scored in rows)
         # Gauges, not a histogram: a sliding window's counts go down as well as
         # up, which rate() would misread as counter resets.

@@ -17,7 +17,7 @@ from modsys.calibration import calibrate, evaluation, labelled_examples
 from modsys.community import policy_for
 from modsys.config import DEFAULT_POLICY, load_settings
 from modsys.models import Flag, Member, ToxicityScore
-from modsys.scoring import ScoringPlan, score_batch, start_embedded_worker
+from modsys.scoring import ScoringPlan, plan_for, score_batch, start_embedded_worker
 from modsys.services.actions import NewAction
 from modsys.services.decisions import Decision, decide_appeal
 from modsys.services.appeals import start_review
@@ -56,10 +56,13 @@ def models(built, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def policy_path(tmp_path) -> Path:
-    """The default policy with a toxicity threshold every score crosses."""
+def policy_path(tmp_path, request) -> Path:
+    """The default policy with a toxicity threshold every score crosses, plus
+    any toxicity settings the test passes (indirect parameter)."""
+    extra = getattr(request, "param", "")
     path = tmp_path / "policy.yaml"
-    path.write_text(DEFAULT_POLICY.read_text().replace("    toxicity: 0.80", "    toxicity: 0.01"))
+    path.write_text(DEFAULT_POLICY.read_text().replace("    toxicity: 0.80", "    toxicity: 0.01")
+                    .replace("  model: original\n", "  model: original\n" + extra, 1))
     return path
 
 
@@ -100,6 +103,32 @@ def test_shadow_candidate_is_stored_apart_and_never_orders_the_queue(engine, ses
         flag = session.get(Flag, f.id)
         live_row = next(r for r in rows if r.flag_id == f.id and not r.shadow)
         assert flag.max_score == live_row.max_score and flag.max_label == live_row.max_label
+
+
+SHADOWED = "  backend: torch\n  shadow:\n    model: original\n    backend: onnx-int8\n"
+
+
+@pytest.mark.parametrize("policy_path", [SHADOWED], indirect=True)
+@pytest.mark.parametrize("env_backend", [None, "onnx-int8"])
+def test_policy_and_environment_choose_the_backend_and_the_shadow(engine, session, community, models, env_backend):
+    env = {"MODSYS_MODEL_DIR": str(models), **({"MODSYS_TOXICITY_BACKEND": env_backend} if env_backend else {})}
+    settings = load_settings(env)
+    plan = plan_for(session, settings)
+    assert plan == ScoringPlan("original", (env_backend, "torch"), "original", ("onnx-int8",))
+    flags = _report(session, community, 3)
+    stop = start_embedded_worker(engine, settings, plan)
+    try:
+        def both_stored() -> list[ToxicityScore]:
+            fresh(session)
+            rows = session.exec(select(ToxicityScore)).all()
+            return rows if len(rows) == 6 else []
+
+        rows = wait_until(both_stored, 60, "live and shadow scores")
+    finally:
+        stop()
+    live = env_backend or "torch"  # the environment overrides the policy
+    assert sorted((r.backend, r.shadow) for r in rows) == sorted([(live, False)] * 3 + [("onnx-int8", True)] * 3)
+    assert {r.flag_id for r in rows} == {f.id for f in flags}
 
 
 def _member(session, flag) -> Member:

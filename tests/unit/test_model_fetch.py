@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from modsys.scoring import model_problem
 from modsys.toxicity import (
     ChecksumMismatch,
     ModelFetchError,
@@ -93,6 +94,7 @@ def test_first_start_fetch_reports_progress_then_installs(mirror, tmp_path):
 
         note = wait_until(halfway, 30, "a progress note with a share")
         assert re.search(r"is downloading: (49|50)%", note) and "scored as soon as it is installed" in note
+        assert model_problem(tmp_path / "models", "original") == note  # the dashboard's banner and /readyz
         assert not installed.is_set() and installed_models(tmp_path / "models") == []
         mirror.release.set()
         assert installed.wait(30)
