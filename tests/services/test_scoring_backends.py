@@ -80,7 +80,9 @@ def _drain(engine, scorer, shadow=None) -> int:
     return total
 
 
-def test_int8_scores_record_backend_and_the_onnx_files_sha256(engine, session, community, models):
+def test_int8_scores_record_backend_and_the_onnx_files_sha256(engine, session, community, models, app, make_staff):
+    from tests.conftest import login
+
     flags = _report(session, community, 3)
     scorer = get_scorer(models, "original")  # auto: converted, so int8
     assert scorer.info.backend == "onnx-int8"
@@ -90,6 +92,11 @@ def test_int8_scores_record_backend_and_the_onnx_files_sha256(engine, session, c
     rows = session.exec(select(ToxicityScore)).all()
     assert {(r.backend, r.model_sha256, r.shadow) for r in rows} == {("onnx-int8", entry["sha256"], False)}
     assert all(session.get(Flag, f.id).score_state == "scored" for f in flags)
+    make_staff("moderator", "mod_int8")
+    client = app.test_client()
+    login(client, "mod_int8")
+    page = client.get(f"/flags/{flags[0].id}").get_data(as_text=True)
+    assert f"on onnx-int8 (file {entry['sha256'][:12]}" in page and "onnxruntime " in page
 
 
 def test_shadow_candidate_is_stored_apart_and_never_orders_the_queue(engine, session, community, models):
@@ -198,3 +205,26 @@ def test_flags_filed_before_the_first_start_download_are_scored_once_it_lands(en
             clear_scorer_cache()
     rows = session.exec(select(ToxicityScore)).all()
     assert {r.backend for r in rows} == {"torch"} and len(rows) == 3
+
+
+def test_evaluate_reports_against_the_demos_decisions(db_url, engine, session, community, models):
+    import os
+    import subprocess
+    import sys
+
+    from modsys import demo
+
+    demo.fill(session, community)
+    fresh(session)
+    decided = session.exec(select(Flag).where(Flag.status.in_(("actioned", "dismissed")))).all()
+    _drain(engine, get_scorer(models, "original"))
+    env = {**os.environ, "DATABASE_URL": db_url, "MODSYS_MODEL_DIR": str(models), "HF_HUB_OFFLINE": "1",
+           "MODSYS_POLICY": str(DEFAULT_POLICY)}
+    env.pop("MODSYS_ENV", None)
+    out = subprocess.run([sys.executable, "-m", "modsys.cli", "model", "evaluate", "--compare"], env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    actioned = sum(f.status == "actioned" for f in decided)
+    assert f"{len(decided)} labelled flags: {len(decided)} moderator decisions" in out.stdout
+    assert f"live (original/onnx-int8): {len(decided)} scored ({actioned} toxic, 0 overturned)" in out.stdout
+    assert "no shadow scores yet" in out.stdout and "toxicity" in out.stdout
