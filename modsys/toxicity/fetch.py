@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import tempfile
 import threading
 import urllib.error
@@ -82,7 +83,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, sha256_prefix: 
         ) from e
 
 
-def _from_mirror(base: str, model: str, tmp: Path, progress: Progress | None) -> tuple[Path, Path, str, str]:
+def _from_mirror(base: str, model: str, tmp: Path, progress: Progress | None) -> tuple[Path, Path, str, str, bool]:
     url = f"{base}/{model}"
     manifest_file = tmp / MANIFEST
     download(f"{url}/{MANIFEST}", manifest_file)
@@ -99,17 +100,17 @@ def _from_mirror(base: str, model: str, tmp: Path, progress: Progress | None) ->
         if "/" in name or name.startswith("."):
             raise ModelFetchError(f"{url}/{MANIFEST} names an unsafe file {name!r}")
         download(f"{url}/hf/{name}", hf / name, sha256=digest)
-    return ckpt, hf, sha256, f"{url}/checkpoint.ckpt"
+    return ckpt, hf, sha256, f"{url}/checkpoint.ckpt", True
 
 
-def _from_release(model: str, tmp: Path, progress: Progress | None) -> tuple[Path, Path, str | None, str]:
+def _from_release(model: str, tmp: Path, progress: Progress | None) -> tuple[Path, Path, str | None, str, bool]:
     import transformers
     from detoxify.detoxify import MODEL_URLS
 
     url = MODEL_URLS[model]
-    # Release files are named <name>-<sha256 prefix>.ckpt (torch.hub.HASH_REGEX's convention).
-    name = url.rsplit("/", 1)[-1]
-    prefix = name.rsplit("-", 1)[-1].split(".")[0] if "-" in name else None
+    # Release files are named <name>-<sha256 prefix>.ckpt: torch.hub's HASH_REGEX convention.
+    match = re.search(r"-([a-f0-9]+)\.", url.rsplit("/", 1)[-1])
+    prefix = match.group(1) if match else None
     ckpt = tmp / "checkpoint.ckpt"
     download(url, ckpt, sha256_prefix=prefix, progress=progress)
     args = read_checkpoint(ckpt, allow_pickle=prefix is not None)["config"]["arch"]["args"]
@@ -120,7 +121,7 @@ def _from_release(model: str, tmp: Path, progress: Progress | None) -> tuple[Pat
         getattr(transformers, args["tokenizer_name"]).from_pretrained(args["model_type"]).save_pretrained(hf)
     except OSError as e:
         raise ModelFetchError(f"could not download the Hugging Face config/tokenizer {args['model_type']!r}: {e}") from e
-    return ckpt, hf, None, url
+    return ckpt, hf, None, url, prefix is not None
 
 
 def fetch_model(model_dir: Path, model: str = "original", *, url_base: str | None = None,
@@ -134,11 +135,12 @@ def fetch_model(model_dir: Path, model: str = "original", *, url_base: str | Non
         raise ValueError(f"unknown detoxify model {model!r}; choose from {sorted(MODEL_URLS)}")
     with tempfile.TemporaryDirectory(prefix="modsys-fetch-") as tmp:
         if url_base:
-            ckpt, hf, sha256, source = _from_mirror(url_base, model, Path(tmp), progress)
+            ckpt, hf, sha256, source, vouched = _from_mirror(url_base, model, Path(tmp), progress)
         else:
-            ckpt, hf, sha256, source = _from_release(model, Path(tmp), progress)
+            ckpt, hf, sha256, source, vouched = _from_release(model, Path(tmp), progress)
+        # a checked hash vouches for a checkpoint that needs full unpickling (see model_store)
         return install_model(ckpt, hf, Path(model_dir), model, expected_sha256=sha256, source=source,
-                             _provenance_checked=True)
+                             _provenance_checked=vouched)
 
 
 # -- first start: fetch in the background -------------------------------------
