@@ -83,6 +83,10 @@ def open_onnx(root: Path, entry: dict[str, Any], model: str, labels: tuple[str, 
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle pool threads spin by default ("session.intra_op.allow_spinning" = "1",
+    # onnxruntime docs/performance/tune-performance/threading.md): fine on cores of
+    # its own, but in the embedded mode they would burn the cores the web server needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(root / entry["file"]), options, providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(root / entry["tokenizer"]))
