@@ -2,7 +2,7 @@
 Prints figures; never a test.
 
     python bench/intake.py [--mode pg|sqlite|both] [--rate 10] [--seconds 60]
-                           [--model-dir DIR] [--pg URL]
+                           [--backend onnx-int8|torch] [--pages 5] [--model-dir DIR] [--pg URL]
 
 PostgreSQL (`pg`): a fresh database (`modsys db upgrade && modsys init`),
 gunicorn with 2 workers (gunicorn.conf.py) and one `modsys worker`, in
@@ -19,7 +19,10 @@ Flags are POSTed to /api/v1/flags at `--rate` per second (open loop: a slow
 answer does not delay the next report) for `--seconds`, spread over four
 reporter keys (four chat-bot shards; one key is limited to 300 requests a
 minute). Messages have chat-like lengths (median ~8 words, 4% walls of text).
-Reported: the API's answer time, and intake-to-score latency per flag,
+Meanwhile pages are served: `--pages` GETs a second of /statements and /login
+(templates + queries), open loop. The scoring backend is `--backend` (the
+int8 one is made with `modsys model convert`, as an operator would).
+Reported: the API's and the pages' answer times, and intake-to-score latency per flag,
 `ToxicityScore.created_at - Flag.created_at` (both stamped by the app's clock
 on this machine), p50/p95/max, once every flag is scored or 180 s after the
 last report; a flag still unscored then counts as a miss (and the percentiles,
@@ -54,8 +57,10 @@ import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from modsys.config import DEFAULT_POLICY  # noqa: E402
+from modsys.toxicity.model_store import locate  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/modsys_intake"
+LOADED = r"loaded toxicity model \S+ \((\S+), sha256 \w+, (\d+) threads\)"  # backend, threads
 THROUGHPUT = math.nan  # flags scored per second over the run (set by `latencies`)
 WINDOWS: dict[int, list[float]] = {}
 VOCAB_SIZE = 30522
@@ -115,6 +120,47 @@ def messages(n: int, rng: random.Random, long_share: float) -> list[str]:
         k = rng.randint(150, 400) if long else max(1, min(120, round(rng.lognormvariate(math.log(8), 0.9))))
         out.append(" ".join(rng.choices(WORDS, k=k)))
     return out
+
+
+def load_pages(base: str, rate: float, stop: threading.Event) -> list[float]:
+    """GET pages at `rate`/s until `stop`; returns answer times of the 200s."""
+    times: list[float] = []
+    if rate <= 0:
+        return times
+    lock = threading.Lock()
+
+    def get(i: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            ok = requests.get(f"{base}{('/statements', '/login')[i % 2]}", timeout=30).status_code == 200
+        except requests.RequestException:
+            ok = False
+        if ok:
+            with lock:
+                times.append(time.perf_counter() - t0)
+
+    with ThreadPoolExecutor(4) as pool:
+        start, i = time.monotonic(), 0
+        while not stop.is_set():
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                stop.wait(delay)
+            pool.submit(get, i)
+            i += 1
+    return times
+
+
+def drive_with_pages(base: str, keys: list[str], args) -> tuple[list[int], list[float], dict, list[float]]:
+    stop = threading.Event()
+    pages: list[float] = []
+    loader = threading.Thread(target=lambda: pages.extend(load_pages(base, args.pages, stop)))
+    loader.start()
+    try:
+        ids, answers, statuses = drive(base, keys, args.rate, args.seconds, seed=1, long_share=args.long_share)
+    finally:
+        stop.set()
+        loader.join()
+    return ids, answers, statuses, pages
 
 
 def drive(base: str, keys: list[str], rate: float, seconds: float, seed: int,
@@ -188,7 +234,8 @@ def latencies(engine: sa.Engine, ids: list[int], wait_s: float) -> tuple[list[fl
     return [(when(scored) - when(created)).total_seconds() for created, scored in rows], len(ids) - len(rows)
 
 
-def report(name: str, answers: list[float], lat: list[float], misses: int, statuses: dict, sent_for: float) -> None:
+def report(name: str, answers: list[float], lat: list[float], misses: int, statuses: dict, sent_for: float,
+           pages: list[float] = ()) -> None:
     api = summary_ms(answers)
     ordered = sorted(lat)
     p95 = percentile(ordered, 95) if ordered else math.nan
@@ -196,6 +243,10 @@ def report(name: str, answers: list[float], lat: list[float], misses: int, statu
     print(f"{name}: {sum(statuses.values())} flags sent in {sent_for:.1f}s, answers {statuses}")
     print(f"  API answer (202)       p50 {api['p50']:7.1f}  p95 {api['p95']:7.1f}  p99 {api['p99']:7.1f}  "
           f"max {api['max']:7.1f} ms")
+    if pages:
+        page = summary_ms(pages)
+        print(f"  pages served ({len(pages)})  p50 {page['p50']:7.1f}  p95 {page['p95']:7.1f}  p99 {page['p99']:7.1f}  "
+              f"max {page['max']:7.1f} ms")
     if ordered:
         print(f"  intake -> stored score p50 {percentile(ordered, 50):7.3f}  p95 {p95:7.3f}  "
               f"p99 {percentile(ordered, 99):7.3f}  max {ordered[-1]:7.3f} s  scored {len(ordered)}, "
@@ -257,9 +308,9 @@ def wait_log(procs: Procs, name: str, pattern: str, seconds: float = 120) -> re.
     raise SystemExit(f"{name}: no {pattern!r} in {seconds}s:\n{procs.log(name)[-3000:]}")
 
 
-def cli(env: dict[str, str], *args: str) -> str:
+def cli(env: dict[str, str], *args: str, timeout: float = 180) -> str:
     r = subprocess.run([sys.executable, "-m", "modsys.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                       text=True, timeout=180)
+                       text=True, timeout=timeout)
     if r.returncode:
         raise SystemExit(f"modsys {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
     return r.stdout
@@ -292,7 +343,8 @@ def run_pg(args, model_dir: Path, tmp: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MODSYS_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": args.pg,
            "MODSYS_BASE_URL": base, "MODSYS_POLICY": str(DEFAULT_POLICY), "MODSYS_MODEL_DIR": str(model_dir),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MODSYS_LOG_FORMAT": "text"}
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MODSYS_LOG_FORMAT": "text",
+           "MODSYS_TOXICITY_BACKEND": args.backend, "MODSYS_MODEL_AUTOFETCH": "0"}
     for var in ("FLASK_DEBUG", "MODSYS_TORCH_THREADS", "PORT", "WEB_CONCURRENCY"):
         env.pop(var, None)
     cli(env, "db", "upgrade")
@@ -307,16 +359,17 @@ def run_pg(args, model_dir: Path, tmp: Path) -> None:
         procs.start("worker", [sys.executable, "-m", "modsys.cli", "worker"], env)
         wait_http(f"{base}/healthz", procs)
         warm_up(base, api_keys[0], engine)
-        threads = int(wait_log(procs, "worker", r"loaded toxicity model \S+ \(sha256 \w+, (\d+) threads\)").group(1))
+        backend, threads = wait_log(procs, "worker", LOADED).groups()
         time.sleep(1)
-        print(machine_facts(engine, gunicorn_workers=2, gunicorn_threads=4, torch_threads=threads, extra=[
+        print(machine_facts(engine, gunicorn_workers=2, gunicorn_threads=4, extra=[
+            f"scoring backend {backend}, {threads} threads; load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "processes: gunicorn (2 workers) + 1 `modsys worker` + PostgreSQL + this load generator, same machine",
             f"load: {args.rate:g} flags/s for {args.seconds:g} s, open loop; {args.long_share:.0%} walls of text"]))
         t0 = time.monotonic()
-        ids, answers, statuses = drive(base, api_keys, args.rate, args.seconds, seed=1, long_share=args.long_share)
+        ids, answers, statuses, pages = drive_with_pages(base, api_keys, args)
         sent_for = time.monotonic() - t0
         lat, misses = latencies(engine, ids, 180)
-        report("PostgreSQL, gunicorn x2 + modsys worker", answers, lat, misses, statuses, sent_for)
+        report(f"PostgreSQL, gunicorn x2 + modsys worker ({backend})", answers, lat, misses, statuses, sent_for, pages)
     finally:
         procs.stop()
         engine.dispose()
@@ -329,7 +382,8 @@ def run_sqlite(args, model_dir: Path, tmp: Path) -> None:
     db = tmp / "modsys.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "MODSYS_POLICY": str(DEFAULT_POLICY),
            "MODSYS_MODEL_DIR": str(model_dir), "SECRET_KEY": secrets.token_urlsafe(48), "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "MODSYS_LOG_FORMAT": "text"}
+           "TRANSFORMERS_OFFLINE": "1", "MODSYS_LOG_FORMAT": "text", "MODSYS_TOXICITY_BACKEND": args.backend,
+           "MODSYS_MODEL_AUTOFETCH": "0"}
     for var in ("MODSYS_ENV", "FLASK_DEBUG", "MODSYS_TORCH_THREADS"):
         env.pop(var, None)
     api_keys = keys(env)  # creates the schema and the community on the file
@@ -339,19 +393,20 @@ def run_sqlite(args, model_dir: Path, tmp: Path) -> None:
         procs.start("serve", [sys.executable, "-m", "modsys.cli", "serve", "--port", str(port)], env)
         wait_http(f"{base}/healthz", procs)
         warm_up(base, api_keys[0], engine)
-        threads = int(wait_log(procs, "serve", r"loaded toxicity model \S+ \(sha256 \w+, (\d+) threads\)").group(1))
+        backend, threads = wait_log(procs, "serve", LOADED).groups()
         time.sleep(1)
         import sqlite3
 
-        print(machine_facts(torch_threads=threads, extra=[
+        print(machine_facts(extra=[
+            f"scoring backend {backend}, {threads} threads; {args.pages:g} pages/s served meanwhile",
             f"processes: `modsys serve` (werkzeug threaded server + scheduler + scoring thread), SQLite "
             f"{sqlite3.sqlite_version} file in WAL mode, + this load generator, same machine",
             f"load: {args.rate:g} flags/s for {args.seconds:g} s, open loop; {args.long_share:.0%} walls of text"]))
         t0 = time.monotonic()
-        ids, answers, statuses = drive(base, api_keys, args.rate, args.seconds, seed=1, long_share=args.long_share)
+        ids, answers, statuses, pages = drive_with_pages(base, api_keys, args)
         sent_for = time.monotonic() - t0
         lat, misses = latencies(engine, ids, 180)
-        report("SQLite, embedded `modsys serve`", answers, lat, misses, statuses, sent_for)
+        report(f"SQLite, embedded `modsys serve` ({backend})", answers, lat, misses, statuses, sent_for, pages)
     finally:
         procs.stop()
         engine.dispose()
@@ -374,6 +429,8 @@ def main() -> None:
                         help="share of walls of text (150-400 words) among the messages")
     parser.add_argument("--pg", default=PG_DEFAULT, help="a database to create, use and drop")
     parser.add_argument("--model-dir", type=Path, help="an installed model to reuse (default: build one)")
+    parser.add_argument("--backend", choices=("onnx-int8", "torch"), default="onnx-int8")
+    parser.add_argument("--pages", type=float, default=5.0, help="pages served per second meanwhile")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
@@ -386,6 +443,11 @@ def main() -> None:
             took = install(model_dir)
             size = sum(f.stat().st_size for f in model_dir.rglob("*") if f.is_file()) / 2**20
             print(f"# BERT-base-shaped random model built and installed in {took:.1f}s ({size:.0f} MiB)", flush=True)
+        if args.backend == "onnx-int8" and not locate(model_dir, "original").backend("onnx-int8"):
+            t0 = time.perf_counter()
+            print("# " + cli({**os.environ, "MODSYS_MODEL_DIR": str(model_dir)}, "model", "convert", "--to", "onnx-int8",
+                         timeout=1200)
+                  .strip() + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
         for mode in (("pg", "sqlite") if args.mode == "both" else (args.mode,)):
             work = tmp / mode
             work.mkdir()

@@ -1,19 +1,26 @@
-"""Toxicity scoring throughput on this machine's CPU. Prints figures; never a test.
+"""Toxicity scoring throughput and memory on this machine's CPU. Prints figures; never a test.
 
-    python bench/toxicity.py [--quick] [--messages N]
+    python bench/toxicity.py [--quick] [--messages N]      # torch fp32 vs onnx-int8, side by side
+    python bench/toxicity.py --strategies [--quick]        # torch: batching strategies compared
 
 The model is detoxify's `original` architecture at full size (bert-base-
 uncased: 12 layers, 768 wide, 6 labels), randomly initialised, with a
 generated 30,522-token vocabulary, so nothing is downloaded; speed does not
 depend on the weights' values. It is saved as a detoxify-format checkpoint,
-installed and loaded through modsys's real path, and scored with the real
-DetoxifyScorer. The identity-regression false-positive rate needs real
-weights: it is measured only when MODSYS_MODEL_DIR holds installed models.
+installed and loaded through modsys's real path, converted with `modsys model
+convert --to onnx-int8` (which refuses a conversion more than 0.02 off torch),
+and each backend is then measured in a process of its own, so its RSS is its
+own: RSS after load, peak RSS while scoring, messages/s, and the arithmetic
+it did (fp32-equivalent FLOPs of the tokens it computed, padding included) as
+a share of this CPU's fp32 matmul limit. The identity-regression
+false-positive rate needs real weights: it is measured only when
+MODSYS_MODEL_DIR holds installed models.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -145,16 +152,16 @@ STRATEGIES = {
 def run(scorer, texts, batch_size: int, strategy: str, per_call: int | None = None):
     """Score once (in calls of `per_call` texts, default all at once); return
     (seconds, tokens the model computed incl. padding, peak RSS MiB)."""
-    from modsys.toxicity import detoxify_scorer
+    from modsys.toxicity import scorer as scorer_module
 
     sort, cap = STRATEGIES[strategy]
     executed = []
     hook = scorer.model.register_forward_pre_hook(
         lambda _m, _a, kw: executed.append(kw["attention_mask"].shape), with_kwargs=True
     )
-    real_batches, defaults = detoxify_scorer.length_sorted_batches, (scorer.max_padding, scorer.max_batch_tokens)
+    real_batches, defaults = scorer_module.length_sorted_batches, (scorer.max_padding, scorer.max_batch_tokens)
     if not sort:
-        detoxify_scorer.length_sorted_batches = in_input_order
+        scorer_module.length_sorted_batches = in_input_order
     if cap is not None:
         scorer.max_padding = scorer.max_batch_tokens = cap
     scorer.batch_size = batch_size
@@ -166,7 +173,7 @@ def run(scorer, texts, batch_size: int, strategy: str, per_call: int | None = No
             scorer.score(texts[i : i + step])
         elapsed = time.perf_counter() - start
     finally:
-        detoxify_scorer.length_sorted_batches = real_batches
+        scorer_module.length_sorted_batches = real_batches
         scorer.max_padding, scorer.max_batch_tokens = defaults
         hook.remove()
     return elapsed, sum(b * w for b, w in executed), window_peak_rss_mib()
@@ -191,15 +198,8 @@ def identity_fpr() -> None:
                 print(f"    flagged: {t!r}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="64 messages, one round")
-    parser.add_argument("--messages", type=int, default=None)
-    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.build:
-        return build(args.build)
-
+def strategies(args) -> None:
+    """torch fp32: batch sizes and batching strategies, in this process."""
     import torch
     import transformers
 
@@ -217,7 +217,7 @@ def main() -> None:
         install_model(tmp / "src" / "bert-base-random.ckpt", tmp / "src" / "hf", tmp / "models")
         t2 = time.perf_counter()
         base_rss = rss_mib()
-        scorer: DetoxifyScorer = load_scorer(tmp / "models")
+        scorer: DetoxifyScorer = load_scorer(tmp / "models", "original", "torch")
         t3 = time.perf_counter()
         print(f"cores: torch.get_num_threads()={torch.get_num_threads()}, os.cpu_count()={os.cpu_count()}, "
               f"available_cpus()={available_cpus()}")
@@ -263,6 +263,125 @@ def main() -> None:
               "tokens at 2 x non-embedding params each (attention's seq^2 term ignored); peak RSS is the "
               "process's peak during that run (model included)")
     print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
+
+
+# -- torch fp32 vs onnx-int8, each in its own process ---------------------------
+
+
+def measure(backend: str, model_dir: Path, n: int, rounds: int) -> None:
+    """Child process: load one backend, score the corpus, print one JSON line."""
+    import threading
+
+    from modsys.toxicity import load_scorer
+
+    before = rss_mib()
+    t0 = time.perf_counter()
+    scorer = load_scorer(model_dir, "original", backend)
+    loaded_s = time.perf_counter() - t0
+    after = rss_mib()
+    texts = corpus(n, word_pool(random.Random(0)), random.Random(1))
+    real = sum(sum(len(c) for c in scorer.token_chunks(t)) for t in texts)
+    computed: list[int] = []
+    forward = scorer._forward
+
+    def counted(windows):  # padded tokens the model computes
+        computed.append(len(windows) * max(map(len, windows)))
+        return forward(windows)
+
+    scorer._forward = counted
+    scorer.score(texts[:8])  # warm-up
+    best = {}
+    for _ in range(rounds):
+        for per_call in (32, n):  # 32 at a time: a worker's claim; n: one call
+            computed.clear()
+            start = time.perf_counter()
+            for i in range(0, n, per_call):
+                scorer.score(texts[i : i + per_call])
+            took = time.perf_counter() - start
+            best[per_call] = min(best.get(per_call, (math.inf, 0)), (took, sum(computed)))
+    extra = {}
+    if backend == "torch":
+        params = sum(p.numel() for name, p in scorer.model.named_parameters() if "embeddings" not in name)
+        extra = {"nonembed_params": params, "threads": __import__("torch").get_num_threads()}
+    print(json.dumps({
+        "backend": backend, "rss_before_load": before, "rss_after_load": after, "peak_rss": peak_rss_mib(),
+        "load_s": loaded_s, "real_tokens": real, "n": n, "python_threads": threading.active_count(),
+        "torch_imported": "torch" in sys.modules, "runs": {str(k): v for k, v in best.items()},
+        "sha256": scorer.info.sha256, **extra,
+    }))
+
+
+def backends(args) -> None:
+    n = args.messages or (64 if args.quick else 256)
+    rounds = 1 if args.quick else 2
+    print(f"python {sys.version.split()[0]}; {len(os.sched_getaffinity(0))} cores usable of {os.cpu_count()}")
+    print("load average at start (other work on this machine skews every figure): %.2f %.2f %.2f" % os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="modsys-bench-") as tmp:
+        tmp = Path(tmp)
+        env = {**os.environ, "MODSYS_MODEL_DIR": str(tmp / "models"), "HF_HUB_OFFLINE": "1"}
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--build", str(tmp / "src")], check=True)
+        subprocess.run([sys.executable, "-m", "modsys.cli", "model", "install", "--checkpoint",
+                        str(tmp / "src" / "bert-base-random.ckpt"), "--config-dir", str(tmp / "src" / "hf")],
+                       check=True, env=env, stdout=subprocess.DEVNULL)
+        t1 = time.perf_counter()
+        converted = subprocess.run([sys.executable, "-m", "modsys.cli", "model", "convert", "--to", "onnx-int8"],
+                                   env=env, capture_output=True, text=True)
+        t2 = time.perf_counter()
+        if converted.returncode:
+            raise SystemExit(f"conversion failed:\n{converted.stderr}")
+        root = tmp / "models" / "original"
+        mib = lambda p: p.stat().st_size / 2**20  # noqa: E731
+        print(f"build + install {t1 - t0:.0f} s; `modsys model convert --to onnx-int8` {t2 - t1:.0f} s: "
+              f"{converted.stdout.strip()}")
+        print(f"files: checkpoint.ckpt {mib(root / 'checkpoint.ckpt'):.0f} MiB, "
+              f"model.int8.onnx {mib(root / 'model.int8.onnx'):.0f} MiB")
+        import torch
+
+        results = {}
+        peak = matmul_gflops()
+        for backend in ("torch", "onnx-int8"):
+            print(f"load average before {backend}: %.2f %.2f %.2f" % os.getloadavg(), flush=True)
+            out = subprocess.run([sys.executable, __file__, "--measure", backend, "--model-dir", str(tmp / "models"),
+                                  "--messages", str(n), "--rounds", str(rounds)], env=env, capture_output=True,
+                                 text=True, check=True)
+            results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
+        peak = max(peak, matmul_gflops(1.0))
+    flops_per_token = 2 * results["torch"]["nonembed_params"]
+    print(f"fp32 matmul limit (torch, 2048^3, {torch.get_num_threads()} threads, best of 2): {peak:.0f} GFLOP/s; "
+          f"{n} chat messages, {results['torch']['real_tokens']} tokens; best of {rounds} round(s)")
+    print(f"{'backend':>10} {'per call':>8} {'msg/s':>7} {'vs fp32':>8} {'GFLOP/s':>8} {'of limit':>8} "
+          f"{'RSS load':>9} {'RSS peak':>9} {'load s':>7} {'torch?':>6}")
+    base = {k: n / v[0] for k, v in results["torch"]["runs"].items()}
+    for backend, r in results.items():
+        for per_call, (took, computed) in r["runs"].items():
+            gflops = flops_per_token * computed / took / 1e9
+            print(f"{backend:>10} {per_call:>8} {n / took:>7.1f} {n / took / base[per_call]:>7.2f}x {gflops:>8.0f} "
+                  f"{gflops / peak:>8.0%} {r['rss_after_load']:>5.0f} MiB {r['peak_rss']:>5.0f} MiB "
+                  f"{r['load_s']:>7.1f} {'yes' if r['torch_imported'] else 'no':>6}")
+    print("GFLOP/s = fp32-equivalent arithmetic of the tokens computed (padding included, 2 x non-embedding params "
+          "per token); 'of limit' divides it by the fp32 matmul limit, so int8 kernels can pass 100%. RSS load = "
+          "the process's RSS once the scorer is loaded; RSS peak = its peak over the whole run (its own process).")
+    print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64 messages, one round")
+    parser.add_argument("--messages", type=int, default=None)
+    parser.add_argument("--strategies", action="store_true", help="torch batching strategies instead of backends")
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.build:
+        return build(args.build)
+    if args.measure:
+        return measure(args.measure, args.model_dir, args.messages, args.rounds)
+    if args.strategies:
+        return strategies(args)
+    backends(args)
     identity_fpr()
 
 

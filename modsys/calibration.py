@@ -1,10 +1,18 @@
-"""How well the toxicity thresholds match what moderators decided.
+"""How well the toxicity thresholds match what people decided: one computation
+for `modsys model evaluate` and the calibration card on /admin.
 
-Ground truth: a flag that was actioned is toxic, a dismissed one is not.
-For each label we report precision and recall of the current threshold, and
+Labelled examples come from decisions, never from the model:
+- a moderator's decision on a flag: actioned is toxic, dismissed is not;
+- an appeal outcome on an action filed with automated detection (its
+  statement of reasons says so): upheld or modified confirms it; overturned
+  makes that flag not toxic, so an overturned auto-detected sanction counts
+  as a false positive of every threshold its score crossed.
+
+For each label we report precision and recall of the policy's threshold, and
 the lowest threshold whose precision reaches the target (so recall is as high
-as that precision allows). The numbers say how the model ranks; moderators
-still decide every case."""
+as that precision allows). Scores of a shadow candidate are kept apart and
+compared on the same flags (`compare`). The numbers say how the model ranks;
+moderators still decide every case."""
 
 from __future__ import annotations
 
@@ -12,7 +20,15 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from modsys.models import Flag, FlagStatus, ToxicityScore
+from modsys.models import (
+    Action,
+    Appeal,
+    AppealOutcome,
+    Flag,
+    FlagStatus,
+    StatementOfReasons,
+    ToxicityScore,
+)
 from modsys.policy import Policy
 
 
@@ -28,10 +44,44 @@ class LabelReport:
 
 @dataclass(frozen=True)
 class Calibration:
-    decided: int
-    actioned: int
+    decided: int  # labelled flags with a score from this source
+    actioned: int  # of which toxic
     target_precision: float
     labels: list[LabelReport]
+    overturned: int = 0  # auto-detected sanctions overturned on appeal (negatives)
+    source: str = "live"  # "live", or "model/backend (shadow)" in a comparison
+
+
+@dataclass(frozen=True)
+class Examples:
+    toxic: dict[int, bool]  # flag id -> the decisions' label
+    from_flags: int  # moderators' decisions on flags
+    from_appeals: int  # appeal outcomes on auto-detected actions
+    overturned: frozenset[int]  # flags whose auto-detected sanction was overturned
+
+
+def labelled_examples(session: Session, community_id: int) -> Examples:
+    toxic = {
+        flag_id: status == FlagStatus.actioned
+        for flag_id, status in session.exec(
+            select(Flag.id, Flag.status)
+            .where(Flag.community_id == community_id, Flag.status.in_((FlagStatus.actioned, FlagStatus.dismissed)))
+        )
+    }
+    from_flags = len(toxic)
+    appeals = session.exec(
+        select(Action.flag_id, Appeal.outcome)
+        .join(Appeal, Appeal.action_id == Action.id)
+        .join(StatementOfReasons, StatementOfReasons.action_id == Action.id)
+        .where(Action.community_id == community_id, Action.flag_id.is_not(None),
+               StatementOfReasons.automated_detection.is_(True), Appeal.outcome.is_not(None))
+        .order_by(Appeal.decided_at, Appeal.id)  # the last decision on a flag's action wins
+    ).all()
+    outcome_of = {flag_id: outcome for flag_id, outcome in appeals}
+    for flag_id, outcome in outcome_of.items():
+        toxic[flag_id] = outcome != AppealOutcome.overturned
+    overturned = frozenset(f for f, o in outcome_of.items() if o == AppealOutcome.overturned)
+    return Examples(toxic, from_flags, len(outcome_of), overturned)
 
 
 def _pr(pairs: list[tuple[float, bool]], threshold: float) -> tuple[float | None, float | None]:
@@ -42,18 +92,13 @@ def _pr(pairs: list[tuple[float, bool]], threshold: float) -> tuple[float | None
     return precision, recall
 
 
-def calibrate(session: Session, community_id: int, policy: Policy, target_precision: float = 0.9) -> Calibration:
-    rows = session.exec(
-        select(ToxicityScore.flag_id, ToxicityScore.labels, Flag.status)
-        .join(Flag, Flag.id == ToxicityScore.flag_id)
-        .where(Flag.community_id == community_id, Flag.status.in_((FlagStatus.actioned, FlagStatus.dismissed)))
-        .order_by(ToxicityScore.flag_id, ToxicityScore.id)
-    ).all()
-    latest = {flag_id: (labels, status == FlagStatus.actioned) for flag_id, labels, status in rows}  # last score wins
-    names = sorted({name for labels, _ in latest.values() for name in labels} | set(policy.toxicity.thresholds))
+def _report(scores: dict[int, dict[str, float]], examples: Examples, policy: Policy, target_precision: float,
+            source: str) -> Calibration:
+    labelled = {flag_id: (labels, examples.toxic[flag_id]) for flag_id, labels in scores.items()}
+    names = sorted({name for labels, _ in labelled.values() for name in labels} | set(policy.toxicity.thresholds))
     reports = []
     for name in names:
-        pairs = [(labels.get(name, 0.0), y) for labels, y in latest.values()]
+        pairs = [(labels.get(name, 0.0), y) for labels, y in labelled.values()]
         threshold = policy.toxicity.thresholds.get(name)
         precision, recall = _pr(pairs, threshold) if threshold is not None else (None, None)
         suggested = suggested_recall = None
@@ -63,4 +108,53 @@ def calibrate(session: Session, community_id: int, policy: Policy, target_precis
                 suggested, suggested_recall = round(candidate, 4), r
                 break
         reports.append(LabelReport(name, threshold, precision, recall, suggested, suggested_recall))
-    return Calibration(len(latest), sum(1 for _, y in latest.values() if y), target_precision, reports)
+    return Calibration(len(labelled), sum(1 for _, y in labelled.values() if y), target_precision, reports,
+                       len(examples.overturned & labelled.keys()), source)
+
+
+Source = tuple[str, str, bool]  # (model, backend, shadow)
+
+
+def _scores(session: Session, community_id: int, flag_ids: set[int]) -> tuple[dict[int, dict[str, float]], dict[Source, dict[int, dict[str, float]]]]:
+    """(live scores, scores per source) of the labelled flags; a flag's latest score wins."""
+    rows = session.exec(
+        select(ToxicityScore.flag_id, ToxicityScore.model_name, ToxicityScore.backend, ToxicityScore.shadow,
+               ToxicityScore.labels)
+        .join(Flag, Flag.id == ToxicityScore.flag_id)
+        .where(Flag.community_id == community_id)
+        .order_by(ToxicityScore.id)
+    ).all()
+    live: dict[int, dict[str, float]] = {}
+    by_source: dict[Source, dict[int, dict[str, float]]] = {}
+    for flag_id, model, backend, shadow, labels in rows:
+        if flag_id in flag_ids:
+            by_source.setdefault((model, backend, shadow), {})[flag_id] = labels
+            if not shadow:
+                live[flag_id] = labels
+    return live, by_source
+
+
+def calibrate(session: Session, community_id: int, policy: Policy, target_precision: float = 0.9) -> Calibration:
+    """The live scores (each flag's latest non-shadow score) against the decisions."""
+    examples = labelled_examples(session, community_id)
+    live, by_source = _scores(session, community_id, set(examples.toxic))
+    return _report(live, examples, policy, target_precision, _live_name(by_source))
+
+
+def _live_name(by_source: dict[Source, dict]) -> str:
+    used = sorted(f"{model}/{backend}" for model, backend, shadow in by_source if not shadow)
+    return f"live ({', '.join(used)})" if used else "live"
+
+
+def evaluation(session: Session, community_id: int, policy: Policy, target_precision: float = 0.9) -> list[Calibration]:
+    """[live] without a shadow candidate's scores; else the live scores and
+    every shadow candidate's on the flags all of them scored, so the numbers
+    are comparable before switching. The CLI and /admin both show this."""
+    examples = labelled_examples(session, community_id)
+    live, by_source = _scores(session, community_id, set(examples.toxic))
+    shadows = {f"{model}/{backend} (shadow)": s for (model, backend, shadow), s in sorted(by_source.items()) if shadow}
+    if not shadows:
+        return [_report(live, examples, policy, target_precision, _live_name(by_source))]
+    common = set(live).intersection(*shadows.values())
+    return [_report({f: scores[f] for f in common}, examples, policy, target_precision, source)
+            for source, scores in {_live_name(by_source): live, **shadows}.items()]

@@ -35,7 +35,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODSYS_POLICY", "policies/default.yaml", "the community's policy file"),
     EnvVar("MODSYS_MODEL_DIR", "models", "where toxicity model weights are installed"),
     EnvVar("MODSYS_REQUIRE_MODEL", "0", "`1`: /readyz fails while the toxicity model is unusable (else: ready, degraded)"),
-    EnvVar("MODSYS_TORCH_THREADS", "(CPUs available)", "threads the scoring worker gives torch"),
+    EnvVar("MODSYS_TORCH_THREADS", "(CPUs available)", "threads the scoring worker gives torch or ONNX Runtime"),
+    EnvVar("MODSYS_TOXICITY_BACKEND", "auto", "`torch` (fp32) or `onnx-int8`; overrides the policy's `toxicity.backend`; `auto`: onnx-int8 once `modsys model convert` made one"),
+    EnvVar("MODSYS_MODEL_URL_BASE", "(detoxify's releases + huggingface.co)", "a mirror to fetch models from: a served copy of a model directory, `<base>/<model>/manifest.json`"),
+    EnvVar("MODSYS_MODEL_AUTOFETCH", "1", "`modsys serve`: fetch the policy's model in the background on first start; `0`: never"),
     EnvVar("MODSYS_TRUSTED_PROXIES", "0", "reverse proxies in front of the web app; their X-Forwarded-For/-Proto/-Host are trusted (rate limits per client IP); production: needs `MODSYS_BIND`"),
     EnvVar("MODSYS_RATELIMIT_STORAGE", "memory://", "rate-limit counters; production refuses `memory://` with more than one gunicorn worker: use `redis://host:6379`"),
     EnvVar("MODSYS_WEBHOOK_MODLOG", "(none)", "Discord webhook URL for the mod log channel (a secret)"),
@@ -104,6 +107,9 @@ class Settings:
     @property
     def discord_oauth_enabled(self) -> bool:
         return bool(self.discord_client_id and self.discord_client_secret)
+    toxicity_backend: str | None = None  # None: the policy's, else auto
+    model_url_base: str | None = None  # None: detoxify's release URLs and huggingface.co
+    model_autofetch: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -186,7 +192,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         discord_client_secret=env.get("MODSYS_DISCORD_CLIENT_SECRET") or None,
         discord_oauth_url=env.get("MODSYS_DISCORD_OAUTH_URL") or "https://discord.com/oauth2/authorize",
         discord_staff_login=_flag(env.get("MODSYS_DISCORD_STAFF_LOGIN")),
+        toxicity_backend=_backend(env.get("MODSYS_TOXICITY_BACKEND")),
+        model_url_base=(env.get("MODSYS_MODEL_URL_BASE") or "").strip().rstrip("/") or None,
+        model_autofetch=(env.get("MODSYS_MODEL_AUTOFETCH") or "1").strip().lower() not in ("0", "false", "no", "off"),
     )
+
+
+def _backend(value: str | None) -> str | None:
+    from modsys.toxicity.scorer import BACKENDS
+
+    value = (value or "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value not in BACKENDS:
+        raise ConfigError(f"MODSYS_TOXICITY_BACKEND must be one of {', '.join(BACKENDS)} or auto, not {value!r}")
+    return value
 
 
 MIN_SECRET_KEY_LENGTH = 32

@@ -274,6 +274,10 @@ class ToxicityScore(SQLModel, table=True):
     max_score: float
     over_threshold: list[str] = _json(default_factory=list)
     created_at: datetime = _time(index=True)  # scoring latency over the last hour (/metrics)
+    # issue 14: which backend produced it (model_sha256 is then that backend's file),
+    # and whether it came from a shadow candidate (stored for comparison, never orders the queue)
+    backend: str = _str(16, default="torch", sa_column_kwargs={"server_default": "torch"})
+    shadow: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class Action(SQLModel, table=True):

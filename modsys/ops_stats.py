@@ -76,4 +76,5 @@ def scoring_times(session: Session, now: datetime, window: timedelta,
     return list(session.exec(
         select(Flag.created_at, ToxicityScore.created_at)
         .join(ToxicityScore, ToxicityScore.flag_id == Flag.id)
-        .where(Flag.created_at >= now - window - flag_lookback, ToxicityScore.created_at >= now - window)).all())
+        .where(Flag.created_at >= now - window - flag_lookback, ToxicityScore.created_at >= now - window,
+               ToxicityScore.shadow.is_(False))).all())  # shadow scores order nothing

@@ -210,8 +210,22 @@ class TwoPersonRule(_Strict):
     permanent_only: bool = True
 
 
+_MODEL = Annotated[str, Field(pattern=r"^(original|unbiased|multilingual)$")]
+_BACKEND = Annotated[str, Field(pattern=r"^(auto|torch|onnx-int8)$")]
+
+
+class ShadowScoring(_Strict):
+    """A candidate scored and stored beside the live model, never used for
+    ordering, so `modsys model evaluate --compare` can judge it first."""
+
+    model: _MODEL = "original"
+    backend: _BACKEND = "auto"
+
+
 class Toxicity(_Strict):
-    model: Annotated[str, Field(pattern=r"^(original|unbiased|multilingual)$")] = "original"
+    model: _MODEL = "original"
+    backend: _BACKEND = "auto"  # auto: onnx-int8 once converted, else torch; MODSYS_TOXICITY_BACKEND overrides
+    shadow: ShadowScoring | None = None
     thresholds: dict[str, Annotated[float, Field(gt=0, le=1)]]
     announce_over_threshold: bool = True
     multilingual_languages: list[str] = ["en", "fr", "es", "it", "pt", "tr", "ru"]

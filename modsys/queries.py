@@ -78,7 +78,8 @@ def flag_channels(session: Session, community_id: int) -> list[str]:
 
 
 def latest_score(session: Session, flag_id: int) -> ToxicityScore | None:
-    return session.exec(select(ToxicityScore).where(ToxicityScore.flag_id == flag_id)
+    return session.exec(select(ToxicityScore).where(ToxicityScore.flag_id == flag_id,
+                                                    ToxicityScore.shadow.is_(False))  # a shadow never shows
                         .order_by(ToxicityScore.id.desc())).first()
 
 

@@ -44,15 +44,39 @@ LEASE = timedelta(minutes=5)
 SCORER = Actor("system", None, "scorer")
 
 
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What a worker scores with: the live model and backend, and an optional
+    shadow candidate. Backends are requests in order (environment, policy);
+    choose_backend settles them against what is installed."""
+
+    model: str
+    backends: tuple[str | None, ...] = ()
+    shadow_model: str | None = None
+    shadow_backends: tuple[str | None, ...] = ()
+
+
+def plan_for(session, settings: Settings, community_id: int | None = None) -> ScoringPlan:
+    """The plan of a community's policy (the default community's when None)."""
+    from modsys.community import default_community
+
+    toxicity = policy_for(session, community_id or default_community(session).id).toxicity
+    shadow = toxicity.shadow
+    return ScoringPlan(toxicity.model, (settings.toxicity_backend, toxicity.backend),
+                       shadow.model if shadow else None, (shadow.backend,) if shadow else ())
+
+
 def model_problem(model_dir, model: str) -> str | None:
     """Why flags can't be scored, or None. Reads the install manifest only (web
-    processes never load torch) plus any load failure this process met."""
+    processes never load torch) plus any load failure this process met; while
+    the first-start download runs, says how far it got."""
     from modsys.toxicity import ModelError, locate
+    from modsys.toxicity.fetch import progress_note
 
     try:
         locate(model_dir, model)
     except ModelError as e:
-        return str(e)
+        return progress_note(model_dir, model) or str(e)
     return scorer_unavailable_reason(model_dir, model)
 
 
@@ -106,13 +130,12 @@ def store(engine: Engine, owner: str, scorer: Scorer, batch: list[Claimed],
             policy = policy_for(session, flag.community_id)
             over = _over(labels, policy)
             top = max(labels, key=labels.__getitem__)
-            session.add(ToxicityScore(flag_id=flag.id, model_name=info.name, model_sha256=info.sha256,
-                                      package_version=info.package_version, labels=labels, max_label=top,
-                                      max_score=labels[top], over_threshold=over, created_at=now))
+            session.add(_score_row(flag.id, info, labels, top, over, now))
             flag.score_state, flag.max_label, flag.max_score, flag.priority = ScoreState.scored, top, labels[top], bool(over)
             if over and policy.toxicity.announce_over_threshold:
                 announce_priority(session, flag, over)
-            events.append((flag.id, flag.community_id, {"model": info.name, "sha256": info.sha256[:16],
+            events.append((flag.id, flag.community_id, {"model": info.name, "backend": info.backend,
+                                                        "sha256": info.sha256[:16],
                                                         "max_label": top, "max_score": round(labels[top], 4),
                                                         "over_threshold": over}))
         session.flush()
@@ -121,25 +144,55 @@ def store(engine: Engine, owner: str, scorer: Scorer, batch: list[Claimed],
     return len(held)
 
 
-def score_batch(engine: Engine, scorer: Scorer, model: str, owner: str, size: int = 32) -> int:
-    """Claim, score, store one batch; returns the number of flags it settled."""
+def _score_row(flag_id: int, info, labels: dict[str, float], top: str, over: list[str], now: datetime,
+               shadow: bool = False) -> ToxicityScore:
+    return ToxicityScore(flag_id=flag_id, model_name=info.name, model_sha256=info.sha256,
+                         package_version=info.package_version, labels=labels, max_label=top,
+                         max_score=labels[top], over_threshold=over, created_at=now,
+                         backend=info.backend, shadow=shadow)
+
+
+def store_shadow(engine: Engine, scorer: Scorer, batch: list[Claimed], results: dict[int, dict[str, float] | None]) -> int:
+    """Store a shadow candidate's scores: comparison data only, the flag is untouched."""
+    now = clock.now()
+    with writing(engine) as session:
+        rows = 0
+        for c in batch:
+            labels = results.get(c.id)
+            if labels:
+                top = max(labels, key=labels.__getitem__)
+                session.add(_score_row(c.id, scorer.info, labels, top,
+                                       _over(labels, policy_for(session, c.community_id)), now, shadow=True))
+                rows += 1
+    return rows
+
+
+def _scorable(batch: list[Claimed], model: str, languages: dict[int, list[str]]) -> list[Claimed]:
+    return [c for c in batch if supports_language(model, c.language, languages.get(c.community_id))]
+
+
+def score_batch(engine: Engine, scorer: Scorer, model: str, owner: str, size: int = 32,
+                shadow: Scorer | None = None) -> int:
+    """Claim, score, store one batch; returns the number of flags it settled.
+    A shadow scorer scores the same batch afterwards, stored apart."""
     batch = claim(engine, owner, size)
     if not batch:
         return 0
     languages = _policy_languages(engine, {c.community_id for c in batch})
-    states: dict[int, str] = {}
-    to_score = []
-    for c in batch:
-        if not supports_language(model, c.language, languages.get(c.community_id)):
-            states[c.id] = ScoreState.unsupported_language  # left for humans, unscored
-        else:
-            to_score.append(c)
+    to_score = _scorable(batch, model, languages)
+    states: dict[int, str] = {c.id: ScoreState.unsupported_language for c in batch if c not in to_score}  # left for humans
     scores = scorer.score([c.content for c in to_score]) if to_score else []
     results = {c.id: s for c, s in zip(to_score, scores)}
     for c in to_score:
         if results[c.id] is None:
             states[c.id] = ScoreState.empty
-    return store(engine, owner, scorer, batch, results, states)
+    done = store(engine, owner, scorer, batch, results, states)
+    if shadow is not None:
+        candidates = _scorable(batch, shadow.info.name, languages)
+        if candidates:
+            store_shadow(engine, shadow, candidates,
+                         dict(zip((c.id for c in candidates), shadow.score([c.content for c in candidates]))))
+    return done
 
 
 def _policy_languages(engine: Engine, community_ids: set[int]) -> dict[int, list[str]]:
@@ -147,22 +200,31 @@ def _policy_languages(engine: Engine, community_ids: set[int]) -> dict[int, list
         return {cid: policy_for(session, cid).toxicity.multilingual_languages for cid in community_ids}
 
 
-def run_worker(engine: Engine, settings: Settings, model: str, stop: threading.Event, *,
-               batch: int = 32, idle: float = 0.2, on_batch: Callable[[int], None] | None = None) -> None:
-    """Score until `stop` is set. Without weights it waits, saying why once."""
+def run_worker(engine: Engine, settings: Settings, plan: ScoringPlan | str, stop: threading.Event, *,
+               batch: int = 32, idle: float = 0.2, on_batch: Callable[[int], None] | None = None,
+               wake: threading.Event | None = None) -> None:
+    """Score until `stop` is set. Without weights it waits, saying why once;
+    `wake` (set when a model was just installed) ends the wait early."""
+    plan = plan if isinstance(plan, ScoringPlan) else ScoringPlan(plan)
     owner = worker_id()
-    warned = False
+    warned = shadow_warned = False
     while not stop.is_set():
-        scorer = get_scorer(settings.model_dir, model)
+        scorer = get_scorer(settings.model_dir, plan.model, *plan.backends)
         if scorer is None:
             if not warned:
-                log.warning("scoring paused, flags stay unscored: %s", scorer_unavailable_reason(settings.model_dir, model))
+                log.warning("scoring paused, flags stay unscored: %s",
+                            scorer_unavailable_reason(settings.model_dir, plan.model, *plan.backends))
                 warned = True
-            stop.wait(30)
+            if (wake or stop).wait(30) and wake is not None:
+                wake.clear()
             continue
         warned = False
+        shadow = get_scorer(settings.model_dir, plan.shadow_model, *plan.shadow_backends) if plan.shadow_model else None
+        if plan.shadow_model and shadow is None and not shadow_warned:
+            log.warning("shadow model not scoring: %s", scorer_unavailable_reason())
+            shadow_warned = True
         try:
-            done = score_batch(engine, scorer, model, owner, batch)
+            done = score_batch(engine, scorer, plan.model, owner, batch, shadow)
         except Exception:  # a worker must survive a bad batch; the lease lets another retry it
             log.exception("scoring batch failed")
             stop.wait(5)
@@ -173,14 +235,18 @@ def run_worker(engine: Engine, settings: Settings, model: str, stop: threading.E
             stop.wait(idle)
 
 
-def start_embedded_worker(engine: Engine, settings: Settings, model: str) -> Callable[[], None]:
+def start_embedded_worker(engine: Engine, settings: Settings, plan: ScoringPlan | str,
+                          wake: threading.Event | None = None) -> Callable[[], None]:
     """The embedded mode's scorer thread; returns its stop function."""
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(engine, settings, model, stop), name="modsys-scorer", daemon=True)
+    thread = threading.Thread(target=run_worker, args=(engine, settings, plan, stop), kwargs={"wake": wake},
+                              name="modsys-scorer", daemon=True)
     thread.start()
 
     def shutdown() -> None:
         stop.set()
+        if wake is not None:
+            wake.set()  # it may be waiting for a model
         thread.join(10)
 
     return shutdown

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from modsys import delivery, permissions, queries
-from modsys.calibration import calibrate
+from modsys.calibration import evaluation
 from modsys.discord import drift, enforcement
 from modsys.discord import overview as discord_overview
 from modsys.models import Role
@@ -32,7 +32,7 @@ def index():
                            keys=api_keys.list_api_keys(db(), actor(), me.community_id),
                            webhooks=list_webhooks(db(), me.community_id),
                            dead=queries.dead_letters(db(), me.community_id),
-                           calibration=calibrate(db(), me.community_id, policy),
+                           calibrations=evaluation(db(), me.community_id, policy),
                            discord=discord_overview.admin_overview(db(), me.community_id, state().settings),
                            fixes=drift.FIXES, policy_problem=policy_problem(policy.source),
                            misuse=reporting.misuse_numbers(db(), me.community_id))

@@ -57,12 +57,23 @@ def serve(host: str, port: int) -> None:
 
 
 def start_background_work(engine, settings) -> list:
-    """The embedded mode's scheduler and scoring worker; returns their stop functions."""
-    from modsys.community import default_community, policy_for
+    """The embedded mode's scheduler and scoring worker, and on first start the
+    model download (a thread of its own, never inside a request); returns
+    their stop functions."""
+    import threading
+
     from modsys.scheduler import start_embedded_scheduler
-    from modsys.scoring import start_embedded_worker
+    from modsys.scoring import plan_for, start_embedded_worker
+    from modsys.toxicity.fetch import start_first_start_fetch, terminal_bar
 
     with new_session(engine) as session:
-        model = policy_for(session, default_community(session).id).toxicity.model
+        plan = plan_for(session, settings)
     scheduler = start_embedded_scheduler(engine, settings)
-    return [scheduler.shutdown, start_embedded_worker(engine, settings, model)]
+    installed = threading.Event()  # wakes the worker as soon as the download is installed
+    stops = [scheduler.shutdown, start_embedded_worker(engine, settings, plan, wake=installed)]
+    if settings.model_autofetch:
+        fetching = start_first_start_fetch(settings.model_dir, plan.model, settings.model_url_base, installed.set,
+                                           bar=terminal_bar(f"downloading toxicity model {plan.model!r}"))
+        if fetching is not None:
+            stops.insert(0, fetching)
+    return stops

@@ -11,29 +11,24 @@ from modsys.cli.base import community_of, community_option, fail, main, open_db
 from modsys.config import load_settings
 
 
-def scorer_or_fail(settings, name: str):
+def scorer_or_fail(settings, name: str, *backends: str | None):
     from modsys.toxicity import get_scorer, scorer_unavailable_reason
 
-    scorer = get_scorer(settings.model_dir, name)
+    scorer = get_scorer(settings.model_dir, name, *backends)
     if scorer is None:
-        fail(f"{name}: no usable model: {scorer_unavailable_reason(settings.model_dir, name)}")
+        fail(f"{name}: no usable model: {scorer_unavailable_reason(settings.model_dir, name, *backends)}")
     return scorer
 
 
-def policy_model(session, settings) -> str:
-    """The model the default (or only) community's policy names."""
-    from modsys.community import default_community, policy_for
-    from modsys.errors import DomainError
+def policy_plan(session, settings):
+    from modsys.scoring import plan_for
 
-    try:
-        return policy_for(session, default_community(session).id).toxicity.model
-    except DomainError:
-        return policy_for(session, community_of(session, settings).id).toxicity.model
+    return plan_for(session, settings, community_of(session, settings).id)
 
 
 @main.group()
 def model() -> None:
-    """The toxicity model: install, fetch, status, re-score, calibrate."""
+    """The toxicity model: install, fetch, convert, status, re-score, evaluate."""
 
 
 @model.command("install")
@@ -58,26 +53,49 @@ def model_install(checkpoint: Path, config_dir: Path, name: str, sha256: str | N
 @model.command("fetch")
 @click.option("--model", "name", default="original", show_default=True, type=click.Choice(["original", "unbiased", "multilingual"]))
 def model_fetch(name: str) -> None:
-    """Download detoxify's checkpoint and tokenizer (needs internet; e.g. at image build)."""
-    from modsys.toxicity import ModelError, fetch_model
+    """Download a checkpoint and its tokenizer, checksum verified (from detoxify's
+    releases, or the mirror at MODSYS_MODEL_URL_BASE)."""
+    from modsys.toxicity import ModelError
+    from modsys.toxicity.fetch import fetch_model, terminal_bar
 
     settings = load_settings()
     try:
-        info = fetch_model(settings.model_dir, name)
+        info = fetch_model(settings.model_dir, name, url_base=settings.model_url_base,
+                           progress=terminal_bar(f"downloading {name}"))
     except ModelError as e:
         fail(str(e))
     click.echo(f"fetched {info.name} into {settings.model_dir}: sha256 {info.sha256}")
 
 
+@model.command("convert")
+@click.option("--model", "name", default="original", show_default=True, type=click.Choice(["original", "unbiased", "multilingual"]))
+@click.option("--to", "backend", required=True, type=click.Choice(["onnx-int8"]))
+def model_convert(name: str, backend: str) -> None:
+    """Export the installed checkpoint to ONNX with int8 weights, beside it. Refused
+    unless it scores within 0.02 of torch on a fixed test set."""
+    from modsys.toxicity import ModelError
+    from modsys.toxicity.convert import MAX_DIFF, convert
+
+    settings = load_settings()
+    try:
+        entry = convert(settings.model_dir, name)
+    except ModelError as e:
+        fail(str(e))
+    click.echo(f"converted {name} to {backend}: {entry['file']} sha256 {entry['sha256']}, largest probability "
+               f"difference from torch {entry['max_abs_diff']:.4f} (limit {MAX_DIFF}); it is now the default backend")
+
+
 @model.command("status")
 def model_status() -> None:
-    """Which model the policy asks for, and whether it loads."""
+    """Which model and backend the policy asks for, and whether it loads."""
     settings = load_settings()
     _, session = open_db(settings)
-    name = policy_model(session, settings)
-    scorer = scorer_or_fail(settings, name)
-    click.echo(f"{name}: loaded (sha256 {scorer.info.sha256}, detoxify {scorer.info.package_version}, "
-               f"{len(scorer.info.labels)} labels)")
+    plan = policy_plan(session, settings)
+    for name, backends, role in ((plan.model, plan.backends, "live"), (plan.shadow_model, plan.shadow_backends, "shadow")):
+        if name:
+            scorer = scorer_or_fail(settings, name, *backends)
+            click.echo(f"{name} ({role}): loaded on {scorer.info.backend} (sha256 {scorer.info.sha256}, "
+                       f"{scorer.info.package_version}, {len(scorer.info.labels)} labels)")
 
 
 @model.command("rescore")
@@ -92,8 +110,9 @@ def model_rescore(since, batch: int) -> None:
 
     settings = load_settings()
     engine, session = open_db(settings)
-    name = policy_model(session, settings)
-    scorer = scorer_or_fail(settings, name)
+    plan = policy_plan(session, settings)
+    name = plan.model
+    scorer = scorer_or_fail(settings, name, *plan.backends)
     total = scoring.reset_for_rescore(engine, since.replace(tzinfo=UTC))
     owner = scoring.worker_id()
     with click.progressbar(length=total, label=f"re-scoring {total} flags", file=sys.stderr) as bar:
@@ -102,22 +121,33 @@ def model_rescore(since, batch: int) -> None:
     click.echo(f"re-scored {total} flags with {name} ({scorer.info.sha256[:12]}…)")
 
 
-@model.command("calibrate")
+@model.command("evaluate")
 @click.option("--target-precision", default=0.9, show_default=True, type=click.FloatRange(0.01, 1.0))
 @community_option
-def model_calibrate(target_precision: float, community_slug: str | None) -> None:
-    """Precision and recall of the thresholds against moderators' decisions."""
-    from modsys.calibration import calibrate
+@click.option("--compare", is_flag=True, help="Also the shadow candidate(s), on the flags every source scored.")
+def model_evaluate(target_precision: float, compare: bool, community_slug: str | None) -> None:
+    """Precision and recall of the thresholds against decisions (flags and appeals),
+    and thresholds that reach a target precision."""
+    from modsys.calibration import calibrate, evaluation, labelled_examples
     from modsys.community import policy_for
 
     settings = load_settings()
     _, session = open_db(settings)
     community = community_of(session, settings, community_slug)
-    report = calibrate(session, community.id, policy_for(session, community.id), target_precision)
-    click.echo(f"{report.decided} decided flags with scores ({report.actioned} actioned); "
-               f"target precision {report.target_precision:.2f}")
+    policy = policy_for(session, community.id)
+    examples = labelled_examples(session, community.id)
+    click.echo(f"{len(examples.toxic)} labelled flags: {examples.from_flags} moderator decisions, "
+               f"{examples.from_appeals} appeal outcomes on auto-detected sanctions "
+               f"({len(examples.overturned)} overturned: false positives); target precision {target_precision:.2f}")
+    reports = evaluation(session, community.id, policy, target_precision) if compare else [
+        calibrate(session, community.id, policy, target_precision)]
+    if compare and len(reports) == 1:
+        click.echo("no shadow scores yet: set the policy's toxicity.shadow and let the worker run")
     fmt = lambda v: "  -  " if v is None else f"{v:.3f}"  # noqa: E731
-    click.echo(f"{'label':<16} {'threshold':>9} {'precision':>9} {'recall':>7} {'suggested':>9} {'recall':>7}")
-    for r in report.labels:
-        click.echo(f"{r.label:<16} {fmt(r.threshold):>9} {fmt(r.precision):>9} {fmt(r.recall):>7} "
-                   f"{fmt(r.suggested):>9} {fmt(r.suggested_recall):>7}")
+    for report in reports:
+        click.echo(f"\n{report.source}: {report.decided} scored ({report.actioned} toxic, "
+                   f"{report.overturned} overturned)")
+        click.echo(f"{'label':<16} {'threshold':>9} {'precision':>9} {'recall':>7} {'suggested':>9} {'recall':>7}")
+        for r in report.labels:
+            click.echo(f"{r.label:<16} {fmt(r.threshold):>9} {fmt(r.precision):>9} {fmt(r.recall):>7} "
+                       f"{fmt(r.suggested):>9} {fmt(r.suggested_recall):>7}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modsys.cli.base import main, open_db
-from modsys.cli.model import policy_model, scorer_or_fail
+from modsys.cli.model import scorer_or_fail
 from modsys.config import load_settings
 
 
@@ -60,15 +60,15 @@ def worker(batch: int, once: bool) -> None:
     configure_logging()
     settings = load_settings()
     engine, session = open_db(settings)
-    model = policy_model(session, settings)
+    plan = scoring.plan_for(session, settings)
     if once:
-        scorer = scorer_or_fail(settings, model)
+        scorer = scorer_or_fail(settings, plan.model, *plan.backends)
         total = 0
-        while done := scoring.score_batch(engine, scorer, model, scoring.worker_id(), batch):
+        while done := scoring.score_batch(engine, scorer, plan.model, scoring.worker_id(), batch):
             total += done
         click.echo(f"scored {total} flags")
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    scoring.run_worker(engine, settings, model, stop, batch=batch)
+    scoring.run_worker(engine, settings, plan, stop, batch=batch)

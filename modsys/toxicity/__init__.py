@@ -2,8 +2,9 @@
 
 Public API::
 
-    get_scorer(model_dir, model) -> Scorer | None   # cached per process
-    load_scorer(model_dir, model) -> Scorer         # raises ModelError subclasses
+    get_scorer(model_dir, model, *backends) -> Scorer | None   # cached per process
+    load_scorer(model_dir, model, backend) -> Scorer            # "torch" | "onnx-int8" | None (auto)
+    convert.convert(model_dir, model)                           # int8 ONNX beside the checkpoint
     supports_language(model, lang) -> bool
     install_model(...) / fetch_model(...)           # the local model directory
 """
@@ -11,11 +12,13 @@ Public API::
 from .detoxify_scorer import (
     DetoxifyScorer,
     available_cpus,
+    choose_backend,
     clear_scorer_cache,
     get_scorer,
     load_scorer,
     scorer_unavailable_reason,
 )
+from .fetch import fetch_model
 from .model_store import (
     ChecksumMismatch,
     InvalidCheckpoint,
@@ -23,7 +26,6 @@ from .model_store import (
     ModelFetchError,
     ModelLoadError,
     ModelNotInstalled,
-    fetch_model,
     install_model,
     installed_models,
     locate,
@@ -55,6 +57,7 @@ __all__ = [
     "ScoreResult",
     "Scorer",
     "available_cpus",
+    "choose_backend",
     "clear_scorer_cache",
     "fetch_model",
     "get_scorer",

@@ -24,121 +24,64 @@ import os
 import threading
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from .model_store import (
     ModelError,
     ModelLoadError,
     ModelNotInstalled,
+    locate,
     read_checkpoint,
     standard_labels,
     verify,
 )
 from .scorer import (
-    CHUNK_OVERLAP,
+    BACKENDS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_MAX_PADDING,
+    MAX_MODEL_TOKENS,
+    ChunkingScorer,
     ModelInfo,
     Scorer,
-    ScoreResult,
-    chunk_tokens,
-    is_blank,
-    length_sorted_batches,
 )
 
 log = logging.getLogger(__name__)
+ONNX_BACKEND = "onnx-int8"
 
-MAX_MODEL_TOKENS = 512  # BERT / RoBERTa / XLM-R position limit, special tokens included
+class DetoxifyScorer(ChunkingScorer):
+    """The fp32 backend: detoxify's own model under torch."""
 
-
-class DetoxifyScorer:
-    """Scores texts with a detoxify model. ``score`` is serialised by a lock:
-    the model already uses every thread torch was given, and HF tokenizers
-    are not safe to share between threads."""
-
-    def __init__(
-        self,
-        model: Any,
-        tokenizer: Any,
-        info: ModelInfo,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        max_padding: float = DEFAULT_MAX_PADDING,
-    ):
+    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, batch_size: int = DEFAULT_BATCH_SIZE,
+                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, max_padding: float = DEFAULT_MAX_PADDING):
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.info = info
-        # batching knobs, see scorer.length_sorted_batches; plain attributes
-        self.batch_size = batch_size
-        self.max_batch_tokens = max_batch_tokens
-        self.max_padding = max_padding
-        self._lock = threading.Lock()
-        # The real limit is the smallest of the tokenizer's, the position
-        # table's and 512 (RoBERTa's table is 514 with 2 reserved slots).
-        self.max_tokens = min(
-            MAX_MODEL_TOKENS,
-            int(getattr(tokenizer, "model_max_length", MAX_MODEL_TOKENS) or MAX_MODEL_TOKENS),
-            int(getattr(model.config, "max_position_embeddings", MAX_MODEL_TOKENS)),
-        )
         if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None or tokenizer.pad_token_id is None:
             raise ModelLoadError("tokenizer lacks CLS/SEP/PAD tokens; detoxify's models all have them")
+        super().__init__(
+            info, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id, pad_id=tokenizer.pad_token_id,
+            # The real limit is the smallest of the tokenizer's, the position
+            # table's and 512 (RoBERTa's table is 514 with 2 reserved slots).
+            max_tokens=min(
+                MAX_MODEL_TOKENS,
+                int(getattr(tokenizer, "model_max_length", MAX_MODEL_TOKENS) or MAX_MODEL_TOKENS),
+                int(getattr(model.config, "max_position_embeddings", MAX_MODEL_TOKENS)),
+            ),
+            batch_size=batch_size, max_batch_tokens=max_batch_tokens, max_padding=max_padding,
+        )
 
-    def token_chunks(self, text: str) -> list[list[int]]:
-        """Model inputs for one text: [CLS] chunk [SEP] per window of tokens."""
-        with self._lock:
-            ids = self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-        return self._wrap(ids)
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
-    def _wrap(self, ids: list[int]) -> list[list[int]]:
-        if not ids:
-            return []
-        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        return [[cls, *c, sep] for c in chunk_tokens(ids, self.max_tokens - 2, CHUNK_OVERLAP)]
-
-    def score(self, texts: Sequence[str]) -> list[ScoreResult]:
+    def _forward(self, windows: list[list[int]]) -> list[list[float]]:
         import torch
 
-        results: list[ScoreResult] = [None] * len(texts)
-        slots = [i for i, t in enumerate(texts) if not is_blank(t)]
-        if not slots:
-            return results
-        n_labels = len(self.info.labels)
-        with self._lock, torch.inference_mode():
-            encoded = self.tokenizer(
-                [texts[i] for i in slots], add_special_tokens=False, truncation=False, verbose=False
-            )["input_ids"]
-            owners: list[int] = []  # input position of each chunk
-            chunks: list[list[int]] = []
-            for slot, ids in zip(slots, encoded):
-                for chunk in self._wrap(ids):  # no tokens at all (e.g. only zero-width chars): stays None
-                    owners.append(slot)
-                    chunks.append(chunk)
-            probs = torch.empty(len(chunks), n_labels)
-            lengths = [len(c) for c in chunks]
-            for batch in length_sorted_batches(lengths, self.batch_size, self.max_batch_tokens, self.max_padding):
-                input_ids, mask = self._pad([chunks[j] for j in batch])
-                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
-                # unbiased/multilingual heads have 16 outputs: 7 labels, then
-                # identity targets detoxify also ignores.
-                probs[batch] = torch.sigmoid(logits[:, :n_labels].float())
-            best: dict[int, Any] = {}
-            for owner, p in zip(owners, probs):
-                best[owner] = p if owner not in best else torch.maximum(best[owner], p)
-        for owner, p in best.items():
-            results[owner] = dict(zip(self.info.labels, p.tolist()))
-        return results
-
-    def _pad(self, seqs: list[list[int]]):
-        import torch
-
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, seq in enumerate(seqs):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        return ids, mask
+        ids, mask = self.padded(windows)
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask)).logits
+            # unbiased/multilingual heads have 16 outputs: 7 labels, then
+            # identity targets detoxify also ignores.
+            return torch.sigmoid(logits[:, : len(self.info.labels)].float()).tolist()
 
 
 def available_cpus() -> int:
@@ -188,23 +131,51 @@ def _check_weights_loaded(model: Any, state_dict: dict[str, Any]) -> None:
         )
 
 
+def choose_backend(model_dir: str | Path, model: str, *requested: str | None) -> str:
+    """The backend to score with: the first of `requested` that names one
+    (callers pass $MODSYS_TOXICITY_BACKEND, then the policy's
+    `toxicity.backend`), else onnx-int8 when a converted model is installed,
+    else torch. "auto" or None defers to the next."""
+    for name in requested:
+        if name and name != "auto":
+            if name not in BACKENDS:
+                raise ValueError(f"unknown toxicity backend {name!r}; choose from {', '.join(BACKENDS)} or auto")
+            return name
+    try:
+        return ONNX_BACKEND if locate(model_dir, model).backend(ONNX_BACKEND) else "torch"
+    except ModelError:
+        return "torch"
+
+
 def load_scorer(
     model_dir: str | Path,
     model: str = "original",
+    backend: str | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     threads: int | None = None,
-) -> DetoxifyScorer:
-    """Load an installed model. Raises ModelNotInstalled, ChecksumMismatch,
+) -> Scorer:
+    """Load an installed model on `backend` ("torch" | "onnx-int8"; None: see
+    choose_backend). Raises ModelNotInstalled, ChecksumMismatch,
     InvalidCheckpoint or ModelLoadError (all ModelError).
 
-    Sets torch's (process-wide) intra-op thread count to `threads`, else
+    Uses `threads` intra-op threads (torch's setting is process-wide), else
     $MODSYS_TORCH_THREADS, else the CPUs this process may use.
     """
+    backend = choose_backend(model_dir, model, backend)
+    threads = threads or int(os.environ.get("MODSYS_TORCH_THREADS", 0)) or available_cpus()
+    if backend == ONNX_BACKEND:  # no torch import on this path
+        from .onnx_scorer import load_onnx_scorer
+
+        return load_onnx_scorer(model_dir, model, threads=threads, batch_size=batch_size)
+    return load_torch_scorer(model_dir, model, threads=threads, batch_size=batch_size)
+
+
+def load_torch_scorer(model_dir: str | Path, model: str, *, threads: int,
+                      batch_size: int = DEFAULT_BATCH_SIZE) -> DetoxifyScorer:
     installed = verify(model_dir, model)  # sha256 before torch.load sees a byte
     import torch
 
-    threads = threads or int(os.environ.get("MODSYS_TORCH_THREADS", 0)) or available_cpus()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
@@ -225,20 +196,22 @@ def load_scorer(
     except (OSError, RuntimeError, ValueError, TypeError, AttributeError) as e:
         raise ModelLoadError(f"could not build toxicity model {model!r} from {installed.root}: {e}") from e
     info = ModelInfo(name=model, sha256=installed.sha256, package_version=version("detoxify"), labels=labels)
-    log.info("loaded toxicity model %s (sha256 %s, %d threads)", model, installed.sha256[:12], threads)
+    log.info("loaded toxicity model %s (torch, sha256 %s, %d threads)", model, installed.sha256[:12], threads)
     return DetoxifyScorer(net, tokenizer, info, batch_size=batch_size)
 
 
 # -- process-wide cache -------------------------------------------------------
 
 _lock = threading.Lock()
-_scorers: dict[tuple[str, str], Scorer] = {}
-_failures: dict[tuple[str, str], ModelError] = {}
+_scorers: dict[tuple[str, str, str], Scorer] = {}
+_failures: dict[tuple[str, str, str], ModelError] = {}
 _last_reason: str | None = None
 
 
-def get_scorer(model_dir: str | Path, model: str = "original") -> Scorer | None:
-    """The process's scorer for (model_dir, model), loaded on first use.
+def get_scorer(model_dir: str | Path, model: str = "original", *requested: str | None) -> Scorer | None:
+    """The process's scorer for (model_dir, model, backend), loaded on first
+    use; `requested` backends as in choose_backend (so installing a converted
+    model switches an "auto" caller over to it).
 
     Returns None when the model cannot be used (not installed, checksum
     mismatch, unloadable); ``scorer_unavailable_reason()`` says why and the
@@ -247,7 +220,12 @@ def get_scorer(model_dir: str | Path, model: str = "original") -> Scorer | None:
     retried, and only once a manifest has appeared (one stat per call).
     """
     global _last_reason
-    key = (str(Path(model_dir).resolve()), model)
+    try:
+        backend = choose_backend(model_dir, model, *requested)
+    except ValueError as e:
+        _last_reason = str(e)
+        return None
+    key = (str(Path(model_dir).resolve()), model, backend)
     scorer = _scorers.get(key)  # lock-free fast path once loaded
     if scorer is not None:
         return scorer
@@ -261,7 +239,7 @@ def get_scorer(model_dir: str | Path, model: str = "original") -> Scorer | None:
             _last_reason = str(failure)
             return None
         try:
-            scorer = load_scorer(model_dir, model)
+            scorer = load_scorer(model_dir, model, backend)
         except ModelError as e:
             log.log(logging.WARNING if isinstance(e, ModelNotInstalled) else logging.ERROR, "%s", e)
             _failures[key] = e
@@ -273,12 +251,17 @@ def get_scorer(model_dir: str | Path, model: str = "original") -> Scorer | None:
         return scorer
 
 
-def scorer_unavailable_reason(model_dir: str | Path | None = None, model: str = "original") -> str | None:
-    """Why get_scorer returned None: for (model_dir, model), or for the most
-    recent get_scorer call when no directory is given."""
+def scorer_unavailable_reason(model_dir: str | Path | None = None, model: str = "original",
+                              *requested: str | None) -> str | None:
+    """Why get_scorer returned None: for (model_dir, model, backend), or for
+    the most recent get_scorer call when no directory is given."""
     if model_dir is None:
         return _last_reason
-    failure = _failures.get((str(Path(model_dir).resolve()), model))
+    try:
+        backend = choose_backend(model_dir, model, *requested)
+    except ValueError as e:
+        return str(e)
+    failure = _failures.get((str(Path(model_dir).resolve()), model, backend))
     return None if failure is None else str(failure)
 
 

@@ -5,6 +5,8 @@ Layout, one folder per model name::
     <model_dir>/<model>/checkpoint.ckpt   detoxify's checkpoint file, byte for byte
     <model_dir>/<model>/hf/               Hugging Face config + tokenizer files
     <model_dir>/<model>/manifest.json     sha256 of the checkpoint, labels, arch, provenance
+    <model_dir>/<model>/model.int8.onnx   optional: the int8 ONNX export (`modsys model convert`),
+                                          recorded under manifest["backends"]["onnx-int8"] with its sha256
 
 Trust model. The manifest sits next to the checkpoint, so its sha256 guards
 against corruption and accidental replacement, not against someone who can
@@ -97,6 +99,11 @@ class InstalledModel:
     def labels(self) -> tuple[str, ...]:
         return tuple(self.manifest["labels"])
 
+    def backend(self, name: str) -> dict[str, Any] | None:
+        """The manifest entry of a converted backend (file, sha256, ...), if installed."""
+        entry = self.manifest.get("backends", {}).get(name)
+        return entry if entry and (self.root / entry["file"]).is_file() else None
+
 
 def _not_installed_message(model: str, model_dir: Path, why: str) -> str:
     return (
@@ -174,6 +181,33 @@ def verify(model_dir: str | Path, model: str = "original") -> InstalledModel:
             f"(`modsys model install` / `modsys model fetch`)."
         )
     return installed
+
+
+def verify_backend(model_dir: str | Path, model: str, backend: str) -> tuple[InstalledModel, dict[str, Any]]:
+    """The manifest entry of a converted backend, after a sha256 check of its file."""
+    installed = locate(model_dir, model)
+    entry = installed.backend(backend)
+    if entry is None:
+        raise ModelNotInstalled(
+            f"toxicity model {model!r} has no {backend} conversion in {installed.root}; run "
+            f"`modsys model convert --model {model} --to {backend}` (or choose the torch backend)."
+        )
+    actual = sha256_file(installed.root / entry["file"])
+    if actual != entry["sha256"]:
+        raise ChecksumMismatch(
+            f"{installed.root / entry['file']} has sha256 {actual}, but {entry['sha256']} was recorded "
+            f"when it was converted; run `modsys model convert --model {model} --to {backend}` again."
+        )
+    return installed, entry
+
+
+def record_backend(installed: InstalledModel, backend: str, entry: dict[str, Any]) -> None:
+    """Add a converted backend to the manifest, atomically (readers see the old
+    manifest or the new one, never half of it)."""
+    manifest = dict(installed.manifest, backends={**installed.manifest.get("backends", {}), backend: entry})
+    tmp = installed.root / f".{MANIFEST}.{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, installed.root / MANIFEST)
 
 
 def _torch_load(path: Path, weights_only: bool) -> Any:
@@ -268,6 +302,8 @@ def install_model(
             "format": FORMAT,
             "model": model,
             "sha256": digest,
+            # so a served copy of this directory is a mirror (MODSYS_MODEL_URL_BASE) with checked files
+            "files": {p.name: sha256_file(p) for p in sorted((staging / HF_DIR).iterdir()) if p.is_file()},
             "labels": list(labels),
             "arch": {k: args[k] for k in ("model_type", "model_name", "tokenizer_name", "num_classes") if k in args},
             "allow_pickle": allow_pickle,
@@ -292,40 +328,3 @@ def _swap_into_place(staging: Path, final: Path) -> None:
     staging.rename(final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def fetch_model(model_dir: Path, model: str = "original") -> ModelInfo:
-    """Download detoxify's release checkpoint and the HF config/tokenizer it
-    names, then install them. Needs internet (GitHub + huggingface.co)."""
-    import torch.hub
-    import transformers
-    from detoxify.detoxify import MODEL_URLS
-
-    if model not in MODEL_URLS:
-        raise ValueError(f"unknown detoxify model {model!r}; choose from {sorted(MODEL_URLS)}")
-    url = MODEL_URLS[model]
-    # Release files are named <name>-<sha256 prefix>.ckpt; torch checks it.
-    match = torch.hub.HASH_REGEX.search(url.rsplit("/", 1)[-1])
-    with tempfile.TemporaryDirectory(prefix="modsys-fetch-") as tmp:
-        ckpt = Path(tmp) / "checkpoint.ckpt"
-        try:
-            torch.hub.download_url_to_file(url, str(ckpt), hash_prefix=match.group(1) if match else None)
-        except RuntimeError as e:  # hash prefix mismatch
-            raise ChecksumMismatch(f"download of {url} failed its integrity check: {e}") from e
-        except OSError as e:  # URLError, DNS failure, timeouts
-            raise ModelFetchError(
-                f"could not download {url}: {e}. Without internet here, download the checkpoint and "
-                f"its model's Hugging Face config/tokenizer (save_pretrained) elsewhere, copy them over "
-                f"and use `modsys model install`."
-            ) from e
-        args = read_checkpoint(ckpt, allow_pickle=match is not None)["config"]["arch"]["args"]
-        hf = Path(tmp) / "hf"
-        try:
-            model_class = getattr(transformers, args["model_name"])
-            model_class.config_class.from_pretrained(args["model_type"], num_labels=args["num_classes"]).save_pretrained(hf)
-            getattr(transformers, args["tokenizer_name"]).from_pretrained(args["model_type"]).save_pretrained(hf)
-        except OSError as e:
-            raise ModelFetchError(
-                f"could not download the Hugging Face config/tokenizer {args['model_type']!r}: {e}"
-            ) from e
-        return install_model(ckpt, hf, Path(model_dir), model, source=url, _provenance_checked=match is not None)

@@ -7,6 +7,7 @@ by length -- can be read and tested without loading any weights.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence, runtime_checkable
 
@@ -23,6 +24,10 @@ DEFAULT_MAX_PADDING = 0.1
 #: Tokens shared by consecutive chunks of a long text, so a phrase cut by a
 #: chunk boundary still appears whole in one of the two chunks.
 CHUNK_OVERLAP = 64
+MAX_MODEL_TOKENS = 512  # BERT / RoBERTa / XLM-R position limit, special tokens included
+#: The backends `load_scorer` knows: detoxify's torch model in fp32, and its
+#: ONNX export with int8 weights (`modsys model convert`).
+BACKENDS = ("torch", "onnx-int8")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class ModelInfo:
     sha256: str  # sha256 (hex) of the checkpoint file
     package_version: str  # detoxify version that loaded it
     labels: tuple[str, ...]  # 6 for original, 7 for unbiased / multilingual
+    backend: str = "torch"  # one of BACKENDS; sha256 is then of the file that backend runs
 
 
 @runtime_checkable
@@ -44,6 +50,75 @@ class Scorer(Protocol):
 
 def is_blank(text: str | None) -> bool:
     return text is None or not text.strip()
+
+
+class ChunkingScorer:
+    """What every backend shares: blank texts skipped, long texts cut into
+    overlapping windows of [CLS] tokens [SEP], windows batched by length, and
+    a text scored by its worst window. A backend supplies `_encode` (texts ->
+    token ids, no special tokens) and `_forward` (a batch of windows -> label
+    probabilities per window). `score` is serialised by a lock: the model
+    already uses every thread it was given, and tokenizers are not safe to
+    share between threads."""
+
+    def __init__(self, info: ModelInfo, *, cls_id: int, sep_id: int, pad_id: int, max_tokens: int,
+                 batch_size: int = DEFAULT_BATCH_SIZE, max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+                 max_padding: float = DEFAULT_MAX_PADDING):
+        self.info = info
+        self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
+        self.max_tokens = max_tokens
+        # batching knobs, see length_sorted_batches; plain attributes
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.max_padding = max_padding
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        raise NotImplementedError
+
+    def _forward(self, windows: list[list[int]]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def _wrap(self, ids: list[int]) -> list[list[int]]:
+        if not ids:
+            return []
+        return [[self.cls_id, *c, self.sep_id] for c in chunk_tokens(ids, self.max_tokens - 2, CHUNK_OVERLAP)]
+
+    def token_chunks(self, text: str) -> list[list[int]]:
+        """Model inputs for one text: [CLS] chunk [SEP] per window of tokens."""
+        with self._lock:
+            return self._wrap(self._encode([text])[0])
+
+    def score(self, texts: Sequence[str]) -> list[ScoreResult]:
+        results: list[ScoreResult] = [None] * len(texts)
+        slots = [i for i, t in enumerate(texts) if not is_blank(t)]
+        if not slots:
+            return results
+        with self._lock:
+            owners: list[int] = []  # input position of each window
+            windows: list[list[int]] = []
+            for slot, ids in zip(slots, self._encode([texts[i] for i in slots])):
+                for window in self._wrap(ids):  # no tokens at all (e.g. only zero-width chars): stays None
+                    owners.append(slot)
+                    windows.append(window)
+            probs: list[list[float]] = [[]] * len(windows)
+            lengths = [len(w) for w in windows]
+            for batch in length_sorted_batches(lengths, self.batch_size, self.max_batch_tokens, self.max_padding):
+                for j, p in zip(batch, self._forward([windows[j] for j in batch])):
+                    probs[j] = p
+        best: dict[int, list[float]] = {}
+        for owner, p in zip(owners, probs):
+            best[owner] = p if owner not in best else [max(a, b) for a, b in zip(best[owner], p)]
+        for owner, p in best.items():
+            results[owner] = dict(zip(self.info.labels, p))
+        return results
+
+    def padded(self, windows: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
+        """(input_ids, attention_mask) rows, right-padded to the longest window."""
+        width = max(map(len, windows))
+        ids = [w + [self.pad_id] * (width - len(w)) for w in windows]
+        mask = [[1] * len(w) + [0] * (width - len(w)) for w in windows]
+        return ids, mask
 
 
 def chunk_tokens(ids: Sequence[int], size: int, overlap: int = CHUNK_OVERLAP) -> list[list[int]]:

@@ -244,5 +244,5 @@ def test_model_cli_install_status_worker_rescore_calibrate(db_url, engine, sessi
     assert rescored.returncode == 0 and "re-scored 3 flags" in rescored.stdout, rescored.stderr
     fresh(session)
     assert len(session.exec(select(ToxicityScore)).all()) == 6  # the history of scores is kept
-    report = modsys("model", "calibrate")
+    report = modsys("model", "evaluate")
     assert report.returncode == 0 and "toxicity" in report.stdout and "precision" in report.stdout

@@ -47,13 +47,19 @@ def tiny_vocab() -> list[str]:
     return vocab + [w for w in dict.fromkeys(WORDS) if w not in vocab]
 
 
-def build_tiny_checkpoint(dest_dir: Path, model: str = "original") -> tuple[Path, Path]:
-    """Write (checkpoint_path, config_dir) under dest_dir; weights are seeded."""
+def build_tiny_checkpoint(dest_dir: Path, model: str = "original", initializer_range: float = 0.3,
+                          name: str | None = None) -> tuple[Path, Path]:
+    """Write (checkpoint_path, config_dir) under dest_dir; weights are seeded.
+
+    The default initializer_range (wider than BERT's 0.02) makes random scores
+    differ visibly between texts; it also makes activations too wide for int8
+    (conversion refuses it). 0.05 gives a model int8 can represent."""
+    name = name or model
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     dest_dir = Path(dest_dir)
-    config_dir = dest_dir / f"hf-{model}"
+    config_dir = dest_dir / f"hf-{name}"
     config_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = config_dir / "vocab.txt"
     vocab_file.write_text("\n".join(tiny_vocab()) + "\n")
@@ -68,8 +74,7 @@ def build_tiny_checkpoint(dest_dir: Path, model: str = "original") -> tuple[Path
         intermediate_size=37,
         max_position_embeddings=512,
         num_labels=num_classes,
-        # wider than BERT's 0.02 so random scores differ visibly between texts
-        initializer_range=0.3,
+        initializer_range=initializer_range,
     )
     config.save_pretrained(config_dir)
     BertTokenizer(str(vocab_file), do_lower_case=True, model_max_length=512).save_pretrained(config_dir)
@@ -92,6 +97,6 @@ def build_tiny_checkpoint(dest_dir: Path, model: str = "original") -> tuple[Path
         },
         "state_dict": net.state_dict(),
     }
-    checkpoint_path = dest_dir / f"tiny_{model}.ckpt"
+    checkpoint_path = dest_dir / f"tiny_{name}.ckpt"
     torch.save(checkpoint, checkpoint_path)
     return checkpoint_path, config_dir

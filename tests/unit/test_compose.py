@@ -157,6 +157,9 @@ def test_dockerfile_installs_cpu_torch_first_fetches_the_model_and_drops_root():
     user = next(i for i, l in enumerate(lines) if l.startswith("USER "))
     assert torch < project < fetch < user and lines[user] != "USER root"
     resolve_cli(shlex.split(lines[fetch].removeprefix("RUN "))[1:])
+    convert = next(i for i, l in enumerate(lines) if "modsys model convert" in l)  # the int8 backend
+    assert fetch < convert < user
+    resolve_cli(shlex.split(lines[convert].removeprefix("RUN "))[1:])
     env = dict(re.findall(r"^ENV (MODSYS_[A-Z_]+)=(\S+)", DOCKERFILE, re.M))
     assert set(env) <= set(KNOWN_ENV_VARS) and env["MODSYS_MODEL_DIR"] == "/opt/modsys/models"
     assert environment(SERVICES["worker"])["MODSYS_MODEL_DIR"] == env["MODSYS_MODEL_DIR"]
