@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys.actors import Actor
 from modsys.calibration import calibrate, evaluation, labelled_examples
 from modsys.community import policy_for
 from modsys.config import DEFAULT_POLICY, load_settings
@@ -32,12 +31,10 @@ from modsys.toxicity.convert import convert
 from modsys.toxicity.fetch import start_first_start_fetch
 from modsys.toxicity.model_store import locate
 from tests.conftest import fresh
-from tests.factories import appeal
+from tests.factories import appeal, reporter
 from tests.support.model_server import ModelMirror
 from tests.support.tiny_model import build_tiny_checkpoint
 from tests.support.wait import wait_until
-
-BOT = Actor("api", 1, "api:bot")
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +69,8 @@ def policy_path(tmp_path, request) -> Path:
 
 
 def _report(session, community, n: int, start: int = 0) -> list[Flag]:
-    return [report_flag(session, BOT, community.id, FlagReportInput(
-        message_id=str(9000 + start + i), channel_id="1", channel_name="general", author_id=str(800 + start + i),
+    return [report_flag(session, reporter(session, community.id), community.id, FlagReportInput(
+        message_id=str(9000 + start + i), channel_id="1", channel_name="general", author_id=str(100000000000000800 + start + i),
         author_name=f"author{i}", content=f"message {i} you are a bad person", reporter="42"))[0]
         for i in range(n)]
 

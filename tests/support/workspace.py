@@ -18,8 +18,6 @@ from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
 from tests.conftest import PASSWORD
 
-BOT = Actor("api", 1, "api:chatbot")
-
 
 @dataclass
 class Other:
@@ -39,11 +37,11 @@ def other_community(session: Session, slug: str = "other") -> Other:
 
 
 def flag(session: Session, community_id: int, message_id: str = "111", content: str = "you are an idiot",
-         reporters: tuple[tuple[str, str], ...] = (("5001", "insult"),), author: str = "7001"):
+         reporters: tuple[tuple[str, str], ...] = (("5001", "insult"),), author: str = "100000000000007001"):
     """A flag reported by each (reporter id, reason) in order."""
     row = None
     for reporter, reason in reporters:
-        row, _ = report_flag(session, BOT, community_id, FlagReportInput(
+        row, _ = report_flag(session, reporter(session, community_id), community_id, FlagReportInput(
             message_id=message_id, channel_id="42", channel_name="general", author_id=author,
             author_name="Rude Person", content=content, reporter=reporter, reason=reason))
     return row
