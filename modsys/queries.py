@@ -24,6 +24,7 @@ from modsys.models import (
     Member,
     OfficialStatement,
     OutboxMessage,
+    NOT_DELIVERED,
     OutboxStatus,
     PolicyVersion,
     StaffUser,
@@ -175,8 +176,9 @@ def policy_versions(session: Session, community_id: int) -> list[PolicyVersion]:
 
 
 def dead_letters(session: Session, community_id: int, limit: int = PAGE) -> list[OutboxMessage]:
+    """Notifications that will not be sent unless retried: given up on (dead) or skipped."""
     return list(session.exec(select(OutboxMessage).where(OutboxMessage.community_id == community_id,
-                                                         OutboxMessage.status == OutboxStatus.dead)
+                                                         OutboxMessage.status.in_(NOT_DELIVERED))
                              .order_by(OutboxMessage.id.desc()).limit(limit)))
 
 
