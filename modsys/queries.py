@@ -12,7 +12,6 @@ from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.models import (
-    OPEN_APPEAL_STATES,
     Action,
     ActionStatus,
     Appeal,
@@ -32,6 +31,7 @@ from modsys.models import (
     ToxicityScore,
     Visibility,
 )
+from modsys.ops_stats import overdue_clauses
 from modsys.permissions import conflicted
 
 PAGE = 50
@@ -201,6 +201,7 @@ def counts(session: Session, community_id: int) -> Counts:
     for status, n in session.exec(select(Appeal.status, sa.func.count()).where(Appeal.community_id == community_id)
                                   .group_by(Appeal.status)):
         c.appeals_by_state[status] = n
+    review, leadership = overdue_clauses(now)
     c.overdue_appeals = session.exec(select(sa.func.count()).select_from(Appeal).where(
-        Appeal.community_id == community_id, Appeal.status.in_(OPEN_APPEAL_STATES[:2]), Appeal.review_due_at < now)).one()
+        Appeal.community_id == community_id, review | leadership)).one()
     return c

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from modsys import permissions, portal_links, queries
 from modsys.errors import DomainError
@@ -104,6 +104,25 @@ def find_member():
     return redirect(url_for("dashboard.member", member_id=found.id))
 
 
+def _hinted(member: Member | None) -> Member | None:
+    """Whose history the ladder hint counts: the member named, or (filing by Discord
+    id) the member we already know under the id typed."""
+    return member or _known_member(request.values.get("platform_user_id", ""))
+
+
+def _known_member(platform_user_id: str) -> Member | None:
+    uid = platform_user_id.strip()
+    return scoped().first(Member, Member.platform_user_id == uid) if uid else None
+
+
+@bp.route("/actions/suggestions")
+@roles_required(*MODS)
+def suggestions():
+    """The ladder's suggestions for a member named by Discord id (the action form
+    asks when the id is typed, so the hint counts their earlier cases)."""
+    return jsonify(_suggestions(_known_member(request.args.get("platform_user_id", "")), scoped().policy))
+
+
 def _suggestions(member: Member | None, policy) -> dict:
     out = {}
     for rule in policy.rules:
@@ -164,10 +183,10 @@ def new_action():
             status = e.http_status
             return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
                                    form=request.form, preview=None, rows=forms,
-                                   suggestions=json.dumps(_suggestions(member_row, policy))), status
+                                   suggestions=json.dumps(_suggestions(_hinted(member_row), policy))), status
     return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
                            form=request.form, preview=preview, rows=forms,
-                           suggestions=json.dumps(_suggestions(member_row, policy)))
+                           suggestions=json.dumps(_suggestions(_hinted(member_row), policy)))
 
 
 @bp.route("/actions/<int:action_id>")
