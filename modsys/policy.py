@@ -223,6 +223,12 @@ class Evidence(_Strict):
     allowed_mime_types: list[str] = ["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "application/pdf"]
 
 
+class Flags(_Strict):
+    # A dismissed flag comes back to the queue when this many reporters not counted
+    # before the dismissal report the message again (one more is rarely news; a few are).
+    reopen_after_new_reporters: Annotated[int, Field(ge=1, le=1000)] = 3
+
+
 class CommunityInfo(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     platform: str = "discord"
@@ -238,6 +244,7 @@ class Policy(_Strict):
     two_person_rule: list[TwoPersonRule] = []
     toxicity: Toxicity
     evidence: Evidence = Evidence()
+    flags: Flags = Flags()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""
