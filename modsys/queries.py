@@ -133,6 +133,11 @@ def case_file(session: Session, member: Member, limit: int = 100) -> CaseFile:
     )
 
 
+def appeal_attachments(session: Session, appeal_id: int) -> list[Evidence]:
+    """The files the member attached to their appeal (staff download them like any evidence)."""
+    return list(session.exec(select(Evidence).where(Evidence.appeal_id == appeal_id).order_by(Evidence.id)))
+
+
 def evidence_for(session: Session, action_id: int, *, include_private: bool) -> list[Evidence]:
     q = select(Evidence).where(Evidence.action_id == action_id)
     if not include_private:

@@ -243,6 +243,7 @@ def appeal(appeal_id: int):
     conflict = permissions.conflicted(act, me.id)
     return render_template("dashboard/appeal.html", appeal=ap, action=act, member=_get(Member, ap.appellant_id, "member"),
                            evidence=queries.evidence_for(db(), act.id, include_private=True),
+                           attachments=queries.appeal_attachments(db(), ap.id),
                            sor=queries.statement_of_reasons(db(), act.id), thread=queries.thread(db(), ap.id),
                            names=queries.staff_names(db(), ap.community_id), conflict=conflict,
                            role_in_case="filed" if act.moderator_id == me.id else "co-signed",
