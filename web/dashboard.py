@@ -154,7 +154,7 @@ def new_action():
         member_row = _get(Member, int(request.values["member"]), "member")
     elif flag_row:
         member_row = _get(Member, flag_row.author_id, "member")
-    preview = None
+    preview, unkept = None, {}
     if request.method == "POST":
         try:
             # A new member is created by the service, in the action's transaction (and audited).
@@ -168,6 +168,7 @@ def new_action():
                 evidence=forms.evidence(request))
             if request.form.get("preview"):
                 preview = action_svc.preview_action(session, actor(), req)
+                unkept = forms.chosen_files(request)
             else:
                 if flag_row:
                     created = flag_svc.act_on_flag(session, actor(), flag_row.id, req)
@@ -183,10 +184,11 @@ def new_action():
             status = e.http_status
             return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
                                    form=request.form, preview=None, rows=forms,
-                                   suggestions=json.dumps(_suggestions(_hinted(member_row), policy))), status
+                                   suggestions=json.dumps(_suggestions(_hinted(member_row), policy)),
+                                   unkept_files=forms.chosen_files(request)), status
     return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
                            form=request.form, preview=preview, rows=forms,
-                           suggestions=json.dumps(_suggestions(_hinted(member_row), policy)))
+                           suggestions=json.dumps(_suggestions(_hinted(member_row), policy)), unkept_files=unkept)
 
 
 @bp.route("/actions/<int:action_id>")
