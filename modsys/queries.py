@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.models import (
+    NOT_DELIVERED,
     Action,
     ActionStatus,
     Appeal,
@@ -23,8 +24,6 @@ from modsys.models import (
     Member,
     OfficialStatement,
     OutboxMessage,
-    NOT_DELIVERED,
-    OutboxStatus,
     PolicyVersion,
     StaffUser,
     StatementOfReasons,

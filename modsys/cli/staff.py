@@ -20,7 +20,8 @@ def reset_password(name: str, community_slug: str | None) -> None:
     """Give NAME a generated password (printed once); their sessions end. Audited."""
     from modsys.actors import CLI
     from modsys.errors import DomainError
-    from modsys.services.staff import find_staff, reset_password as reset
+    from modsys.services.staff import find_staff
+    from modsys.services.staff import reset_password as reset
 
     settings = load_settings()
     _, session = open_db(settings)

@@ -8,7 +8,10 @@ from datetime import timedelta
 
 from modsys.models import AuditEvent, Flag, FlagReport
 from modsys.services.flags import dismiss_flag
-from tests.web.test_api import call, client, fresh, flag_body, keys  # noqa: F401  (fixtures)
+from tests.web import test_api
+from tests.web.test_api import call, flag_body, fresh
+
+client, keys = test_api.client, test_api.keys  # the API tests' fixtures
 
 
 def test_a_report_with_another_author_or_content_is_refused_and_changes_nothing(client, keys, engine):
