@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from modsys import audit, clock
 from modsys.config import Settings, load_settings
 from modsys.db import writing
-from modsys.models import OutboxMessage, OutboxStatus
+from modsys.models import NOT_DELIVERED, OutboxMessage, OutboxStatus
 from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, redact_url
 from modsys.notify.messages import Skip, render
 from modsys.services._base import service
@@ -189,8 +189,8 @@ def list_messages(session: Session, community_id: int, *, status: str | None = N
 @service
 def retry(uow: UnitOfWork, ids: list[int] | None = None, *, dead: bool = False,
           community_id: int | None = None) -> int:
-    """Put dead (or skipped) messages back in the queue with fresh attempts; by id,
-    or every dead one with `dead=True`. They keep their place in channel order.
+    """Put dead or skipped messages back in the queue with fresh attempts; by id,
+    or every one of them with `dead=True`. They keep their place in channel order.
     Admins (of their community) or the operator at the CLI (of `community_id`,
     else of every community); audited."""
     if community_id is not None:
@@ -199,8 +199,9 @@ def retry(uow: UnitOfWork, ids: list[int] | None = None, *, dead: bool = False,
     if not ids and not dead:
         return 0
     session, actor = uow.session, uow.actor
-    where = [_T.c.status.in_([OutboxStatus.dead, OutboxStatus.skipped])]
-    where.append(_T.c.id.in_(ids) if ids else _T.c.status == OutboxStatus.dead)
+    where = [_T.c.status.in_(NOT_DELIVERED)]
+    if ids:
+        where.append(_T.c.id.in_(ids))
     if uow.community_id is not None:
         where.append(_T.c.community_id == uow.community_id)
     retried = session.execute(sa.update(_T).where(*where).values(

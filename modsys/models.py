@@ -137,7 +137,11 @@ class OutboxStatus(StrEnum):
     pending = "pending"
     sent = "sent"
     dead = "dead"  # gave up after max attempts; shown to admins, retryable
-    skipped = "skipped"  # no webhook configured for its channel
+    skipped = "skipped"  # couldn't be made (no webhook, no key, row gone); shown to admins, retryable
+
+
+# Left the queue without being sent: only a retry sends them.
+NOT_DELIVERED = (OutboxStatus.dead, OutboxStatus.skipped)
 
 
 # --- tables ----------------------------------------------------------------

@@ -5,6 +5,7 @@ figures only, never personal data."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -47,14 +48,18 @@ def appeals_by_state(session: Session) -> dict[tuple[int, str], int]:
         select(Appeal.community_id, Appeal.status, _COUNT).group_by(Appeal.community_id, Appeal.status))}
 
 
+def overdue_clauses(now: datetime) -> tuple[Any, Any]:
+    """The one definition of an overdue appeal: (past the review SLA, past the
+    leadership SLA). The dashboard and /metrics both count with it."""
+    return (Appeal.status.in_((AppealStatus.submitted, AppealStatus.in_review)) & (Appeal.review_due_at < now),
+            (Appeal.status == AppealStatus.escalated) & (Appeal.leadership_due_at < now))
+
+
 def overdue_appeals(session: Session, now: datetime) -> tuple[dict[int, int], dict[int, int]]:
     """(past the review SLA, past the leadership SLA), per community."""
-    review = dict(session.exec(select(Appeal.community_id, _COUNT).where(
-        Appeal.status.in_((AppealStatus.submitted, AppealStatus.in_review)), Appeal.review_due_at < now)
-        .group_by(Appeal.community_id)).all())
-    leadership = dict(session.exec(select(Appeal.community_id, _COUNT).where(
-        Appeal.status == AppealStatus.escalated, Appeal.leadership_due_at < now)
-        .group_by(Appeal.community_id)).all())
+    review, leadership = (dict(session.exec(select(Appeal.community_id, _COUNT).where(clause)
+                                            .group_by(Appeal.community_id)).all())
+                          for clause in overdue_clauses(now))
     return review, leadership
 
 

@@ -288,6 +288,8 @@ class Transparency(_Strict):
     @classmethod
     def _yaml_off(cls, v: Any) -> Any:
         return PublicLog.off if v is False else v  # YAML 1.1 reads a bare `off` as false
+
+
 class Claims(_Strict):
     # A claim nobody touches for this long goes back to the queue (scheduled job).
     idle_release: Duration = timedelta(hours=2)
@@ -296,6 +298,12 @@ class Claims(_Strict):
 class Accounts(_Strict):
     # Staff roles that must use two-factor (TOTP) to reach any staff page.
     require_two_factor: list[Annotated[str, Field(pattern=r"^(moderator|leadership|admin)$")]] = []
+
+
+class Flags(_Strict):
+    # A dismissed flag comes back to the queue when this many reporters not counted
+    # before the dismissal report the message again (one more is rarely news; a few are).
+    reopen_after_new_reporters: Annotated[int, Field(ge=1, le=1000)] = 3
 
 
 class CommunityInfo(_Strict):
@@ -318,6 +326,7 @@ class Policy(_Strict):
     notifications: Notifications = Notifications()
     claims: Claims = Claims()
     accounts: Accounts = Accounts()
+    flags: Flags = Flags()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.models import (
-    OPEN_APPEAL_STATES,
+    NOT_DELIVERED,
     Action,
     ActionStatus,
     Appeal,
@@ -24,13 +24,13 @@ from modsys.models import (
     Member,
     OfficialStatement,
     OutboxMessage,
-    OutboxStatus,
     PolicyVersion,
     StaffUser,
     StatementOfReasons,
     ToxicityScore,
     Visibility,
 )
+from modsys.ops_stats import overdue_clauses
 from modsys.permissions import conflicted
 
 PAGE = 50
@@ -134,6 +134,11 @@ def case_file(session: Session, member: Member, limit: int = 100) -> CaseFile:
     )
 
 
+def appeal_attachments(session: Session, appeal_id: int) -> list[Evidence]:
+    """The files the member attached to their appeal (staff download them like any evidence)."""
+    return list(session.exec(select(Evidence).where(Evidence.appeal_id == appeal_id).order_by(Evidence.id)))
+
+
 def evidence_for(session: Session, action_id: int, *, include_private: bool) -> list[Evidence]:
     q = select(Evidence).where(Evidence.action_id == action_id)
     if not include_private:
@@ -177,8 +182,9 @@ def policy_versions(session: Session, community_id: int) -> list[PolicyVersion]:
 
 
 def dead_letters(session: Session, community_id: int, limit: int = PAGE) -> list[OutboxMessage]:
+    """Notifications that will not be sent unless retried: given up on (dead) or skipped."""
     return list(session.exec(select(OutboxMessage).where(OutboxMessage.community_id == community_id,
-                                                         OutboxMessage.status == OutboxStatus.dead)
+                                                         OutboxMessage.status.in_(NOT_DELIVERED))
                              .order_by(OutboxMessage.id.desc()).limit(limit)))
 
 
@@ -201,8 +207,9 @@ def counts(session: Session, community_id: int) -> Counts:
     for status, n in session.exec(select(Appeal.status, sa.func.count()).where(Appeal.community_id == community_id)
                                   .group_by(Appeal.status)):
         c.appeals_by_state[status] = n
+    review, leadership = overdue_clauses(now)
     c.overdue_appeals = session.exec(select(sa.func.count()).select_from(Appeal).where(
-        Appeal.community_id == community_id, Appeal.status.in_(OPEN_APPEAL_STATES[:2]), Appeal.review_due_at < now)).one()
+        Appeal.community_id == community_id, review | leadership)).one()
     return c
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from modsys import delivery, permissions, queries
 from modsys.calibration import evaluation
@@ -110,6 +118,17 @@ def set_role(user_id: int):
     user = staff_svc.set_role(db(), actor(), user_id, request.form.get("role", ""))
     flash(f"{user.username} is now {user.role}.", "info")
     return redirect(url_for("admin.index"))
+
+
+@bp.route("/staff/<int:user_id>/password", methods=["POST"])
+@roles_required(*ADMINS)
+def reset_password(user_id: int):
+    """A generated password, shown in this response only: never stored in the
+    session cookie or a flash message, and not cached."""
+    user, password = staff_svc.reset_password(db(), actor(), user_id)
+    response = make_response(render_template("admin/password_reset.html", user=user, password=password))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/staff/<int:user_id>/active", methods=["POST"])

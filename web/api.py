@@ -229,7 +229,9 @@ def _appeal_out(v: AppealView) -> s.AppealOut:
         id=a.id, action_id=a.action_id, status=a.status, statement=a.statement, submitted_at=a.submitted_at,
         review_due_at=a.review_due_at, reviewer=names.get(a.reviewer_id), review_started_at=a.review_started_at,
         escalated_at=a.escalated_at, escalation_reason=a.escalation_reason, recommendation=a.recommendation,
-        leadership_due_at=a.leadership_due_at, withdrawn_at=a.withdrawn_at, decision=decision)
+        leadership_due_at=a.leadership_due_at, withdrawn_at=a.withdrawn_at, decision=decision,
+        attachments=None if v.attachments is None else
+        [s.EvidenceOut.model_validate(e, from_attributes=True) for e in v.attachments])
 
 
 # --- endpoints --------------------------------------------------------------

@@ -362,6 +362,9 @@ class AppealOut(_Out):
     leadership_due_at: datetime | None
     withdrawn_at: datetime | None
     decision: DecisionOut | None = Field(description="Null until decided.")
+    attachments: list[EvidenceOut] | None = Field(
+        None, description="The files the member attached (metadata; staff download them in the dashboard). "
+                          "Given when one appeal is read; null in lists.")
 
 
 class AppealListQuery(_Query):

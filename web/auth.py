@@ -9,9 +9,16 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
 from modsys import clock
+from modsys.errors import DomainError
 from modsys.models import StaffUser
 from modsys.services import two_factor
-from modsys.services.staff import authenticate, rotate_session, session_user
+from modsys.services.staff import (
+    MIN_PASSWORD,
+    authenticate,
+    change_own_password,
+    rotate_session,
+    session_user,
+)
 from web.context import actor, db
 from web.extensions import limiter, login_manager
 
@@ -121,3 +128,26 @@ def logout():
     session.clear()
     flash("Logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit("10 per minute", methods=["POST"])  # the current password is guessed here too
+def change_password():
+    """Change your own password: the current one is required; every other session
+    of the account ends, this one continues under the new session token."""
+    if request.method == "POST":
+        if request.form.get("password", "") != request.form.get("confirm", ""):
+            flash("The new password and its confirmation differ; nothing was changed.", "error")
+            return render_template("password.html", min_length=MIN_PASSWORD), 422
+        try:
+            user = change_own_password(db(), actor(), request.form.get("current_password", ""),
+                                       request.form.get("password", ""))
+        except DomainError as e:
+            flash(e.message, "error")
+            return render_template("password.html", min_length=MIN_PASSWORD), e.http_status
+        session.clear()
+        login_user(StaffLogin(user))  # this session, under the new token; the others are gone
+        flash("Password changed. Your other sessions were logged out.", "info")
+        return redirect(url_for("dashboard.home"))
+    return render_template("password.html", min_length=MIN_PASSWORD)

@@ -10,6 +10,7 @@ from flask import (
     Response,
     abort,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -121,6 +122,25 @@ def find_member():
     return redirect(url_for("dashboard.member", member_id=found.id))
 
 
+def _hinted(member: Member | None) -> Member | None:
+    """Whose history the ladder hint counts: the member named, or (filing by Discord
+    id) the member we already know under the id typed."""
+    return member or _known_member(request.values.get("platform_user_id", ""))
+
+
+def _known_member(platform_user_id: str) -> Member | None:
+    uid = platform_user_id.strip()
+    return scoped().first(Member, Member.platform_user_id == uid) if uid else None
+
+
+@bp.route("/actions/suggestions")
+@roles_required(*MODS)
+def suggestions():
+    """The ladder's suggestions for a member named by Discord id (the action form
+    asks when the id is typed, so the hint counts their earlier cases)."""
+    return jsonify(_suggestions(_known_member(request.args.get("platform_user_id", "")), scoped().policy))
+
+
 def _suggestions(member: Member | None, policy) -> dict:
     out = {}
     for rule in policy.rules:
@@ -152,7 +172,7 @@ def new_action():
         member_row = _get(Member, int(request.values["member"]), "member")
     elif flag_row:
         member_row = _get(Member, flag_row.author_id, "member")
-    preview = None
+    preview, unkept = None, {}
     holder = listing.holders(session, ClaimSubject.flag, [flag_row.id]).get(flag_row.id) if flag_row else None
     if request.method == "POST":
         try:
@@ -169,6 +189,7 @@ def new_action():
                                                        "delete_message_seconds"))
             if request.form.get("preview"):
                 preview = action_svc.preview_action(session, actor(), req)
+                unkept = forms.chosen_files(request)
             else:
                 if flag_row:
                     created = flag_svc.act_on_flag(session, actor(), flag_row.id, req)
@@ -184,10 +205,11 @@ def new_action():
             status = e.http_status
             return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
                                    form=request.form, preview=None, rows=forms, holder=holder,
-                                   suggestions=json.dumps(_suggestions(member_row, policy))), status
+                                   suggestions=json.dumps(_suggestions(_hinted(member_row), policy)),
+                                   unkept_files=forms.chosen_files(request)), status
     return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
                            form=request.form, preview=preview, rows=forms, holder=holder,
-                           suggestions=json.dumps(_suggestions(member_row, policy)))
+                           suggestions=json.dumps(_suggestions(_hinted(member_row), policy)), unkept_files=unkept)
 
 
 @bp.route("/actions/<int:action_id>")
@@ -266,6 +288,7 @@ def appeal(appeal_id: int):
     conflict = permissions.conflicted(act, me.id)
     return render_template("dashboard/appeal.html", appeal=ap, action=act, member=_get(Member, ap.appellant_id, "member"),
                            evidence=queries.evidence_for(db(), act.id, include_private=True),
+                           attachments=queries.appeal_attachments(db(), ap.id),
                            sor=queries.statement_of_reasons(db(), act.id), thread=queries.thread(db(), ap.id),
                            names=queries.staff_names(db(), ap.community_id), conflict=conflict,
                            role_in_case="filed" if act.moderator_id == me.id else "co-signed",

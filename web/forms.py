@@ -45,3 +45,11 @@ def evidence(request: Request) -> list[EvidenceInput]:
                                        data=upload.read(), filename=upload.filename,
                                        sensitive=request.form.get(f"ev_file_sensitive_{i}") == "1"))
     return items
+
+
+def chosen_files(request: Request) -> dict[int, str]:
+    """{row: file name} of the files chosen in this request. A page re-rendered
+    from it (a preview, a refusal) can't hand them back to the browser's file
+    inputs, so it names each one to choose again."""
+    return {i: upload.filename for i in range(FILE_EVIDENCE_ROWS)
+            if (upload := request.files.get(f"ev_file_{i}")) and upload.filename}

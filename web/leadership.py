@@ -34,6 +34,7 @@ def appeal(appeal_id: int):
     member = uow.get(Member, ap.appellant_id, "member")
     return render_template("leadership/appeal.html", appeal=ap, action=act, member=member,
                            evidence=queries.evidence_for(db(), act.id, include_private=True),
+                           attachments=queries.appeal_attachments(db(), ap.id),
                            sor=queries.statement_of_reasons(db(), act.id), thread=queries.thread(db(), ap.id),
                            names=queries.staff_names(db(), ap.community_id), sla=queries.sla(ap),
                            conflict=permissions.conflicted(act, staff().id),

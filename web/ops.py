@@ -309,7 +309,9 @@ class DatabaseCollector:
         yield family
 
         for status, name, doc in ((OutboxStatus.pending, "modsys_outbox_pending", "Notifications not yet delivered."),
-                                  (OutboxStatus.dead, "modsys_outbox_dead", "Notifications given up on (dead letters).")):
+                                  (OutboxStatus.dead, "modsys_outbox_dead", "Notifications given up on (dead letters)."),
+                                  (OutboxStatus.skipped, "modsys_outbox_skipped",
+                                   "Notifications that couldn't be made (no webhook, no key); retry after fixing.")):
             values = ops_stats.outbox_by_channel(session, status)
             family = GaugeMetricFamily(name, doc, labels=("channel",))
             for channel in sorted({*Channel, *values}):

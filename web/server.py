@@ -29,7 +29,10 @@ def serve(host: str, port: int) -> None:
         click.echo(f"error: {e}\n(production runs gunicorn, the scheduler and workers: see docs/production.md)", err=True)
         sys.exit(1)
     migrate.init_database(settings.database_url)  # the embedded default upgrades its own database
-    secret_key_for(settings.secret_key, Path.cwd() / "instance", create=True)  # kept across restarts
+    # One key for the whole process: the web app signs links with it and delivery
+    # puts them in members' notices, so both get it from here (kept across restarts).
+    key = secret_key_for(settings.secret_key, Path.cwd() / "instance", create=True)
+    settings = dataclasses.replace(settings, secret_key=key)
     engine = make_engine(settings.database_url)
     with new_session(engine) as session:
         community = ensure_community(session, settings.policy_path)

@@ -11,6 +11,7 @@ from modsys.cli import (  # noqa: F401  (registers commands)
     policy,
     run,
     setup,
+    staff,
     two_factor,
 )
 from modsys.cli.base import main

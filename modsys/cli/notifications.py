@@ -30,14 +30,14 @@ def outbox_list(dead: bool, community_slug: str | None) -> None:
 
 @outbox.command("retry")
 @click.argument("ids", nargs=-1, type=int)
-@click.option("--dead", is_flag=True, help="Every dead message.")
+@click.option("--dead", is_flag=True, help="Every dead or skipped message.")
 @community_option
 def outbox_retry(ids: tuple[int, ...], dead: bool, community_slug: str | None) -> None:
-    """Queue dead (or skipped) messages again, by id or --dead."""
+    """Queue dead or skipped messages again, by id or --dead (all of them)."""
     from modsys import delivery
 
     if not ids and not dead:
-        fail("name message ids, or use --dead for every dead message", 2)
+        fail("name message ids, or use --dead for every dead or skipped message", 2)
     from modsys.actors import CLI
 
     settings = load_settings()

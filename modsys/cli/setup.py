@@ -50,7 +50,7 @@ def create_user(name: str, role: str, password_stdin: bool, community_slug: str 
         fail(e.message)
     click.echo(f"created {role} {name!r} in {community.slug}")
     if not password_stdin:
-        click.echo(f"password: {password}  (shown once; change it after the first login)")
+        click.echo(f"password: {password}  (shown once; change it under Password after the first login)")
 
 
 @main.command()

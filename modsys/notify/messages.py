@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from modsys import clock, events
 from modsys.community import policy_for
@@ -17,11 +17,13 @@ from modsys.models import (
     Action,
     Appeal,
     AppealMessage,
+    AppealOutcome,
     Flag,
     Member,
     OfficialStatement,
     OutboxMessage,
     StaffUser,
+    StatementOfReasons,
 )
 from modsys.notify.embeds import build_message
 from modsys.notify.links import appeal_path, case_path, flag_path, ping_role, with_url
@@ -116,17 +118,22 @@ def _revoked(session: Session, e: events.ActionRevoked, _: Settings) -> Spec:
 @renders(events.ActionExpired)
 def _expired(session: Session, e: events.ActionExpired, _: Settings) -> Spec:
     action = _row(session, Action, e.action_id, "action")
+    member = _row(session, Member, action.member_id, "member")
     return {"title": f"Case #{action.id} expired",
-            "description": f"The {action.kind} of member #{action.member_id} ended.", "link": case_path(action.id)}
+            "description": f"The {action.kind} of {md(member.display_name)} ({member.platform_user_id}) ended.",
+            "link": case_path(action.id)}
 
 
 # --- appeals (appeals and leadership channels) ------------------------------------
 
 
 def _appeal_spec(appeal: Appeal, title: str, text: str) -> Spec:
+    # The deadline that runs now: leadership's once the appeal is escalated.
+    due, at = (("Leadership decision due", appeal.leadership_due_at) if appeal.leadership_due_at is not None
+               else ("Review due", appeal.review_due_at))
     return {"title": f"{title}: appeal #{appeal.id} (case #{appeal.action_id})", "description": md(text),
             "fields": [{"name": "Status", "value": appeal.status, "inline": True},
-                       {"name": "Review due", "value": f"{appeal.review_due_at:%Y-%m-%d %H:%M} UTC", "inline": True}],
+                       {"name": due, "value": f"{at:%Y-%m-%d %H:%M} UTC", "inline": True}],
             "link": appeal_path(appeal.id)}
 
 
@@ -164,8 +171,11 @@ def _decided(session: Session, e: events.AppealDecided, _: Settings) -> Spec:
 
 
 def _reminder(appeal: Appeal, threshold: float, began: Any, ends: Any, what: str) -> Spec:
-    return {"title": f"Reminder: appeal #{appeal.id} (case #{appeal.action_id})",
-            "description": f"{threshold:.0%} of the {format_duration(ends - began)} allowed for its {what} has passed.",
+    allowed = format_duration(ends - began)
+    # Delivered late (an outage, a retry), a reminder must not understate: past is past.
+    text = (f"The {allowed} allowed for its {what} ran out at {ends:%Y-%m-%d %H:%M} UTC: it is overdue."
+            if clock.now() >= ends else f"{threshold:.0%} of the {allowed} allowed for its {what} has passed.")
+    return {"title": f"Reminder: appeal #{appeal.id} (case #{appeal.action_id})", "description": text,
             "fields": [{"name": f"{what.capitalize()} due", "value": f"{ends:%Y-%m-%d %H:%M} UTC", "inline": True}],
             "link": appeal_path(appeal.id)}
 
@@ -211,22 +221,47 @@ def _audit_broken(session: Session, e: events.AuditChainBroken, _: Settings) -> 
 # --- the sanctioned member's notices ----------------------------------------------------
 
 
+def imposed_measure(session: Session, action: Action) -> str:
+    """The measure as it was imposed: its statement of reasons rendered it from the
+    kind and duration at filing (lifting a sanction early moves `ends_at`)."""
+    statement = session.exec(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id)).first()
+    return statement.measure if statement is not None else measure(action.kind, duration_of(action))
+
+
+def _outcome_fields(session: Session, appeal: Appeal, imposed: str) -> list[dict[str, Any]]:
+    """What the decision did to the measure, in the member's words."""
+    if appeal.outcome == AppealOutcome.overturned:
+        return [{"name": "Measure", "value": f"{imposed}: lifted", "inline": True}]
+    if appeal.outcome == AppealOutcome.modified:
+        replacement = session.get(Action, appeal.modified_action_id) if appeal.modified_action_id else None
+        new = imposed_measure(session, replacement) if replacement is not None else "a lighter sanction"
+        return [{"name": "Measure", "value": f"{imposed}: replaced", "inline": True},
+                {"name": "New measure", "value": new, "inline": True}]
+    return [{"name": "Measure", "value": f"{imposed}: stands", "inline": True}]
+
+
 def _member_spec(session: Session, action_id: int, member_id: int, appeal_id: int | None,
                  settings: Settings) -> Spec:
-    """The member's notice, with their signed appeal link made now (links are never stored)."""
+    """The member's notice, with their signed appeal link made now (links are never stored).
+    A notice invites an appeal; a decision is final (an appeal is decided once), so it
+    only offers the link to read the case."""
     action = session.get(Action, action_id)
     member = session.get(Member, member_id)
     if action is None or member is None or action.member_id != member.id:
         raise Skip("the action or member of this notice no longer exists")
-    fields = [{"name": "Member", "value": f"{md(member.display_name)} ({member.platform_user_id})", "inline": True},
-              {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True}]
+    fields = [{"name": "Member", "value": f"{md(member.display_name)} ({member.platform_user_id})", "inline": True}]
     appeal = session.get(Appeal, appeal_id) if appeal_id else None
+    imposed = imposed_measure(session, action)
     if appeal is not None:
         title = f"Decision on your appeal #{appeal.id} (case #{action.id}): {appeal.outcome or appeal.status}"
         description = md(appeal.outcome_reasons) or "Your appeal was decided."
+        fields += _outcome_fields(session, appeal, imposed)
+        link_label = "Read the decision on your case (link valid until {:%Y-%m-%d %H:%M} UTC)"
     else:
         title = f"Notice of case #{action.id}"
         description = md(action.public_reason) or "A moderation action was taken."
+        fields.append({"name": "Measure", "value": imposed, "inline": True})
+        link_label = "Appeal or follow your case until {:%Y-%m-%d %H:%M} UTC"
     spec: Spec = {"title": title, "description": description, "fields": fields}
     deadline = action.appeal_deadline
     if action.appealable and deadline is not None and deadline > clock.now():
@@ -234,8 +269,7 @@ def _member_spec(session: Session, action_id: int, member_id: int, appeal_id: in
             raise Skip("SECRET_KEY is not set, so the member's signed appeal link can't be made")
         link = portal_url(settings.base_url, make_token(settings.secret_key, action.id, member.id, deadline))
         spec["url"] = link
-        fields.append({"name": f"Appeal or follow your case until {deadline:%Y-%m-%d %H:%M} UTC",
-                       "value": link, "inline": False})
+        fields.append({"name": link_label.format(deadline), "value": link, "inline": False})
     return spec
 
 

@@ -313,6 +313,7 @@ def _file_via_api(uow: UnitOfWork, key: ApiKey, platform_user_id: str, display_n
 class AppealView:
     appeal: Appeal
     staff_names: dict[int, str]
+    attachments: list[Evidence] | None = None  # read for one appeal, not for lists
 
 
 def list_appeals(session: Session, actor: Actor, *, status: str | None = None, limit: int = 50,
@@ -328,4 +329,5 @@ def list_appeals(session: Session, actor: Actor, *, status: str | None = None, l
 
 def read_appeal(session: Session, actor: Actor, appeal_id: int) -> AppealView:
     uow = _staff_in(session, actor)
-    return AppealView(uow.get(Appeal, appeal_id, "appeal"), queries.staff_names(session, uow.scope))
+    appeal = uow.get(Appeal, appeal_id, "appeal")
+    return AppealView(appeal, queries.staff_names(session, uow.scope), queries.appeal_attachments(session, appeal.id))

@@ -20,6 +20,7 @@ from modsys.models import (
     Flag,
     FlagReport,
     FlagStatus,
+    Member,
     Visibility,
 )
 from modsys.services._base import clean_text, service
@@ -75,6 +76,8 @@ def report_flag(uow: UnitOfWork, community_id: int, report: FlagReportInput) -> 
 
     query = select(Flag).where(Flag.community_id == community_id, Flag.platform_message_id == message_id)
     flag = session.exec(query).first()
+    if flag is not None:
+        _same_message(session, flag, report.author_id, content)
     if flag is None:
         author = get_or_create_member(session, community_id, report.author_id, report.author_name)
         try:
@@ -99,7 +102,37 @@ def report_flag(uow: UnitOfWork, community_id: int, report: FlagReportInput) -> 
     session.refresh(flag)
     uow.record("flag.reported", flag,
                {"message_id": message_id, "reporter": key, "reporter_count": flag.reporter_count, "reason": reason})
+    if flag.status == FlagStatus.dismissed:
+        _reopen_if_reported_again(uow, flag)
     return flag, True
+
+
+def _same_message(session: Session, flag: Flag, author_id: str, content: str) -> None:
+    """A message id names one message: a report saying it has another author or
+    other content is refused (409), never merged. An empty content means the
+    reporter could not read it, which is no disagreement."""
+    author = session.get(Member, flag.author_id)
+    differences = []
+    if author is not None and author.platform_user_id != (author_id or "").strip():
+        differences.append(f"author {author.platform_user_id}, not {(author_id or '').strip()[:40]!r}")
+    if content and content != flag.content:
+        differences.append("different content")
+    if differences:
+        raise Conflict(f"message {flag.platform_message_id} was already reported with "
+                       f"{' and '.join(differences)}; report the message as it is", field="message_id")
+
+
+def _reopen_if_reported_again(uow: UnitOfWork, flag: Flag) -> None:
+    """A dismissed flag returns to the queue once enough reporters who were not
+    counted when it was dismissed report it (policy: flags.reopen_after_new_reporters)."""
+    needed = uow.policy.flags.reopen_after_new_reporters
+    new = uow.session.exec(select(sa.func.count()).select_from(FlagReport).where(
+        FlagReport.flag_id == flag.id, FlagReport.created_at > flag.resolved_at)).one()
+    if new < needed:
+        return
+    dismissed_by, flag.status, flag.resolved_by_id, flag.resolved_at = flag.resolved_by_id, FlagStatus.open, None, None
+    uow.session.add(flag)
+    uow.record("flag.reopened", flag, {"new_reporters": new, "dismissed_by_id": dismissed_by})
 
 
 def _open_flag(uow: UnitOfWork, flag_id: int):

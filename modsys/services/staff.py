@@ -114,15 +114,42 @@ def set_active(uow: UnitOfWork, user_id: int, active: bool) -> StaffUser:
     return user
 
 
-@service
-def set_password(uow: UnitOfWork, user_id: int, password: str) -> StaffUser:
-    own = uow.staff is not None and uow.staff.id == user_id
-    user = uow.get(StaffUser, user_id, "staff user") if own else _managed(uow, user_id)
+def _new_password(uow: UnitOfWork, user: StaffUser, password: str, verb: str) -> None:
+    """Store `password` and end every session of the user (a stolen session dies
+    with the old password); audited, never the password itself."""
     user.password_hash = generate_password_hash(_check_password(password))
     user.session_token = secrets.token_hex(16)
     uow.session.add(user)
-    uow.record("staff.password_changed", user)  # never the password itself
+    uow.record(verb, user)
+
+
+@service
+def change_own_password(uow: UnitOfWork, current: str, new: str) -> StaffUser:
+    """The acting user's new password, given their current one. Their other
+    sessions end; the caller renews its own (web: log in again with the new token)."""
+    user = uow.staff_with(lambda me: permissions.YES)
+    if not check_password_hash(user.password_hash, current or ""):
+        raise ValidationFailed("the current password is wrong; nothing was changed", field="current_password")
+    if secrets.compare_digest((current or "").encode(), (new or "").encode()):
+        raise ValidationFailed("the new password is the current one; choose another", field="password")
+    _new_password(uow, user, new, "staff.password_changed")
     return user
+
+
+@service
+def reset_password(uow: UnitOfWork, user_id: int) -> tuple[StaffUser, str]:
+    """A generated password for a staff account (an admin of its community, or the
+    operator at the CLI), returned once for the caller to show; the account's
+    sessions end."""
+    user = _managed(uow, user_id)
+    password = generate_password()
+    _new_password(uow, user, password, "staff.password_reset")
+    return user, password
+
+
+def find_staff(session: Session, community_id: int, username: str) -> StaffUser | None:
+    return session.exec(select(StaffUser).where(StaffUser.community_id == community_id,
+                                                StaffUser.username == username)).first()
 
 
 @service

@@ -69,7 +69,7 @@ def test_an_admin_of_one_community_finds_nothing_of_the_other(session, worlds):
     target = b.staff["admin"].id
     for call in (lambda: staff.set_role(session, admin, target, "moderator"),
                  lambda: staff.set_active(session, admin, target, False),
-                 lambda: staff.set_password(session, admin, target, "a-brand-new-password"),
+                 lambda: staff.reset_password(session, admin, target),
                  lambda: staff.create_staff(session, admin, b.community.id, "intruder", "admin", "long-enough-pass"),
                  lambda: api_keys.create_api_key(session, admin, b.community.id, "intruder", "reporter"),
                  lambda: api_keys.revoke_api_key(session, admin, b.ids["key_id"]),

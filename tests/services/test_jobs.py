@@ -190,7 +190,9 @@ def test_reminders_once_per_threshold_and_stage(engine, session, community, cloc
                          ("appeals", f"appeal.reminder:{a.id}:review:0.9"),
                          ("leadership", f"appeal.reminder:{a.id}:leadership:0.5")]
     first = next(m for m in sent if m.event == "appeal.reminder.review")
-    assert rendered(session, first)["description"] == "50% of the 3 days allowed for its review has passed."
+    # Rendered now, after the review deadline passed: it says so (not "50% has passed").
+    assert rendered(session, first)["description"] == (
+        f"The 3 days allowed for its review ran out at {a.review_due_at:%Y-%m-%d %H:%M} UTC: it is overdue.")
 
 
 def test_late_scheduler_sends_one_reminder_for_the_highest_threshold(engine, session, community, clock, mod_a,

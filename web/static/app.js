@@ -11,7 +11,15 @@ document.addEventListener("DOMContentLoaded", () => {
   // Prefill the duration from the ladder when a rule is picked on the action form.
   const rule = document.querySelector("select[name=rule][data-suggestions]");
   if (rule) {
-    const suggestions = JSON.parse(rule.dataset.suggestions);
+    let suggestions = JSON.parse(rule.dataset.suggestions);
+    // Filing by Discord id: count the earlier cases of a member we already know.
+    const uid = document.querySelector("input[name=platform_user_id]");
+    if (uid && rule.dataset.suggestionsUrl) {
+      uid.addEventListener("change", async () => {
+        const r = await fetch(`${rule.dataset.suggestionsUrl}?platform_user_id=${encodeURIComponent(uid.value)}`);
+        if (r.ok) { suggestions = await r.json(); rule.dispatchEvent(new Event("change")); }
+      });
+    }
     rule.addEventListener("change", () => {
       const s = suggestions[rule.value];
       if (!s) return;
