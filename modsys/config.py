@@ -57,7 +57,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("WEB_CONCURRENCY", "2 x CPUs + 1, at most 12", "gunicorn worker processes"),
     EnvVar("PORT", "8000", "gunicorn listens on 0.0.0.0:PORT (when `MODSYS_BIND` is unset)"),
     EnvVar("MODSYS_BIND", "0.0.0.0:$PORT", "gunicorn bind address(es), comma-separated"),
-    # Discord front door (interactions and "Sign in with Discord"); see docs/discord_front_door.md.
+    # Discord front door (interactions and "Sign in with Discord"); see docs/discord.md (section 7).
     EnvVar("MODSYS_DISCORD_APPLICATION_ID", "(none)", "the Discord application's id (command registration)"),
     EnvVar("MODSYS_DISCORD_PUBLIC_KEY", "(none)", "the application's hex Ed25519 public key; turns on `POST /discord/interactions`"),
     EnvVar("MODSYS_DISCORD_CLIENT_ID", "(none)", "OAuth2 client id; with the secret, turns on \"Sign in with Discord\""),

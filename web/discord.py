@@ -88,7 +88,7 @@ def _oauth_on() -> None:
 
 
 def _redirect_uri() -> str:
-    # Exactly the URL registered in the Discord application (docs/discord_front_door.md).
+    # Exactly the URL registered in the Discord application (docs/discord.md (section 7)).
     return f"{state().settings.base_url.rstrip('/')}{url_for('discord.callback')}"
 
 

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from modsys import audit, clock, permissions, totp
 from modsys.actors import Actor
 from modsys.community import policy_for
-from modsys.errors import Conflict, ValidationFailed
+from modsys.errors import Conflict, NotFound, ValidationFailed
 from modsys.models import RecoveryCode, StaffUser
 from modsys.services._base import service
 from modsys.uow import UnitOfWork
@@ -105,7 +105,10 @@ def reset(uow: UnitOfWork, username: str) -> StaffUser:
     they enrol again at their next login (compulsory where the policy says so)."""
     session, actor = uow.session, uow.actor
     found = session.exec(select(StaffUser.id).where(StaffUser.username == username)).first()
-    user = uow.get(StaffUser, found, "staff account")  # another community's: not found
+    try:
+        user = uow.get(StaffUser, found)  # another community's account reads as missing
+    except NotFound:
+        raise NotFound(f"no staff account called {username!r}") from None
     uow.admin_or_operator()
     _clear(session, user)
     audit.record(session, actor, "staff.two_factor_reset", user)

@@ -25,27 +25,19 @@ from tests.conftest import fresh
 from tests.factories import appeal, ban, timeout
 from tests.support.discord_server import (
     BAN_MEMBERS,
+    GUILD,
     MODERATE_MEMBERS,
     VIEW_AUDIT_LOG,
     Reply,
+    bot_settings,
     error,
 )
 
-GUILD = "500000000000000001"
 SECRET = "test-secret-key-not-for-production"
 
 
-@pytest.fixture
-def guild(discord_bot, session, community):
-    community.discord_guild_id = GUILD
-    session.add(community)
-    session.commit()
-    return discord_bot.add_guild(GUILD)
-
-
 def settings(fake):
-    return load_settings({"SECRET_KEY": SECRET, "MODSYS_BASE_URL": "https://mod.example.org",
-                          "MODSYS_DISCORD_BOT_TOKEN": fake.bot_token, "MODSYS_DISCORD_API_URL": fake.api_url})
+    return bot_settings(fake, MODSYS_BASE_URL="https://mod.example.org")
 
 
 def deliver(engine, fake, **kw):

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.config import load_settings
 from modsys.discord import cases, drift
 from modsys.discord.audit_log import sync_audit_log
 from modsys.discord.delivery import deliver_enforcement
@@ -24,22 +23,12 @@ from modsys.models import (
 from modsys.services.staff import set_discord_user_id
 from tests.conftest import fresh
 from tests.factories import ban, timeout
+from tests.support.discord_server import bot_settings
 
-GUILD = "500000000000000001"
 MOD_DISCORD_ID = "300000000000000001"
 
 
-@pytest.fixture
-def guild(discord_bot, session, community):
-    community.discord_guild_id = GUILD
-    session.add(community)
-    session.commit()
-    return discord_bot.add_guild(GUILD)
-
-
-def settings(fake):
-    return load_settings({"SECRET_KEY": "test-secret-key-not-for-production",
-                          "MODSYS_DISCORD_BOT_TOKEN": fake.bot_token, "MODSYS_DISCORD_API_URL": fake.api_url})
+settings = bot_settings
 
 
 def discord_cases(session) -> list[Action]:

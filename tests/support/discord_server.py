@@ -675,3 +675,23 @@ def discord_bot(monkeypatch: pytest.MonkeyPatch, fake_discord: FakeDiscord) -> F
     monkeypatch.setenv("MODSYS_DISCORD_BOT_TOKEN", fake_discord.bot_token)
     monkeypatch.setenv("MODSYS_DISCORD_API_URL", fake_discord.api_url)
     return fake_discord
+
+
+GUILD = "500000000000000001"  # the test community's Discord server
+
+
+@pytest.fixture
+def guild(discord_bot: FakeDiscord, session: Any, community: Any) -> Any:
+    """The test community tied to a guild the fake Discord knows, with the bot in it."""
+    community.discord_guild_id = GUILD
+    session.add(community)
+    session.commit()
+    return discord_bot.add_guild(GUILD)
+
+
+def bot_settings(fake: FakeDiscord, **env: str) -> Any:
+    """Settings of a process whose bot talks to `fake`."""
+    from modsys.config import load_settings
+
+    return load_settings({"SECRET_KEY": "test-secret-key-not-for-production",
+                          "MODSYS_DISCORD_BOT_TOKEN": fake.bot_token, "MODSYS_DISCORD_API_URL": fake.api_url, **env})

@@ -17,6 +17,7 @@ from modsys.services.flags import FlagReportInput, report_flag
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
 from tests.conftest import PASSWORD
+from tests.factories import reporter
 
 
 @dataclass
@@ -40,10 +41,11 @@ def flag(session: Session, community_id: int, message_id: str = "111", content: 
          reporters: tuple[tuple[str, str], ...] = (("5001", "insult"),), author: str = "100000000000007001"):
     """A flag reported by each (reporter id, reason) in order."""
     row = None
-    for reporter, reason in reporters:
-        row, _ = report_flag(session, reporter(session, community_id), community_id, FlagReportInput(
+    bot = reporter(session, community_id)
+    for who, reason in reporters:
+        row, _ = report_flag(session, bot, community_id, FlagReportInput(
             message_id=message_id, channel_id="42", channel_name="general", author_id=author,
-            author_name="Rude Person", content=content, reporter=reporter, reason=reason))
+            author_name="Rude Person", content=content, reporter=who, reason=reason))
     return row
 
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlmodel import select
 
 from modsys.actors import CLI
-from modsys.config import load_settings
 from modsys.discord import drift
 from modsys.discord.audit_log import sync_audit_log
 from modsys.discord.delivery import deliver_enforcement
@@ -19,21 +17,7 @@ from modsys.models import Action, DiscordEnforcement, StaffUser
 from modsys.services.api_keys import create_api_key
 from tests.conftest import csrf_token, fresh, login
 from tests.factories import ban
-
-GUILD = "500000000000000001"
-
-
-@pytest.fixture
-def guild(discord_bot, session, community):
-    community.discord_guild_id = GUILD
-    session.add(community)
-    session.commit()
-    return discord_bot.add_guild(GUILD)
-
-
-def bot_settings(fake):
-    return load_settings({"SECRET_KEY": "test-secret-key-not-for-production",
-                          "MODSYS_DISCORD_BOT_TOKEN": fake.bot_token, "MODSYS_DISCORD_API_URL": fake.api_url})
+from tests.support.discord_server import bot_settings
 
 
 def page(client, path) -> str:

@@ -16,9 +16,9 @@ client, keys = test_api.client, test_api.keys  # the API tests' fixtures
 
 def test_a_report_with_another_author_or_content_is_refused_and_changes_nothing(client, keys, engine):
     assert call(client, "POST", "/api/v1/flags", keys["reporter"], flag_body()).status_code == 202
-    other_author = call(client, "POST", "/api/v1/flags", keys["reporter"], flag_body(author_id="7002", reporter="2"))
+    other_author = call(client, "POST", "/api/v1/flags", keys["reporter"], flag_body(author_id="110000000000007002", reporter="2"))
     assert other_author.status_code == 409
-    assert "author 7001, not '7002'" in other_author.get_json()["error"]
+    assert "author 110000000000007001, not '110000000000007002'" in other_author.get_json()["error"]
     other_text = call(client, "POST", "/api/v1/flags", keys["reporter"], flag_body(content="hello", reporter="3"))
     assert other_text.status_code == 409 and "different content" in other_text.get_json()["error"]
     flag = fresh(engine, Flag)[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from PIL import Image
 from sqlmodel import select
 
 from modsys.actors import Actor
+from modsys.audit_checkpoint import sign
+from modsys.community import ensure_community
 from modsys.models import StaffUser
 from modsys.services import claims, two_factor
 from modsys.services.evidence import EvidenceInput, add_evidence
@@ -109,6 +112,9 @@ def test_claims_across_two_sessions_warn_before_the_form(app, world, session):
 
 
 def test_audit_browser_for_leadership_and_admins_only(app, world, tmp_path):
+    state = app.extensions["modsys"]
+    log = tmp_path / "checkpoints.log"
+    state.settings = replace(state.settings, audit_checkpoints=log)  # none written yet
     assert _client(app, "mod_a").get("/audit").status_code == 403
     client = _client(app, "leader")
     page = client.get("/audit").get_data(as_text=True)
@@ -118,10 +124,7 @@ def test_audit_browser_for_leadership_and_admins_only(app, world, tmp_path):
     filtered = client.get(f"/audit?actor=mod_a&verb=action.&subject=action:{world['action'].id}").get_data(as_text=True)
     assert "action.filed" in filtered and "flag.reported" not in filtered
     assert client.get("/audit?subject=action:x").status_code == 400
-    log = tmp_path / "checkpoints.jsonl"
-    log.write_text('{"seq": 41, "hash": "' + "e" * 64 + '", "created_at": "2026-11-30T03:30:00+00:00"}\n')
-    state = app.extensions["modsys"]
-    state.settings = replace(state.settings, audit_checkpoints=log)
+    log.write_text(sign("k" * 32, 41, "e" * 64, datetime(2026, 11, 30, 3, 30, tzinfo=UTC)).line + "\n")
     page = _client(app, "root").get("/audit").get_data(as_text=True)
     assert "event #41" in page and "e" * 64 in page
 
@@ -185,6 +188,7 @@ def test_policy_can_require_two_factor(engine, web_settings, world, session, clo
     strict = tmp_path / "strict.yaml"
     strict.write_text(Path(web_settings.policy_path).read_text().replace(
         "require_two_factor: []", "require_two_factor: [admin, leadership]"))
+    ensure_community(session, strict)  # the community now reads this policy file
     app = create_app(replace(web_settings, policy_path=strict), engine=engine, TESTING=True, RATELIMIT_ENABLED=False)
     leader = _client(app, "leader")
     blocked = leader.get("/leadership")
