@@ -40,9 +40,11 @@ class Kind:
     # DSA statement of reasons: (while it lasts, when permanent); None when not an account measure.
     decision_account: tuple[str | None, str | None] = (None, None)
     decision_provision: tuple[str | None, str | None] = (None, None)
-    # For the platform work: what enforcing and reversing it means ("" = nothing to do there).
+    # In Discord (modsys/discord/): the request that applies it and the one that lifts
+    # it ("" = none: a kick can't be undone), and whether the member is DMed first.
     enforce: str = ""
     reverse: str = ""
+    dm_first: bool = False
 
     def account(self, duration: timedelta | None) -> str | None:
         return self.decision_account[1 if duration is None else 0]
@@ -53,16 +55,16 @@ class Kind:
 
 # In the order forms offer them.
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("warning", "warning", rank=1, appealable_by_default=True),
+    Kind("warning", "warning", rank=1, appealable_by_default=True, dm_first=True),
     Kind("timeout", "timeout", rank=2, timed=True, duration_required=True, appealable_by_default=True,
          decision_account=(SUSPENDED, SUSPENDED), decision_provision=(PARTIAL_SUSPENSION, PARTIAL_SUSPENSION),
-         enforce="timeout", reverse="remove_timeout"),
+         enforce="timeout", reverse="untimeout", dm_first=True),
     # A one-off removal from the server: the member may rejoin at once, so nothing lasts or expires.
     Kind("kick", "kick", rank=3, appealable_by_default=True,
-         decision_provision=(PARTIAL_TERMINATION, PARTIAL_TERMINATION), enforce="kick"),
+         decision_provision=(PARTIAL_TERMINATION, PARTIAL_TERMINATION), enforce="kick", dm_first=True),
     Kind("ban", "ban", rank=4, timed=True, appealable_by_default=True,
          decision_account=(SUSPENDED, TERMINATED), decision_provision=(TOTAL_SUSPENSION, TOTAL_TERMINATION),
-         enforce="ban", reverse="unban"),
+         enforce="ban", reverse="unban", dm_first=True),
     Kind("note", "note", rank=0, tells_member=False),
     Kind("unban", "unban", rank=None, on_ladder=False, lifts="ban", enforce="unban"),
 )}

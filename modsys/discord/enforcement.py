@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from modsys import clock, discord, permissions
+from modsys import clock, discord, kinds, permissions
 from modsys.errors import NotFound, ValidationFailed
 from modsys.models import (
     Action,
@@ -36,7 +36,7 @@ from modsys.uow import UnitOfWork
 
 @dataclass(frozen=True)
 class KindEnforcement:
-    """How one action kind is enforced in Discord (moves into issue 9's kind registry at merge)."""
+    """How one action kind is enforced in Discord, from its declaration in modsys.kinds."""
 
     apply: str | None  # the request that applies it: "ban" | "timeout" | "kick" | "unban" | None
     reverse: str | None  # the request that lifts it: "unban" | "untimeout" | None (a kick can't be undone)
@@ -44,13 +44,13 @@ class KindEnforcement:
     dm_first: bool  # the member is told by DM before it lands
 
 
-# One place: kind -> enforcement. Notes are internal: nothing happens in Discord.
+# The bot permission each request needs (permissions.mdx; named as in Discord's settings).
+PERMISSION = {"ban": "Ban Members", "unban": "Ban Members", "timeout": "Moderate Members",
+              "untimeout": "Moderate Members", "kick": "Kick Members"}
+# Kinds that do something in Discord. Notes are internal: nothing happens there.
 ENFORCEMENT: dict[str, KindEnforcement] = {
-    "warning": KindEnforcement(None, None, "", True),
-    "timeout": KindEnforcement("timeout", "untimeout", "Moderate Members", True),
-    "kick": KindEnforcement("kick", None, "Kick Members", True),
-    "ban": KindEnforcement("ban", "unban", "Ban Members", True),
-    "unban": KindEnforcement("unban", None, "Ban Members", False),
+    k.name: KindEnforcement(k.enforce or None, k.reverse or None, PERMISSION.get(k.enforce, ""), k.dm_first)
+    for k in kinds.KINDS.values() if k.enforce or k.dm_first
 }
 # The Discord state a request leaves the member in ("unban" and "untimeout" clear these).
 EFFECT = {"ban": "ban", "timeout": "timeout"}
