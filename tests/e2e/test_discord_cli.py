@@ -56,4 +56,4 @@ def test_link_staff(db_url, session, mod_a):
     assert session.exec(select(StaffUser).where(StaffUser.username == "mod_a")).one().discord_user_id == \
         "300000000000000001"
     bad = modsys(db_url, "discord", "link-staff", "mod_a", "not-a-number")
-    assert bad.returncode == 1 and "15 to 20 digits" in bad.stderr
+    assert bad.returncode == 1 and "17 to 20 digits" in bad.stderr

@@ -48,9 +48,10 @@ def test_register_commands_bulk_overwrites_the_guilds_commands(db_url, session, 
     session.commit()
     done = modsys(db_url, "discord", "register-commands", "--community", "default")
     assert done.returncode == 0, done.stderr
-    assert "registered 7 commands in guild 880000000000000001" in done.stdout
+    assert "registered 8 commands in guild 880000000000000001" in done.stdout
     assert re.search(r"Report to moderators\s+message menu\s+everyone", done.stdout)
     assert re.search(r"/ban\s+slash\s+staff", done.stdout)
+    assert re.search(r"/kick\s+slash\s+staff", done.stdout)  # every kind the registry enforces
     (put,) = provider.registered
     assert put["path"] == "/api/v10/applications/424242/guilds/880000000000000001/commands"
     assert [c["name"] for c in put["body"]][:2] == ["Report to moderators", "warn"]
@@ -61,7 +62,7 @@ def test_register_commands_bulk_overwrites_the_guilds_commands(db_url, session, 
 
 
 @pytest.fixture
-def server(engine, web_settings, provider) -> Iterator[str]:
+def server(engine, web_settings, provider, community) -> Iterator[str]:  # the app serves an existing community
     from web import create_app
 
     app = create_app(web_settings, engine=engine, RATELIMIT_ENABLED=True)
