@@ -25,11 +25,13 @@ def test_demo_then_verify_then_tamper(db_url, engine):
         assert count >= 5 and states == {"submitted", "in_review", "escalated", "decided", "withdrawn"}
         assert kinds == {"note", "warning", "timeout", "ban", "unban"}
         if engine.dialect.name == "postgresql":
-            # For this transaction only: the schema is shared with later tests.
-            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            # A table owner's tamper, undone in the same transaction: the schema is shared with later tests.
+            conn.exec_driver_sql("ALTER TABLE auditevent DISABLE TRIGGER auditevent_append_only")
+            conn.exec_driver_sql("UPDATE auditevent SET data = '{\"forged\": true}' WHERE seq = 7")
+            conn.exec_driver_sql("ALTER TABLE auditevent ENABLE ALWAYS TRIGGER auditevent_append_only")
         else:
             conn.exec_driver_sql("DROP TRIGGER auditevent_no_update")
-        conn.exec_driver_sql("UPDATE auditevent SET data = '{\"forged\": true}' WHERE seq = 7")
+            conn.exec_driver_sql("UPDATE auditevent SET data = '{\"forged\": true}' WHERE seq = 7")
     broken = modsys(db_url, "audit", "verify")
     assert broken.returncode == 1 and "#7" in broken.stderr, broken.stderr
     again = modsys(db_url, "demo")
