@@ -222,11 +222,13 @@ DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def web_settings(db_url: str):
+def web_settings(db_url: str, tmp_path: Path):
     from modsys.config import load_settings
 
+    # The checkpoint log lives outside the database: each test gets its own, never the checkout's instance/.
     return load_settings({"DATABASE_URL": db_url, "SECRET_KEY": "test-secret-key-not-for-production",
-                          "MODSYS_POLICY": str(DEFAULT_POLICY)})
+                          "MODSYS_POLICY": str(DEFAULT_POLICY),
+                          "MODSYS_AUDIT_CHECKPOINTS": str(tmp_path / "audit-checkpoints.log")})
 
 
 @pytest.fixture
