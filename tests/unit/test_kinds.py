@@ -33,7 +33,10 @@ def test_measure_and_dsa_mapping(kind, duration, text, account, provision):
     assert (kinds.kind(kind).account(duration), kinds.kind(kind).provision(duration)) == (account, provision)
 
 
-def test_platform_slots_name_how_each_sanction_is_enforced():
-    assert {k.name: (k.enforce, k.reverse) for k in kinds.KINDS.values() if k.enforce} == {
-        "timeout": ("timeout", "remove_timeout"), "kick": ("kick", ""), "ban": ("ban", "unban"),
-        "unban": ("unban", "")}
+def test_every_platform_request_is_one_discord_enforcement_can_send():
+    from modsys.discord.enforcement import ENFORCEMENT, PERMISSION
+
+    requests = {r for k in kinds.KINDS.values() for r in (k.enforce, k.reverse) if r}
+    assert requests and requests <= set(PERMISSION)  # each with the bot permission it needs
+    assert {name for name, e in ENFORCEMENT.items() if e.reverse} == {"timeout", "ban"}  # a kick can't be undone
+    assert "note" not in ENFORCEMENT  # internal: nothing happens in Discord
