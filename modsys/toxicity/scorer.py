@@ -8,6 +8,7 @@ by length -- can be read and tested without loading any weights.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence, runtime_checkable
 
@@ -52,7 +53,7 @@ def is_blank(text: str | None) -> bool:
     return text is None or not text.strip()
 
 
-class ChunkingScorer:
+class ChunkingScorer(ABC):
     """What every backend shares: blank texts skipped, long texts cut into
     overlapping windows of [CLS] tokens [SEP], windows batched by length, and
     a text scored by its worst window. A backend supplies `_encode` (texts ->
@@ -73,11 +74,13 @@ class ChunkingScorer:
         self.max_padding = max_padding
         self._lock = threading.Lock()
 
+    @abstractmethod
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        raise NotImplementedError
+        """Token ids of each text, without special tokens (the backend's tokenizer)."""
 
+    @abstractmethod
     def _forward(self, windows: list[list[int]]) -> list[list[float]]:
-        raise NotImplementedError
+        """Label probabilities of each window (the backend's model)."""
 
     def _wrap(self, ids: list[int]) -> list[list[int]]:
         if not ids:
