@@ -13,16 +13,13 @@ chromium`); `playwright install` is not used.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from sqlmodel import select
-from werkzeug.serving import make_server
 
 from modsys.actors import CLI
 from modsys.community import ensure_community
@@ -31,6 +28,7 @@ from modsys.db import new_session
 from modsys.models import Action, Appeal, AppealStatus, Evidence
 from modsys.services.staff import create_staff
 from tests.conftest import PASSWORD
+from tests.support.live import served
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -53,16 +51,8 @@ def server(engine, web_settings) -> Iterator[str]:
         community = ensure_community(s, web_settings.policy_path)
         for name, role in (("mod_a", "moderator"), ("mod_b", "moderator"), ("leader", "leadership")):
             create_staff(s, CLI, community.id, name, role, PASSWORD)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{httpd.server_port}"
-    # Links in pages and notices use the public base URL; here it is this server.
-    state = app.extensions["modsys"]
-    state.settings = dataclasses.replace(state.settings, base_url=url)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    httpd.shutdown()
-    thread.join(10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,15 +4,12 @@ who lost their link signing in with Discord, finding the case and appealing."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import threading
 from datetime import timedelta
 from typing import Iterator
 
 import pytest
 from sqlmodel import select
-from werkzeug.serving import make_server
 
 from modsys.actors import CLI, Actor
 from modsys.community import default_community
@@ -25,6 +22,7 @@ from tests.conftest import PASSWORD
 from tests.e2e.test_browser import browser, expect_text, person  # noqa: F401  (the Chromium fixture)
 from tests.support.cli import modsys
 from tests.support.discord_oauth import FakeDiscordOAuth
+from tests.support.live import served
 
 ROWAN_ID = "345678901234567890"
 APPEAL_TEXT = "I lost the link from the DM. I was quoting someone else's message to report it, not insulting anyone."
@@ -66,18 +64,9 @@ def server(engine, web_settings, provider, community) -> Iterator[str]:  # the a
     from web import create_app
 
     app = create_app(web_settings, engine=engine, RATELIMIT_ENABLED=True)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{httpd.server_port}"
-    state = app.extensions["modsys"]
-    state.settings = dataclasses.replace(
-        state.settings, base_url=url, discord_client_id=provider.client_id,
-        discord_client_secret=provider.client_secret, discord_oauth_url=provider.authorize_url,
-        discord_api_url=provider.api_url)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    httpd.shutdown()
-    thread.join(10)
+    with served(app, discord_client_id=provider.client_id, discord_client_secret=provider.client_secret,
+                discord_oauth_url=provider.authorize_url, discord_api_url=provider.api_url) as url:
+        yield url
 
 
 @pytest.mark.browser

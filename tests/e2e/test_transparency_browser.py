@@ -4,17 +4,15 @@ Screenshots: test-artifacts/browser/<backend>/transparency*.png."""
 
 from __future__ import annotations
 
-import dataclasses
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
 from modsys.community import ensure_community
 from modsys.config import DEFAULT_POLICY, REPO_ROOT
 from tests.e2e.test_browser import browser, person  # noqa: F401  (fixtures)
+from tests.support.live import served
 from tests.support.transparency import build_history
 
 
@@ -22,16 +20,8 @@ from tests.support.transparency import build_history
 def public_server(engine, web_settings) -> Iterator[str]:
     from web import create_app
 
-    app = create_app(web_settings, engine=engine)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{httpd.server_port}"
-    state = app.extensions["modsys"]
-    state.settings = dataclasses.replace(state.settings, base_url=url)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    httpd.shutdown()
-    thread.join(10)
+    with served(create_app(web_settings, engine=engine)) as url:
+        yield url
 
 
 @pytest.mark.browser
