@@ -161,16 +161,39 @@ class DurationBounds(_Strict):
     min: Duration
     max: Duration
     permanent_allowed: bool = False
+    # What the Discord commands offer (24 at most: a command option has 25 choices,
+    # application-commands.mdx, and "permanent" may take one). Empty: min, max and
+    # the durations the rules' ladders use.
+    choices: Annotated[list[Duration], Field(max_length=24)] = []
 
     @model_validator(mode="after")
     def _ordered(self) -> "DurationBounds":
         if self.min > self.max:
             raise ValueError("min is longer than max")
+        outside = [format_duration(c) for c in self.choices if not self.min <= c <= self.max]
+        if outside:
+            raise ValueError(f"choices {outside} are outside min..max")
         return self
 
 
+# Discord's limit on a timeout: `communication_disabled_until` is "up to 28 days in
+# the future" (discord-api-docs, developers/resources/guild.mdx, Modify Guild Member).
+# A longer policy maximum would file a case, DM and DSA statement Discord can't honour.
+TIMEOUT_MAX = timedelta(days=28)
+
+
+class TimeoutBounds(DurationBounds):
+    @field_validator("max")
+    @classmethod
+    def _within_discord(cls, v: timedelta) -> timedelta:
+        if v > TIMEOUT_MAX:
+            raise ValueError(f"{format_duration(v)} is longer than Discord allows for a timeout "
+                             f"({format_duration(TIMEOUT_MAX)}); use a ban for longer measures")
+        return v
+
+
 class Sanctions(_Strict):
-    timeout: DurationBounds
+    timeout: TimeoutBounds
     ban: DurationBounds
     ladder_lookback: Duration = timedelta(days=365)
 
@@ -373,6 +396,16 @@ class Policy(_Strict):
 
     def bounds_for(self, kind: str) -> DurationBounds | None:
         return getattr(self.sanctions, kind) if kind in TIMED_KINDS else None
+
+    def duration_choices(self, kind: str) -> list[timedelta]:
+        """The durations offered for `kind`, shortest first (see DurationBounds.choices)."""
+        bounds = self.bounds_for(kind)
+        if bounds is None:
+            return []
+        if bounds.choices:
+            return sorted(set(bounds.choices))
+        used = {s.duration for r in self.rules for s in r.ladder if s.kind == kind and s.duration is not None}
+        return sorted(used | {bounds.min, bounds.max})[:24]
 
 
 def _format_errors(path: str, err: ValidationError) -> str:

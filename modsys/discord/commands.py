@@ -32,7 +32,6 @@ PERMANENT = "permanent"
 # The sanction commands, by kind string; `kick` appears once the kind exists
 # (the kind registry is another issue's; until then the command isn't offered).
 SANCTION_COMMANDS: dict[str, str] = {"warn": "warning", "timeout": "timeout", "ban": "ban", "kick": "kick"}
-_DURATION_CANDIDATES = ("10m", "1h", "6h", "12h", "1d", "3d", "7d", "14d", "28d", "30d", "90d", "180d", "365d")
 
 
 def available_sanction_commands() -> dict[str, str]:
@@ -41,15 +40,23 @@ def available_sanction_commands() -> dict[str, str]:
 
 
 def duration_choices(policy: Policy, kind: str) -> list[dict[str, str]]:
-    """Durations within the policy's bounds for `kind` (plus "permanent" where allowed)."""
+    """The policy's durations for `kind` (plus "permanent" where allowed): never one it forbids."""
     bounds = policy.bounds_for(kind)
     if bounds is None:
         return []
-    picks = [d for d in _DURATION_CANDIDATES if bounds.min <= parse_duration(d) <= bounds.max]
-    choices = [{"name": format_duration(parse_duration(d)), "value": d} for d in picks]
+    choices = [{"name": format_duration(d), "value": _compact(d)} for d in policy.duration_choices(kind)]
     if bounds.permanent_allowed:
         choices.append({"name": PERMANENT, "value": PERMANENT})
-    return choices[-MAX_CHOICES:]
+    return choices[:MAX_CHOICES]
+
+
+def _compact(delta: timedelta) -> str:
+    """A choice's value, as `parse_duration` reads it: "10m", "28d"."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def parse_choice(value: str | None) -> timedelta | None:
@@ -60,7 +67,10 @@ def parse_choice(value: str | None) -> timedelta | None:
 
 
 def _opt(kind: int, name: str, description: str, required: bool = False, **extra: Any) -> dict[str, Any]:
-    return {"type": kind, "name": name, "description": description, "required": required, **extra}
+    option = {"type": kind, "name": name, "description": description, **extra}
+    if kind != SUB_COMMAND:  # `required` is for "all but SUB_COMMAND and SUB_COMMAND_GROUP"
+        option["required"] = required
+    return option
 
 
 def _sanction_command(name: str, kind: str, policy: Policy) -> dict[str, Any]:
@@ -72,7 +82,7 @@ def _sanction_command(name: str, kind: str, policy: Policy) -> dict[str, Any]:
     opts += [_opt(STRING, "reason", "Public reason: what the member will read", True, min_length=10, max_length=2000),
              _opt(STRING, "note", "Private note for staff", False, max_length=2000)]
     # Required options must come before optional ones in Discord's command builder.
-    opts.sort(key=lambda o: not o["required"])
+    opts.sort(key=lambda o: not o.get("required"))
     return {"type": CHAT_INPUT, "name": name, "description": f"File a {kind} in modsys",
             "default_member_permissions": MODERATE_MEMBERS, "options": opts}
 

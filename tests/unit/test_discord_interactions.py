@@ -97,3 +97,36 @@ def test_command_definitions_follow_discords_limits_and_the_policy():
     assert choices and all(bounds.min <= cmd.parse_choice(c["value"]) <= bounds.max for c in choices)
     ban = next(d for d in defs if d["name"] == "ban")
     assert {"name": "permanent", "value": "permanent"} in next(o for o in ban["options"] if o["name"] == "duration")["choices"]
+
+
+def _all_options(options):
+    for o in options or []:
+        yield o
+        yield from _all_options(o.get("options"))
+
+
+def test_no_required_on_sub_command_options():
+    """application-commands.mdx, Application Command Option Structure: `required` is
+    for "all but SUB_COMMAND and SUB_COMMAND_GROUP"."""
+    for d in cmd.definitions(load_policy(DEFAULT_POLICY)):
+        for o in _all_options(d.get("options")):
+            if o["type"] in (cmd.SUB_COMMAND, 2):
+                assert "required" not in o, f"{d['name']}/{o['name']}"
+
+
+def test_duration_choices_are_the_policys(tmp_path):
+    """The commands offer what the policy says, nothing from a list in the code
+    (which offered "30 days" for timeouts)."""
+    text = DEFAULT_POLICY.read_text().replace(
+        "timeout: {min: 1m, max: 28d}", "timeout: {min: 1m, max: 28d, choices: [15m, 2h, 28d]}", 1)
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    defs = {d["name"]: d for d in cmd.definitions(load_policy(path))}
+    offered = next(o for o in defs["timeout"]["options"] if o["name"] == "duration")["choices"]
+    assert offered == [{"name": "15 minutes", "value": "15m"}, {"name": "2 hours", "value": "2h"},
+                       {"name": "4 weeks", "value": "28d"}]
+    default = load_policy(DEFAULT_POLICY)  # no list: min, the ladders' durations, max
+    offered = next(o for o in {d["name"]: d for d in cmd.definitions(default)}["timeout"]["options"]
+                   if o["name"] == "duration")["choices"]
+    assert [cmd.parse_choice(c["value"]) for c in offered] == default.duration_choices("timeout")
+    assert all(cmd.parse_choice(c["value"]) <= default.sanctions.timeout.max for c in offered)

@@ -32,6 +32,9 @@ def test_version_is_the_content_hash():
     (("review_sla: 72h", "review_sla: 72h\n  surprise: 1"), "appeals.surprise", "Extra inputs"),
     (("- id: spam", "- id: respectful"), "rules", "duplicate rule id"),
     (("timeout: {min: 1m, max: 28d}", "timeout: {min: 1m, max: 12h}"), "rules", "outside sanctions.timeout"),
+    # Discord caps a timeout at 28 days (guild.mdx, Modify Guild Member): a longer maximum is refused.
+    (("timeout: {min: 1m, max: 28d}", "timeout: {min: 1m, max: 60d}"), "sanctions.timeout.max",
+     "longer than Discord allows"),
     (("idle_release: 2h", "idle_release: soon"), "claims.idle_release", "invalid duration"),
     (("require_two_factor: []", "require_two_factor: [owner]"), "accounts.require_two_factor.0", "should match"),
 ])
@@ -71,3 +74,24 @@ def test_format_duration():
     assert format_duration(timedelta(hours=1)) == "1 hour"
     assert format_duration(timedelta(minutes=90)) == "90 minutes"
     assert format_duration(None) == "permanent"
+
+
+def test_timeout_maximum_over_discords_28_days_is_refused_by_check_and_load(tmp_path):
+    """Discord takes a timeout "up to 28 days in the future" (discord-api-docs,
+    developers/resources/guild.mdx, Modify Guild Member): a 60-day policy maximum
+    would file cases, DMs and DSA statements saying 60 while Discord applies 28."""
+    from click.testing import CliRunner
+
+    from modsys.cli import main
+
+    bad = tmp_path / "long-timeouts.yaml"
+    bad.write_text(DEFAULT.read_text().replace("timeout: {min: 1m, max: 28d}", "timeout: {min: 1m, max: 60d}", 1))
+    with pytest.raises(PolicyError) as err:
+        load_policy(bad)
+    assert f"{bad}: sanctions.timeout.max: 60 days is longer than Discord allows" in str(err.value)
+    result = CliRunner().invoke(main, ["policy", "check", str(bad)])
+    assert result.exit_code != 0
+    assert str(bad) in result.output and "sanctions.timeout.max" in result.output
+    exact = tmp_path / "exactly-28.yaml"
+    exact.write_text(DEFAULT.read_text())
+    assert load_policy(exact).sanctions.timeout.max == timedelta(days=28)
