@@ -178,6 +178,10 @@ class WebhookEndpoint(SQLModel, table=True):
     community_id: int = _fk("community.id")
     channel: str = _str(32)
     url: str = _str(500)
+    # Set when Discord said the webhook is gone (401/404): nothing is posted to it
+    # again until an admin sets a URL (`set_webhook` clears it).
+    disabled_at: Optional[datetime] = _time(default=None, nullable=True)
+    disabled_reason: str = _str(300, default="", sa_column_kwargs={"server_default": ""})
 
 
 class Member(SQLModel, table=True):
@@ -568,6 +572,17 @@ class DiscordDraft(SQLModel, table=True):
     purpose: str = _str(16)  # "report" | "act"
     data: dict[str, Any] = _json(default_factory=dict)
     created_at: datetime = _time(index=True)
+
+
+class DiscordInteraction(SQLModel, table=True):
+    """Each Discord interaction id, recorded when it arrives: Discord sends an
+    interaction once, so a second arrival is a replay and gets the first reply
+    (`modsys.discord.interaction_log`). The primary key makes that hold across
+    processes. Pruned once no signature for it can still be fresh."""
+
+    id: str = Field(sa_type=sa.String(32), primary_key=True)  # the interaction's snowflake
+    received_at: datetime = _time(index=True)
+    reply: Optional[dict[str, Any]] = _json(default=None, nullable=True)  # None: still being answered
 
 
 # --- issue 13: misuse of the reporting mechanism (DSA Art. 23) ---------------------------

@@ -30,7 +30,7 @@ from flask_login import current_user, login_required, login_user
 
 from modsys import clock, member_cases
 from modsys.community import DEFAULT_SLUG, default_community
-from modsys.discord import front_door, oauth
+from modsys.discord import front_door, interaction_log, oauth
 from modsys.discord import interactions as ix
 from modsys.services import discord_front_door as svc
 from modsys.services import staff as staff_svc
@@ -71,11 +71,18 @@ def interactions():
         return jsonify({"error": str(e)}), 401
     try:
         interaction = ix.parse(body)
-    except ValueError:
-        return jsonify({"error": "the body is not an interaction"}), 400
+    except ix.Malformed as e:
+        return jsonify({"error": f"not an interaction modsys can read: {e}"}), 400
     if interaction["type"] == ix.PING:
         return jsonify({"type": ix.PONG})
-    return jsonify(front_door.handle(db(), settings, interaction))
+    earlier = interaction_log.claim(db(), interaction["id"])
+    if earlier is not None:  # a replay: the first answer, never a second run
+        if earlier.reply is None:
+            return jsonify({"error": "this interaction is already being answered; it is answered once"}), 409
+        return jsonify(earlier.reply)
+    answer = front_door.handle(db(), settings, interaction)
+    interaction_log.answered(db(), interaction["id"], answer)
+    return jsonify(answer)
 
 
 # --- OAuth2 -------------------------------------------------------------------------

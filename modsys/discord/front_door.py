@@ -9,6 +9,7 @@ within Discord's 3 seconds, so nothing here is deferred or calls Discord.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlmodel import Session, select
@@ -19,7 +20,7 @@ from modsys.community import policy_for
 from modsys.config import Settings
 from modsys.discord import commands as cmd
 from modsys.discord import interactions as ix
-from modsys.errors import DomainError, ValidationFailed
+from modsys.errors import DomainError, PolicyError, ValidationFailed
 from modsys.models import OPEN_APPEAL_STATES, Action, ActionStatus, Community, Member
 from modsys.reasons import duration_of, measure
 from modsys.services import discord_front_door as svc
@@ -28,20 +29,26 @@ NOT_STAFF = ("This command is for the moderation team: your Discord account is n
              "staff account of this community. Staff link it once from their modsys profile.")
 THANKS = "Thanks, the moderators will look at it."
 KIND_ALIASES = {"warn": "warning"}
+log = logging.getLogger(__name__)
 
 
 def handle(session: Session, settings: Settings, interaction: dict[str, Any]) -> dict[str, Any]:
     community = svc.community_for_guild(session, interaction.get("guild_id"))
     user = ix.invoking_user(interaction)
-    if community is None or user is None:
-        return ix.message_reply("modsys works inside a server that is set up with it; this one is not.")
     kind = interaction["type"]
     data = interaction.get("data") or {}
+    if kind == ix.AUTOCOMPLETE:  # answered with choices (type 8), whatever happens: never a message
+        try:
+            return _autocomplete(session, community, user, interaction) if community and user else ix.no_choices()
+        except (DomainError, PolicyError) as e:  # Discord shows "loading options failed" for anything else
+            session.rollback()
+            log.warning("autocomplete answered with no choices: %s", e)
+            return ix.no_choices()
+    if community is None or user is None:
+        return ix.message_reply("modsys works inside a server that is set up with it; this one is not.")
     try:
         if kind == ix.APPLICATION_COMMAND:
             return _command(session, settings, community, user, interaction, data)
-        if kind == ix.AUTOCOMPLETE:
-            return _autocomplete(session, community, user, interaction)
         if kind == ix.MODAL_SUBMIT:
             return _modal(session, settings, community, user, interaction, str(data.get("custom_id", "")))
     except DomainError as e:
@@ -254,4 +261,4 @@ def _autocomplete(session: Session, community: Community, user: ix.User, interac
                 if hint is not None:
                     label += f" (ladder: {hint[0].describe()})"
             choices.append({"name": label[:100], "value": r.id})
-    return {"type": ix.AUTOCOMPLETE_RESULT, "data": {"choices": choices[:ix.AUTOCOMPLETE_MAX]}}
+    return ix.choices_reply(choices)

@@ -3,6 +3,7 @@ payload shapes of developers/interactions/receiving-and-responding.mdx."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -11,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 GUILD = "880000000000000001"
+_interaction_ids = itertools.count(990_000_000_000_000_001)  # Discord's ids are unique: each payload its own
 CHANNEL = "880000000000000002"
 
 
@@ -34,7 +36,7 @@ def user(uid: str, name: str) -> dict[str, Any]:
 
 
 def _base(kind: int, invoker: dict[str, Any], data: dict[str, Any] | None, guild: str = GUILD) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": "990000000000000001", "application_id": "424242", "type": kind, "token": "tok",
+    out: dict[str, Any] = {"id": str(next(_interaction_ids)), "application_id": "424242", "type": kind, "token": "tok",
                            "version": 1, "guild_id": guild, "channel_id": CHANNEL,
                            "member": {"user": invoker, "roles": [], "permissions": "0"}}
     if data is not None:
