@@ -35,7 +35,7 @@ from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, redact_u
 from modsys.notify.messages import Skip, render
 from modsys.services._base import service
 from modsys.uow import UnitOfWork
-from modsys.webhooks import webhook_url
+from modsys.webhooks import GONE, disable_gone, disabled_reason, webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,9 @@ def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> tuple[str, di
             return None
         url = webhook_url(session, message.community_id, message.channel)
         if url is None:
-            raise Skip(f"no webhook is configured for the {message.channel} channel")
+            why = disabled_reason(session, message.community_id, message.channel)
+            raise Skip(f"the {message.channel} webhook is disabled: {why}" if why
+                       else f"no webhook is configured for the {message.channel} channel")
         return url, render(session, message, settings), message.attempts
 
 
@@ -144,6 +146,9 @@ def _deliver_one(engine: Engine, lease: _Lease, sender: DiscordSender, settings:
         return "lost", None
     url, payload, attempts = prepared
     result = sender.send(url, payload)  # no transaction is open here
+    if result.status in GONE:
+        with writing(engine) as session:
+            disable_gone(session, url, result.error)
     values = _outcome(result, attempts, max_attempts, url)
     kind = "sent" if result.ok else str(values.get("status", "retry"))
     return kind, _finish(engine, lease, values, lease_for)

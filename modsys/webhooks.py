@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
-from modsys import audit
+from modsys import audit, clock
 from modsys.actors import Actor
 from modsys.db import write_transaction
 from modsys.errors import ValidationFailed
@@ -47,12 +47,12 @@ def set_webhook(session: Session, actor: Actor, community_id: int, channel: str,
     channel, url = _check(channel, url)
     row = session.exec(select(WebhookEndpoint).where(
         WebhookEndpoint.community_id == community_id, WebhookEndpoint.channel == channel)).first()
-    if row is not None and row.url == url:
+    if row is not None and row.url == url and row.disabled_at is None:
         return False
     if row is None:
         row = WebhookEndpoint(community_id=community_id, channel=channel, url=url)
     else:
-        row.url = url
+        row.url, row.disabled_at, row.disabled_reason = url, None, ""  # set again: tried again
     session.add(row)
     session.flush()
     audit.record(session, actor, "webhook.configured", row, {"channel": channel, "url": redact_url(url)})
@@ -60,19 +60,49 @@ def set_webhook(session: Session, actor: Actor, community_id: int, channel: str,
 
 
 def webhook_url(session: Session, community_id: int, channel: str) -> str | None:
+    """The channel's webhook, unless none is set or Discord said it is gone."""
     return session.exec(select(WebhookEndpoint.url).where(
+        WebhookEndpoint.community_id == community_id, WebhookEndpoint.channel == channel,
+        WebhookEndpoint.disabled_at.is_(None))).first()  # type: ignore[union-attr]
+
+
+def disabled_reason(session: Session, community_id: int, channel: str) -> str | None:
+    """Why the channel's webhook is disabled (None when it is not)."""
+    row = session.exec(select(WebhookEndpoint).where(
         WebhookEndpoint.community_id == community_id, WebhookEndpoint.channel == channel)).first()
+    return row.disabled_reason if row is not None and row.disabled_at is not None else None
+
+
+# Discord's answers that say a webhook is gone for good: 401 Invalid Webhook Token
+# (50027), 404 Unknown Webhook (10015) (topics/opcodes-and-status-codes.mdx).
+GONE = (401, 404)
+
+
+def disable_gone(session: Session, url: str, error: str) -> int:
+    """Disable every endpoint using `url` after Discord answered it is gone, so
+    nothing is posted to it again (each post would be another invalid request)
+    until an admin sets a URL. Caller commits; returns the rows disabled."""
+    rows = session.exec(select(WebhookEndpoint).where(WebhookEndpoint.url == url,
+                                                      WebhookEndpoint.disabled_at.is_(None))).all()  # type: ignore[union-attr]
+    for row in rows:
+        row.disabled_at = clock.now()
+        row.disabled_reason = (f"Discord answered {error} on {row.disabled_at:%Y-%m-%d %H:%M} UTC; "
+                               f"set a new URL: modsys webhook set {row.channel} URL")[:300]
+        session.add(row)
+    return len(rows)
 
 
 def list_webhooks(session: Session, community_id: int | None = None) -> list[tuple[str, str, str]]:
-    """(community slug, channel, redacted URL) for every configured webhook (of one community)."""
+    """(community slug, channel, redacted URL) for every configured webhook (of one community);
+    a disabled one says why after its URL (shown on /admin and by `modsys webhook list`)."""
     q = (select(Community.slug, WebhookEndpoint.channel, WebhookEndpoint.url)
          .join(Community, Community.id == WebhookEndpoint.community_id)
          .order_by(Community.slug, WebhookEndpoint.channel))
     if community_id is not None:
         q = q.where(WebhookEndpoint.community_id == community_id)
-    rows = session.exec(q).all()
-    return [(slug, channel, redact_url(url)) for slug, channel, url in rows]
+    rows = session.exec(q.add_columns(WebhookEndpoint.disabled_reason)).all()
+    return [(slug, channel, redact_url(url) + (f" (disabled: {why})" if why else ""))
+            for slug, channel, url, why in rows]
 
 
 def configure_from_env(session: Session, actor: Actor, community_id: int,

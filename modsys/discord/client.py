@@ -13,24 +13,37 @@ Rate limits, as documented in discord-api-docs `developers/topics/rate-limits.md
   (the queue reschedules): never a loop.
 
 Errors come back as a `Reply` whose `explain()` says what a person must do.
+
+A 401 means the token is wrong or was reset: every later request would be
+another 401, and 10,000 invalid requests (401, 403, 429) in 10 minutes get the
+IP banned from the API (rate-limits.mdx, "Invalid Request Limit"). So the first
+401 stops the client: it logs once, sends nothing more, and answers every later
+call with the same 401 and its explanation (which the enforcement queue shows on
+/admin) until the process restarts with a new token.
+
 The token is sent in the `Authorization` header only; it is never logged, never
 part of a message or repr.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from modsys.config import Settings
+from modsys.discord import http_session
+
+log = logging.getLogger(__name__)
 
 GLOBAL_PER_SECOND = 50  # rate-limits.mdx, "Global Rate Limit"
 # We count the 50 over a slightly longer window: requests leave here and arrive
@@ -38,7 +51,6 @@ GLOBAL_PER_SECOND = 50  # rate-limits.mdx, "Global Rate Limit"
 GLOBAL_WINDOW = 1.1
 CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 10.0
 REASON_MAX = 512  # audit-log.mdx: X-Audit-Log-Reason "supports 1-512 URL-encoded UTF-8 characters"
-USER_AGENT = "DiscordBot (https://github.com/modsys/modsys, 1)"  # reference.mdx asks bots for this form
 
 # Discord's JSON error codes we act on (topics/opcodes-and-status-codes.mdx).
 UNKNOWN_GUILD, UNKNOWN_MEMBER, UNKNOWN_USER, UNKNOWN_BAN = 10004, 10007, 10013, 10026
@@ -188,13 +200,14 @@ class DiscordClient:
         self.api_url = api_url.rstrip("/")
         self.limiter = limiter or RateLimiter()
         self.http_timeout = timeout
-        self._http = requests.Session()
+        self._http = http_session.session()
+        self.stopped: Reply | None = None  # the 401 that stopped this client
 
     def __repr__(self) -> str:
         return f"DiscordClient({self.api_url!r})"  # never the token
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "DiscordClient":
+    def from_settings(cls, settings: Settings) -> DiscordClient:
         if not settings.discord_bot_token:
             raise ValueError("MODSYS_DISCORD_BOT_TOKEN is not set")
         return cls(settings.discord_bot_token, settings.discord_api_url)
@@ -210,7 +223,9 @@ class DiscordClient:
         path = route.format(**{k: quote(str(v), safe="") for k, v in ids.items()})
         key = f"{method} {route}"
         major = str(ids.get("guild_id") or ids.get("channel_id") or "")
-        headers = {"Authorization": f"Bot {self._token}", "User-Agent": USER_AGENT}
+        if self.stopped is not None:
+            return self.stopped
+        headers = {"Authorization": f"Bot {self._token}"}
         if reason is not None:
             headers["X-Audit-Log-Reason"] = audit_reason(reason)
         deadline = time.monotonic() + max_wait
@@ -234,11 +249,21 @@ class DiscordClient:
                 if 200 <= response.status_code < 300:
                     return Reply(True, response.status_code, body)
                 error = body if isinstance(body, dict) else {}
-                return Reply(False, response.status_code, body, error.get("code"), str(error.get("message", ""))[:200])
+                reply = Reply(False, response.status_code, body, error.get("code"), str(error.get("message", ""))[:200])
+                if reply.status == 401:
+                    self._stop(reply)
+                return reply
             if attempt == 2 or time.monotonic() + retry_after > deadline:
                 return Reply(False, 429, body, message="rate limited", retry_after=retry_after)
             time.sleep(retry_after)
         raise AssertionError("unreachable")
+
+    def _stop(self, reply: Reply) -> None:
+        with _clients_lock:
+            if self.stopped is None:
+                self.stopped = Reply(False, 401, code=reply.code, message="not sent: the bot token was refused (401)")
+                log.error("Discord refused the bot token (401): modsys stops sending to Discord until it is "
+                          "restarted with a valid one. %s", reply.explain())
 
     # --- the endpoints modsys uses (each cited from discord-api-docs) ----------------------
 

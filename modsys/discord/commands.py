@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from modsys.config import Settings
+from modsys.discord import http_session
 from modsys.policy import Policy, SanctionKind, format_duration, parse_duration
 
 CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
@@ -120,15 +121,16 @@ def register(settings: Settings, guild_id: str, commands: list[dict[str, Any]]) 
                                  "MODSYS_DISCORD_CLIENT_SECRET first (Developer Portal > your application)")
     api = settings.discord_api_url.rstrip("/")
     try:
-        token = requests.post(f"{api}/oauth2/token", timeout=REGISTER_TIMEOUT_S,
+        with http_session.session() as http:
+            token = http.post(f"{api}/oauth2/token", timeout=REGISTER_TIMEOUT_S,
                               auth=(settings.discord_client_id or "", settings.discord_client_secret or ""),
                               data={"grant_type": "client_credentials", "scope": "applications.commands.update"})
-        if token.status_code != 200:
-            raise RegistrationFailed(f"Discord refused the client credentials (HTTP {token.status_code}): check "
-                                     "MODSYS_DISCORD_CLIENT_ID and MODSYS_DISCORD_CLIENT_SECRET")
-        answer = requests.put(f"{api}/applications/{settings.discord_application_id}/guilds/{guild_id}/commands",
-                              json=commands, timeout=REGISTER_TIMEOUT_S,
-                              headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+            if token.status_code != 200:
+                raise RegistrationFailed(f"Discord refused the client credentials (HTTP {token.status_code}): "
+                                         "check MODSYS_DISCORD_CLIENT_ID and MODSYS_DISCORD_CLIENT_SECRET")
+            answer = http.put(f"{api}/applications/{settings.discord_application_id}/guilds/{guild_id}/commands",
+                             json=commands, timeout=REGISTER_TIMEOUT_S,
+                             headers={"Authorization": f"Bearer {token.json()['access_token']}"})
     except (requests.RequestException, ValueError, KeyError) as e:
         raise RegistrationFailed(f"Discord could not be reached: {type(e).__name__}") from None
     if answer.status_code != 200:

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import requests
 
 from modsys.config import Settings
+from modsys.discord import http_session
 from modsys.errors import DomainError
 
 SCOPE = "identify"
@@ -62,18 +63,19 @@ def identify(settings: Settings, code: str, verifier: str, redirect_uri: str) ->
     used once and forgotten: modsys keeps only the Discord user id."""
     api = settings.discord_api_url.rstrip("/")
     try:
-        token = requests.post(
-            f"{api}/oauth2/token", timeout=TIMEOUT_S,
-            auth=(settings.discord_client_id or "", settings.discord_client_secret or ""),
-            data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                  "code_verifier": verifier})
-        if token.status_code != 200:
-            raise OAuthFailed(f"Discord refused the sign-in (HTTP {token.status_code}); start again.")
-        access = token.json().get("access_token")
-        me = requests.get(f"{api}/users/@me", timeout=TIMEOUT_S, headers={"Authorization": f"Bearer {access}"})
-        if me.status_code != 200:
-            raise OAuthFailed(f"Discord did not say who you are (HTTP {me.status_code}); start again.")
-        user = me.json()
+        with http_session.session() as http:
+            token = http.post(
+                f"{api}/oauth2/token", timeout=TIMEOUT_S,
+                auth=(settings.discord_client_id or "", settings.discord_client_secret or ""),
+                data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                      "code_verifier": verifier})
+            if token.status_code != 200:
+                raise OAuthFailed(f"Discord refused the sign-in (HTTP {token.status_code}); start again.")
+            access = token.json().get("access_token")
+            me = http.get(f"{api}/users/@me", timeout=TIMEOUT_S, headers={"Authorization": f"Bearer {access}"})
+            if me.status_code != 200:
+                raise OAuthFailed(f"Discord did not say who you are (HTTP {me.status_code}); start again.")
+            user = me.json()
     except (requests.RequestException, ValueError, AttributeError):
         raise OAuthFailed("Discord could not be reached to finish the sign-in; try again in a minute.") from None
     if not isinstance(user, dict) or not str(user.get("id", "")).isdigit():

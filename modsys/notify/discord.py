@@ -1,13 +1,11 @@
 """Send one message to one Discord webhook and report what happened.
 
-Wraps the `discord-webhook` package, avoiding the parts of 1.4.1 that do not suit
-an outbox worker: it has no default timeout, its 429 loop sleeps in the calling
-thread forever and ignores `Retry-After`, `execute()` raises on a non-JSON body
-(204, a proxy's HTML error page) and logs Discord's reply at ERROR, and `.json`
-copies every truthy attribute (timeout, wait, proxies...) into the request body.
-So we post through `api_post_request()` with the retry loop off, a finite timeout
-and exactly the payload we validated, and turn every outcome into a
-`DeliveryResult`; retry timing belongs to the outbox (`backoff_delay`).
+One POST with a finite timeout, `?wait=true` and exactly the payload we validated,
+through modsys.discord.http_session (the User-Agent Discord asks for); every outcome
+becomes a `DeliveryResult`, and retry timing belongs to the outbox (`backoff_delay`).
+Webhooks answer rate-limit headers like the rest of the API (rate-limits.mdx):
+a webhook whose bucket is empty (`X-RateLimit-Remaining: 0`) is not posted to
+before `X-RateLimit-Reset-After`; the message waits as after a 429, at no cost.
 
 Webhook URLs carry their secret token in the path: nothing here logs or returns
 a URL except through `redact_url`, and a filter scrubs tokens from urllib3's
@@ -26,9 +24,10 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import requests
-from discord_webhook import DiscordWebhook
 
 from modsys.clock import now
+from modsys.discord import http_session
+from modsys.discord.client import RateLimiter
 from modsys.notify.links import allowed_mentions
 
 log = logging.getLogger(__name__)
@@ -37,6 +36,11 @@ DEFAULT_TIMEOUT = 10.0
 USERNAME_MAX = 80
 _WEBHOOK = re.compile(r"^(?P<base>https?://[^/?#]+/api/(?:v\d+/)?webhooks/)(?P<id>\d+)/(?P<token>[^/?#]+)")
 _TOKEN_IN_TEXT = re.compile(r"(/webhooks/\d+/)[^/?#\s\"'<>]+")
+_ROUTE = "POST /webhooks/{webhook_id}/{webhook_token}"
+# Per webhook, shared by every sender of the process (a sender is made per delivery
+# run); on the outbox's clock, which schedules the retries. Only the buckets Discord
+# announces in headers: the bot's global 50/s is the bot client's, not a webhook's.
+WEBHOOK_LIMITS = RateLimiter(per_second=10**9, clock=lambda: now().timestamp())
 
 
 @dataclass(frozen=True)
@@ -132,9 +136,15 @@ class DiscordSender:
         return result
 
     def _post(self, url: str, payload: dict[str, Any]) -> DeliveryResult:
-        hook = _Webhook(url, payload, timeout=self.timeout, rate_limit_retry=False, wait=True)
+        hook = _WEBHOOK.match(url.strip())
+        major = f"{hook['base']}{hook['id']}" if hook else redact_url(url)
+        wait = WEBHOOK_LIMITS.acquire(_ROUTE, major)
+        if wait > 0:  # Discord said the bucket is empty: asking now would only earn a 429
+            return DeliveryResult(ok=False, status=429, retry_after=wait,
+                                  error=f"not sent: rate limit bucket empty, retry after {wait:.1f}s")
         try:
-            response = hook.api_post_request()
+            with http_session.session() as http:
+                response = http.post(url, json=payload, params={"wait": True}, timeout=self.timeout)
         # str(exc) from requests/urllib3 quotes the URL, token included: never use it.
         except requests.Timeout:
             return DeliveryResult(ok=False, error=f"timed out after {self.timeout:g}s")
@@ -144,24 +154,14 @@ class DiscordSender:
             return DeliveryResult(ok=False, permanent=True, error="payload is not valid JSON")
         except requests.RequestException as exc:
             return DeliveryResult(ok=False, error=f"connection failed ({type(exc).__name__})")
+        if response.status_code != 429:  # a 429's wait is the outbox's (it reschedules the message)
+            WEBHOOK_LIMITS.update(_ROUTE, major, response.status_code, response.headers, _json_body(response))
         return _interpret(response, url)
 
 
 def send(url: str, message: Mapping[str, Any], *, timeout: float = DEFAULT_TIMEOUT) -> DeliveryResult:
     """One-off send with default settings; see `DiscordSender`."""
     return DiscordSender(timeout=timeout).send(url, message)
-
-
-class _Webhook(DiscordWebhook):
-    """The library's request path, with exactly our payload as the body."""
-
-    def __init__(self, url: str, payload: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
-        self._payload = payload
-
-    @property
-    def json(self) -> dict[str, Any]:  # type: ignore[override]
-        return self._payload
 
 
 def _interpret(response: requests.Response, url: str) -> DeliveryResult:

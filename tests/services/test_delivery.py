@@ -114,15 +114,17 @@ def test_permanent_failure_is_dead_does_not_block_and_can_be_retried(engine, ses
     notify(session, community, Channel.leadership, "after it")
     fake_discord.enqueue(gone())
 
-    assert deliver(engine) == {"dead": 1, "sent": 1}
+    assert deliver(engine) == {"dead": 1, "skipped": 1}  # a 404'd webhook is disabled, not used again
     message = reload(session, dead)
     assert message.status == "dead" and message.attempts == 1
     assert "Unknown Webhook (code 10015)" in message.last_error and TOKEN not in message.last_error
     assert [m.id for m in delivery.list_messages(session, community.id, status="dead")] == [dead.id]
 
-    assert delivery.retry(session, CLI, dead=True) == 1
-    assert deliver(engine) == {"sent": 1}
-    assert titles(fake_discord, Channel.leadership) == ["after it", "to a deleted webhook"]
+    set_webhook(session, CLI, community.id, Channel.leadership, fake_discord.url("105", TOKEN))  # a new one
+    session.commit()
+    assert delivery.retry(session, CLI, dead=True) == 2
+    assert deliver(engine) == {"sent": 2}
+    assert [p["embeds"][0]["title"] for p in fake_discord.payloads_for("105")] == ["to a deleted webhook", "after it"]
     assert delivery.retry(session, CLI, dead=True) == 0
 
 
@@ -271,6 +273,9 @@ def test_cli_webhook_and_outbox_commands(db_url, engine, session, community, clo
     dead = _cli(db_url, "outbox", "list", "--dead")
     assert dead.returncode == 0 and f"#{message.id} dead" in dead.stdout and "Unknown Webhook" in dead.stdout
     assert TOKEN not in dead.stdout
+    disabled = _cli(db_url, "webhook", "list").stdout  # Discord said it is gone: disabled, and it says so
+    assert "(disabled: Discord answered HTTP 404 Unknown Webhook" in disabled and TOKEN not in disabled
+    assert _cli(db_url, "webhook", "set", "leadership", "-", stdin=url + "\n").returncode == 0  # set again
     assert _cli(db_url, "outbox", "retry").returncode == 2
     again = _cli(db_url, "outbox", "retry", "--dead")
     assert again.returncode == 0 and "1 message(s) queued again" in again.stdout

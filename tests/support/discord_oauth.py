@@ -27,8 +27,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 class FakeDiscordOAuth:
-    def __init__(self, client_id: str = "424242", client_secret: str = "fake-client-secret") -> None:
+    def __init__(self, client_id: str = "424242", client_secret: str = "fake-client-secret",
+                 capture: Any = None) -> None:
         self.client_id, self.client_secret = client_id, client_secret
+        self.capture = capture  # a tests.support.discord_server.Capture: every request and answer
         self.user: dict[str, Any] = {"id": "345678901234567890", "username": "rowan", "global_name": "Rowan"}
         self.codes: dict[str, dict[str, str]] = {}  # code -> {challenge, redirect_uri, user_id}
         self.tokens: dict[str, dict[str, Any]] = {}
@@ -71,6 +73,14 @@ class FakeDiscordOAuth:
                 pass
 
             def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+                if fake.capture is not None:
+                    sent = getattr(self, "_sent", b"")
+                    try:
+                        parsed: Any = json.loads(sent) if sent else None
+                    except ValueError:
+                        parsed = {k: v[0] for k, v in parse_qs(sent.decode()).items()}
+                    fake.capture.record("oauth", self.command, urlsplit(self.path).path, dict(self.headers.items()),
+                                        parsed, status, body)
                 data = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
                 for k, v in (headers or {}).items():
@@ -82,7 +92,8 @@ class FakeDiscordOAuth:
                 self.wfile.write(data)
 
             def _body(self) -> bytes:
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                return self._sent
 
             def do_GET(self) -> None:
                 url = urlsplit(self.path)

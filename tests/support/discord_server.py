@@ -78,6 +78,40 @@ class Request:
     query: dict[str, str]
     at: float  # time.monotonic() on arrival
     status: int  # what the fake answered (0: never answered, server stopped)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# --- a recording of everything sent to Discord and answered ----------------------------
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request to (a fake) Discord and its answer, or one interaction and modsys's reply."""
+
+    kind: str  # "rest" (bot API), "webhook", "oauth" (OAuth2 and command registration), "interaction"
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # the JSON (or form) sent
+    status: int
+    reply: Any  # the JSON answered
+
+
+class Capture:
+    """Every exchange, in order; FakeDiscord records its own, and FakeDiscordOAuth
+    and the interaction tests record into one they are given."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.exchanges: list[Exchange] = []
+
+    def record(self, kind: str, method: str, path: str, headers: Any, body: Any, status: int, reply: Any) -> None:
+        with self._lock:
+            self.exchanges.append(Exchange(kind, method, path, dict(headers), body, status, reply))
+
+    def of(self, kind: str) -> list[Exchange]:
+        with self._lock:
+            return [e for e in self.exchanges if e.kind == kind]
 
 
 # --- the bot's REST API ----------------------------------------------------------------
@@ -180,6 +214,7 @@ class BotApi:
         self.closed_dms: set[str] = set()  # users whose DMs are closed (50007)
         self.dms: dict[str, list[dict[str, Any]]] = {}  # user id -> messages the bot sent them
         self.calls: list[Call] = []
+        self.capture = Capture()  # every request and reply, REST and webhooks
         self.failures: list[tuple[str, Reply]] = []  # (route name, reply): one-shot, in order
         self.stalls: dict[str, float] = {}  # route name -> seconds: do it, then hang before answering (once)
         self.bucket_limit: tuple[int, float] | None = None  # (requests, per seconds) per route and guild/channel
@@ -247,6 +282,7 @@ class BotApi:
             reply = self._answer_call(call, match.groupdict())
             call.status = reply.status
             self.calls.append(call)
+        self.capture.record("rest", method, parts.path, call.headers, body, reply.status, reply.body)
         if reply.delay and self._stopping.wait(reply.delay):  # type: ignore[attr-defined]
             return None  # stopped while hanging: no answer
         return reply
@@ -585,9 +621,11 @@ class _Handler(BaseHTTPRequestHandler):
             if 200 <= reply.status < 300 and fake.validate and (problems := discord_problems(payload)):
                 reply = Reply(400, {"message": "Invalid Form Body", "code": 50035, "errors": problems})
             if reply.status == 204 and query.get("wait", "").lower() in ("true", "1"):
-                reply = Reply(200, _message_object(route["id"], payload))
+                reply = Reply(200, _message_object(route["id"], payload), reply.headers)
             status = reply.status
-        fake._record(Request(route["id"], route["token"], payload, query, arrived, status))
+        headers = dict(self.headers.items())
+        fake._record(Request(route["id"], route["token"], payload, query, arrived, status, headers))
+        fake.capture.record("webhook", "POST", parts.path, headers, payload, status, reply.body if status else None)
         if status:
             self._answer(reply)
 

@@ -118,3 +118,27 @@ def test_the_token_never_shows(client, discord_bot, caplog):
     assert discord_bot.bot_token not in shown
     wrong = DiscordClient("not-the-token", discord_bot.api_url).current_user()
     assert wrong.status == 401
+
+
+def test_a_refused_token_stops_the_client_after_one_request(discord_bot, caplog):
+    """Discord bans an IP after 10,000 invalid requests (401, 403, 429) in 10 minutes
+    (rate-limits.mdx, "Invalid Request Limit"): after one 401 nothing more is sent."""
+    discord_bot.add_guild(GUILD).add_member(USER)
+    client = DiscordClient("a-token-that-was-reset", discord_bot.api_url)
+    with caplog.at_level(logging.ERROR, logger="modsys.discord.client"):
+        replies = [client.ban(GUILD, USER, "spam") for _ in range(5)] + [client.current_user()]
+    assert len(discord_bot.calls) == 1  # the first; the other five never left
+    assert all(r.status == 401 and not r.ok and not r.retryable for r in replies)
+    assert all("MODSYS_DISCORD_BOT_TOKEN" in r.explain() for r in replies)
+    stops = [r for r in caplog.records if "stops sending" in r.getMessage()]
+    assert len(stops) == 1 and "a-token-that-was-reset" not in caplog.text
+
+
+def test_every_bot_request_says_who_it_is(client, discord_bot):
+    """reference.mdx, "User Agent": `DiscordBot ($url, $versionNumber)`."""
+    from modsys import __version__
+
+    client.current_user()
+    client.ban(GUILD, USER, "spam")
+    agents = {c.headers.get("User-Agent") for c in discord_bot.calls}
+    assert agents == {f"DiscordBot (https://github.com/modsys/modsys, {__version__})"}

@@ -19,7 +19,10 @@ from modsys.db import make_engine
 from modsys.models import Action, Community, DiscordDraft, DiscordInteraction, StaffUser
 from tests.conftest import fresh
 from tests.support import discord_interactions as d
-from tests.web.test_discord_interactions import ALEX, MOD, ROWAN, front, reply, signer  # noqa: F401 (fixtures)
+
+# The fixtures `front` and `signer` come from the interactions tests: the tests take them as arguments.
+# ruff: noqa: F811
+from tests.web.test_discord_interactions import ALEX, MOD, ROWAN, front, reply, signer  # noqa: F401
 
 
 def ban_payload() -> dict:
