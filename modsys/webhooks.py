@@ -10,7 +10,7 @@ import os
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from modsys import audit, clock
 from modsys.actors import Actor
@@ -63,7 +63,7 @@ def webhook_url(session: Session, community_id: int, channel: str) -> str | None
     """The channel's webhook, unless none is set or Discord said it is gone."""
     return session.exec(select(WebhookEndpoint.url).where(
         WebhookEndpoint.community_id == community_id, WebhookEndpoint.channel == channel,
-        WebhookEndpoint.disabled_at.is_(None))).first()  # type: ignore[union-attr]
+        col(WebhookEndpoint.disabled_at).is_(None))).first()
 
 
 def disabled_reason(session: Session, community_id: int, channel: str) -> str | None:
@@ -83,7 +83,7 @@ def disable_gone(session: Session, url: str, error: str) -> int:
     nothing is posted to it again (each post would be another invalid request)
     until an admin sets a URL. Caller commits; returns the rows disabled."""
     rows = session.exec(select(WebhookEndpoint).where(WebhookEndpoint.url == url,
-                                                      WebhookEndpoint.disabled_at.is_(None))).all()  # type: ignore[union-attr]
+                                                      col(WebhookEndpoint.disabled_at).is_(None))).all()
     for row in rows:
         row.disabled_at = clock.now()
         row.disabled_reason = (f"Discord answered {error} on {row.disabled_at:%Y-%m-%d %H:%M} UTC; "
@@ -95,12 +95,12 @@ def disable_gone(session: Session, url: str, error: str) -> int:
 def list_webhooks(session: Session, community_id: int | None = None) -> list[tuple[str, str, str]]:
     """(community slug, channel, redacted URL) for every configured webhook (of one community);
     a disabled one says why after its URL (shown on /admin and by `modsys webhook list`)."""
-    q = (select(Community.slug, WebhookEndpoint.channel, WebhookEndpoint.url)
+    q = (select(Community.slug, WebhookEndpoint.channel, WebhookEndpoint.url, WebhookEndpoint.disabled_reason)
          .join(Community, Community.id == WebhookEndpoint.community_id)
          .order_by(Community.slug, WebhookEndpoint.channel))
     if community_id is not None:
         q = q.where(WebhookEndpoint.community_id == community_id)
-    rows = session.exec(q.add_columns(WebhookEndpoint.disabled_reason)).all()
+    rows = session.exec(q).all()
     return [(slug, channel, redact_url(url) + (f" (disabled: {why})" if why else ""))
             for slug, channel, url, why in rows]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from modsys import clock
 from modsys.db import write_transaction
@@ -41,7 +41,7 @@ def claim(session: Session, interaction_id: str) -> Earlier | None:
     """Record `interaction_id` as being answered (committed); an `Earlier` when it already was."""
     now = clock.now()
     write_transaction(session)
-    session.execute(sa.delete(DiscordInteraction).where(DiscordInteraction.received_at < now - KEEP))
+    session.execute(sa.delete(DiscordInteraction).where(col(DiscordInteraction.received_at) < now - KEEP))
     session.add(DiscordInteraction(id=interaction_id, received_at=now))
     try:
         session.commit()
@@ -55,6 +55,6 @@ def claim(session: Session, interaction_id: str) -> Earlier | None:
 def answered(session: Session, interaction_id: str, reply: dict[str, Any]) -> None:
     """Keep the reply, for a replay to get the same."""
     write_transaction(session)
-    session.execute(sa.update(DiscordInteraction).where(DiscordInteraction.id == interaction_id)
+    session.execute(sa.update(DiscordInteraction).where(col(DiscordInteraction.id) == interaction_id)
                     .values(reply=reply))
     session.commit()
