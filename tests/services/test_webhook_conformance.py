@@ -53,3 +53,19 @@ def test_webhook_posts_carry_the_user_agent(engine, session, community, clock, f
     assert deliver(engine) == {"sent": 1}
     agent = fake_discord.attempts[0].headers.get("User-Agent")
     assert agent == f"DiscordBot (https://github.com/modsys/modsys, {__version__})"
+
+
+def test_admin_page_shows_the_disabled_webhook_and_why(app, engine, session, community, clock, fake_discord,
+                                                       make_staff):
+    from tests.conftest import login
+
+    hook_up(session, community, fake_discord, Channel.leadership)
+    notify(session, community, Channel.leadership, "one")
+    fake_discord.enqueue(gone())
+    deliver(engine)
+    make_staff("admin", "root")
+    client = app.test_client()
+    login(client, "root")
+    text = client.get("/admin").get_data(as_text=True)
+    assert "leadership" in text and "(disabled: Discord answered HTTP 404 Unknown Webhook" in text
+    assert TOKEN not in text
