@@ -296,14 +296,16 @@ def appeal(appeal_id: int):
                            holder=listing.holders(db(), ClaimSubject.appeal, [ap.id]).get(ap.id))
 
 
-@bp.route("/appeals/<int:appeal_id>/<verb>", methods=["POST"])
+# The verbs are listed: a catch-all `<verb>` would also take /appeals/<id>/claim and
+# /release, the workspace's claim routes.
+@bp.route("/appeals/<int:appeal_id>/<any(review, 'hand-back', message, escalate, decide):verb>", methods=["POST"])
 @roles_required(*MODS)
 def appeal_verb(appeal_id: int, verb: str):
     session, who = db(), actor()
     if verb == "review":
         appeal_svc.start_review(session, who, appeal_id)
-        flash("You are now reviewing this appeal.", "info")
-    elif verb == "release":
+        flash("You are now reviewing this appeal, and you hold it.", "info")
+    elif verb == "hand-back":
         appeal_svc.release_review(session, who, appeal_id)
         flash("Appeal handed back to the queue.", "info")
     elif verb == "message":
@@ -312,11 +314,9 @@ def appeal_verb(appeal_id: int, verb: str):
         appeal_svc.escalate_appeal(session, who, appeal_id, request.form.get("reason", ""),
                                    request.form.get("recommendation", ""))
         flash("Escalated to leadership.", "info")
-    elif verb == "decide":
+    else:
         decide_appeal(session, who, appeal_id, decision_from_form())
         flash("Decision recorded; the member can read it now.", "info")
-    else:
-        abort(404)
     return redirect(url_for("dashboard.appeal", appeal_id=appeal_id))
 
 

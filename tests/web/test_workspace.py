@@ -111,6 +111,31 @@ def test_claims_across_two_sessions_warn_before_the_form(app, world, session):
     assert session.exec(select(claims.WorkClaim)).all() == []
 
 
+def test_appeal_claim_release_and_review_over_http(app, world, session, mod_b):
+    b = _client(app, "mod_b")
+    aid, page = world["appeal"].id, f"/appeals/{world['appeal'].id}"
+    post = lambda path: b.post(path, data={"csrf_token": csrf_token(b, page)})  # noqa: E731
+    taken = post(f"{page}/claim")
+    assert taken.status_code == 302 and taken.headers["Location"].endswith(page)
+    assert "held by mod_b" in b.get(page).get_data(as_text=True)
+    assert post(f"{page}/release").status_code == 302
+    assert "Nobody holds this appeal" in b.get(page).get_data(as_text=True)
+    assert post(f"{page}/review").status_code == 302  # starting the review claims it
+    shown = b.get(page).get_data(as_text=True)
+    assert "held by mod_b" in shown and 'id="decide"' in shown
+    assert post(f"{page}/release").status_code == 302  # "Release" lets go of the claim, not the review
+    fresh(session)
+    ap = session.get(type(world["appeal"]), aid)
+    assert (ap.status, ap.reviewer_id) == ("in_review", mod_b.id)
+    assert 'id="decide"' in b.get(page).get_data(as_text=True)
+    post(f"{page}/claim")
+    assert post(f"{page}/hand-back").status_code == 302  # handing the review back lets go of both
+    fresh(session)
+    assert session.get(type(world["appeal"]), aid).status == "submitted"
+    assert session.exec(select(claims.WorkClaim)).all() == []
+    assert post(f"{page}/nonsense").status_code == 404
+
+
 def test_audit_browser_for_leadership_and_admins_only(app, world, tmp_path):
     state = app.extensions["modsys"]
     log = tmp_path / "checkpoints.log"
