@@ -70,6 +70,9 @@ def test_search_finds_members_cases_and_appeals_grouped(app, world):
     assert client.get(f"/members/{world['other'].member.id}").status_code == 404
     too_long = client.get("/search?q=" + "x" * 201)
     assert too_long.status_code == 422 and "limited to 200 characters" in too_long.get_data(as_text=True)
+    for words in ("an idiot", "doxxing"):  # the reported message, a later reporter's reason
+        found = client.get(f"/search?q={words}").get_data(as_text=True)
+        assert 'id="results-flags"' in found and f'href="/flags/{world["flag"].id}"' in found, words
     header = client.get("/").get_data(as_text=True)
     assert 'role="search"' in header and 'action="/search"' in header
 
