@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -116,7 +117,7 @@ def _names(session: Session, community_id: int, text: str, limit: int) -> list[M
                              .order_by(Member.display_name, Member.id).limit(limit)))
 
 
-def _match(column: sa.ColumnElement, text: str, postgres: bool) -> sa.ColumnElement:
+def _match(column: Any, text: str, postgres: bool) -> sa.ColumnElement:
     """`column` holds the words: full text on PostgreSQL (the expression of its GIN
     index in models.SEARCH_INDEXES), a case-insensitive substring on SQLite."""
     if not postgres:
@@ -124,7 +125,7 @@ def _match(column: sa.ColumnElement, text: str, postgres: bool) -> sa.ColumnElem
     return sa.func.to_tsvector(_SIMPLE, column).op("@@")(sa.func.plainto_tsquery(_SIMPLE, text))
 
 
-def _matching(session: Session, model: type, match: sa.ColumnElement, community_id: int, limit: int,
+def _matching(session: Session, model: Any, match: Any, community_id: int, limit: int,
               postgres: bool, *where: sa.ColumnElement) -> list:
     """Rows of `model` where `match` holds (see `_match`), newest first."""
     if limit <= 0:

@@ -25,6 +25,7 @@ from modsys.discord import overview as discord_overview
 from modsys.errors import DomainError
 from modsys.models import Action, Appeal, ClaimSubject, Evidence, Flag, Member, Role
 from modsys.permissions import Cap
+from modsys.reporter_names import name_reporters
 from modsys.services import actions as action_svc
 from modsys.services import appeals as appeal_svc
 from modsys.services import flags as flag_svc
@@ -87,9 +88,11 @@ def flags():
 @roles_required(*STAFF)
 def flag(flag_id: int):
     f = _get(Flag, flag_id, "flag")
+    reporters = listing.reporters(db(), f.id)
     return render_template("dashboard/flag.html", flag=f, score=queries.latest_score(db(), f.id),
                            author=_get(Member, f.author_id, "member"),
-                           candidates=queries.flag_evidence(db(), f.id), reporters=listing.reporters(db(), f.id),
+                           candidates=queries.flag_evidence(db(), f.id), reporters=reporters,
+                           reporter_names=name_reporters(db(), f.community_id, [r.reporter_key for r in reporters]),
                            holder=listing.holders(db(), ClaimSubject.flag, [f.id]).get(f.id))
 
 

@@ -28,7 +28,7 @@ from tests.services.test_delivery import HOOK_IDS, deliver, hook_up
 ROLE = "1234567890123456789"
 REASONS = "The message was quoted out of context; the member was reporting it, not writing it."
 _FORM = re.compile(r'<section class="card" id="final-decision">.*?<form method="post" action="([^"]+)">(.*?)</form>',
-                   re.S)
+                   re.DOTALL)
 
 
 def test_leadership_follows_the_escalation_ping_and_decides_there(engine, session, community, clock, mod_a, leader,

@@ -5,6 +5,7 @@ other communities' rows answering 404."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from modsys.community import ensure_community
 from modsys.models import StaffUser
 from modsys.services import claims, two_factor
 from modsys.services.evidence import EvidenceInput, add_evidence
+from modsys.services.members import get_or_create_member
 from tests.conftest import csrf_token, fresh, login
 from tests.factories import appeal, ban
 from tests.support.workspace import current_code, flag, other_community, wrong_code
@@ -175,11 +177,17 @@ def test_thumbnails_follow_the_file_rules(app, world):
     assert 'class="thumb sensitive"' not in client.get(f"/actions/{world['action'].id}").get_data(as_text=True)
 
 
-def test_flag_page_lists_reporters_with_their_first_reason(app, world):
-    page = _client(app, "mod_a").get(f"/flags/{world['flag'].id}").get_data(as_text=True)
+def test_flag_page_lists_reporters_by_name_with_their_first_reason(app, world, session, community):
+    get_or_create_member(session, community.id, "345678901234567890", "Riley Reporter")  # a reporter known here
+    session.commit()
+    f = flag(session, community.id, "444", reporters=(("5001", "harassment"), ("345678901234567890", "doxxing"),
+                                                      ("5003", "")))
+    page = _client(app, "mod_a").get(f"/flags/{f.id}").get_data(as_text=True)
     reporters = page[page.index('id="reporters"'):]
-    assert reporters.index("5001") < reporters.index("5002") < reporters.index("5003")
+    assert reporters.index("5001") < reporters.index("Riley Reporter") < reporters.index("5003")
     assert "harassment" in reporters and "doxxing" in reporters
+    assert "345678901234567890" not in reporters and "API key “chatbot”" in reporters
+    assert not re.search(r"(api|member|staff)\d+", reporters)  # never the internal actor key
 
 
 def test_two_factor_login_step(app, world, session, clock):
