@@ -207,12 +207,18 @@ def new_action():
             flash(e.message, "error")
             status = e.http_status
             return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
-                                   form=request.form, preview=None, rows=forms, holder=holder,
+                                   form=request.form, preview=None, rows=_evidence_rows(policy, flag_row),
+                                   holder=holder,
                                    suggestions=json.dumps(_suggestions(_hinted(member_row), policy)),
                                    unkept_files=forms.chosen_files(request)), status
     return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
-                           form=request.form, preview=preview, rows=forms, holder=holder,
+                           form=request.form, preview=preview, rows=_evidence_rows(policy, flag_row), holder=holder,
                            suggestions=json.dumps(_suggestions(_hinted(member_row), policy)), unkept_files=unkept)
+
+
+def _evidence_rows(policy, flag_row: Flag | None) -> tuple[int, int]:
+    """(text rows, file rows) within the policy's maximum; on a flag, the message is one item."""
+    return forms.evidence_rows(policy.evidence.max_items_per_action - (1 if flag_row else 0))
 
 
 @bp.route("/actions/<int:action_id>")
@@ -313,6 +319,7 @@ def appeal_verb(appeal_id: int, verb: str):
         flash("Appeal handed back to the queue.", "info")
     elif verb == "message":
         appeal_svc.add_message(session, who, appeal_id, request.form.get("body", ""))
+        flash(f"Message added to the thread of appeal #{appeal_id}.", "info")
     elif verb == "escalate":
         appeal_svc.escalate_appeal(session, who, appeal_id, request.form.get("reason", ""),
                                    request.form.get("recommendation", ""))
