@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from modsys.errors import ValidationFailed
@@ -90,10 +91,30 @@ def _reported(session: Session, community_id: int, text: str, limit: int, postgr
     """Flags whose reported message, or any of whose reports' reasons, holds the
     words, newest first. Two queries, each served by its own index, then merged."""
     by_message = _matching(session, Flag, _match(Flag.content, text, postgres), community_id, limit, postgres)
-    reasons = select(FlagReport.flag_id).where(_match(FlagReport.reason, text, postgres))
-    by_reason = _matching(session, Flag, Flag.id.in_(reasons), community_id, limit, postgres)
-    merged = {f.id: f for f in (*by_message, *by_reason)}
+    merged = {f.id: f for f in (*by_message, *_by_reason(session, community_id, text, limit, postgres))}
     return [merged[i] for i in sorted(merged, reverse=True)[:max(limit, 0)]]
+
+
+def _by_reason(session: Session, community_id: int, text: str, limit: int, postgres: bool) -> list[Flag]:
+    """Flags a report's reason holding the words names. A report has no community
+    of its own (its flag has), so on PostgreSQL the fallback of `_matching` would
+    join every flag; instead the matching reports' flag ids, newest first, each
+    looked up by primary key until `limit` are of this community."""
+    match = _match(FlagReport.reason, text, postgres)
+    in_reports = Flag.id.in_(select(FlagReport.flag_id).where(match))
+    if limit <= 0 or not postgres:
+        return _matching(session, Flag, in_reports, community_id, limit, postgres)
+    rows = _recent(session, Flag, in_reports, community_id, limit)
+    if len(rows) == limit:
+        return rows
+    found = select(FlagReport.flag_id).where(match).distinct().cte("found").prefix_with("MATERIALIZED")
+    newest = select(found.c.flag_id).order_by(found.c.flag_id.desc()).subquery("newest")
+    # LIMIT 1 (ids are unique) keeps the lateral a probe per id; flattened, PostgreSQL
+    # would rather walk the whole flag table backwards.
+    one = select(Flag).where(Flag.id == newest.c.flag_id, Flag.community_id == community_id).limit(1).lateral("one")
+    query = (select(aliased(Flag, one)).select_from(newest).join(one, sa.true())
+             .order_by(newest.c.flag_id.desc()).limit(limit))
+    return list(session.exec(query))
 
 
 def _is_postgres(session: Session) -> bool:
@@ -115,6 +136,14 @@ def _names(session: Session, community_id: int, text: str, limit: int) -> list[M
     return list(session.exec(select(Member).where(Member.community_id == community_id,
                                                   lowered.like(prefix, escape="\\"))
                              .order_by(Member.display_name, Member.id).limit(limit)))
+
+
+def _recent(session: Session, model: Any, match: Any, community_id: int, limit: int, *where: Any) -> list:
+    """The matches among the community's newest RECENT rows (PostgreSQL's first pass)."""
+    recent = (select(model.id).where(model.community_id == community_id, *where)
+              .order_by(model.id.desc()).limit(RECENT).subquery())
+    return list(session.exec(select(model).join(recent, recent.c.id == model.id).where(match)
+                             .order_by(model.id.desc()).limit(limit)))
 
 
 def _match(column: Any, text: str, postgres: bool) -> sa.ColumnElement:
@@ -139,10 +168,7 @@ def _matching(session: Session, model: Any, match: Any, community_id: int, limit
     # share of the rows). So, first the newest RECENT rows only: a common word has its
     # `limit` newest matches there. Otherwise every match, through the GIN index (a
     # MATERIALIZED CTE is planned for all its rows, so as an index scan): few, for a rare word.
-    recent = (select(model.id).where(model.community_id == community_id, *where)
-              .order_by(model.id.desc()).limit(RECENT).subquery())
-    rows = list(session.exec(select(model).join(recent, recent.c.id == model.id).where(match)
-                             .order_by(model.id.desc()).limit(limit)))
+    rows = _recent(session, model, match, community_id, limit, *where)
     if len(rows) == limit:
         return rows
     found = (select(model.id).where(model.community_id == community_id, match, *where)

@@ -68,6 +68,19 @@ def test_words_of_reported_messages_and_of_report_reasons(session, community, ca
     assert len(search.search(session, theirs.community.id, "disappear").flags) == 1
 
 
+def test_older_reported_words_are_found_past_the_newest_rows(session, community, monkeypatch):
+    # PostgreSQL looks at the newest RECENT rows first, then every match through the
+    # indexes: with RECENT = 1 the second way finds these (on SQLite both are one query).
+    old = flag(session, community.id, "401", "a rare sentence about turnips", reporters=(("5001", "quokka spam"),))
+    theirs = other_community(session)
+    flag(session, theirs.community.id, "402", "more turnips", reporters=(("5002", "quokka"),))  # newer, elsewhere
+    flag(session, community.id, "403", "something else entirely", reporters=(("5003", "noise"),))  # the newest
+    monkeypatch.setattr(search, "RECENT", 1)
+    assert search.search(session, community.id, "quokka").flags == [old]
+    assert search.search(session, community.id, "turnips").flags == [old]
+    assert len(search.search(session, theirs.community.id, "quokka").flags) == 1
+
+
 def test_search_is_scoped_to_the_community(session, community, cases_):
     other = other_community(session)
     ban(session, other.mod, other.member, public_reason="Posted crypto giveaway links elsewhere.")
