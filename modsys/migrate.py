@@ -41,7 +41,7 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Leave the PostgreSQL-only search indexes out of the model comparison: they
-    are DDL (models.SEARCH_INDEXES, created by revision 0009), not Index objects."""
+    are DDL (models.SEARCH_INDEXES, created by revisions 0009 and 0012), not Index objects."""
     return not (type_ == "index" and reflected and compare_to is None and name in SEARCH_INDEXES)
 
 

@@ -638,13 +638,15 @@ class RecoveryCode(SQLModel, table=True):
 
 # Full-text search (modsys/search.py) on PostgreSQL: GIN indexes over the same
 # expressions the queries use. Expression indexes exist on PostgreSQL only
-# (SQLite searches with LIKE), so they are DDL here and in migration 0009, not
+# (SQLite searches with LIKE), so they are DDL here and in migrations 0009 and 0012, not
 # `sa.Index` objects the model comparison would try to create on SQLite.
 SEARCH_INDEXES: dict[str, tuple[str, str]] = {
     "ix_action_public_reason_fts": ("action", "USING gin (to_tsvector('simple'::regconfig, public_reason))"),
     "ix_evidence_content_fts": ("evidence", "USING gin (to_tsvector('simple'::regconfig, content))"),
     "ix_appeal_statement_fts": ("appeal", "USING gin (to_tsvector('simple'::regconfig, statement))"),
     "ix_member_name_prefix": ("member", "(community_id, lower(display_name) text_pattern_ops)"),
+    "ix_flag_content_fts": ("flag", "USING gin (to_tsvector('simple'::regconfig, content))"),
+    "ix_flagreport_reason_fts": ("flagreport", "USING gin (to_tsvector('simple'::regconfig, reason))"),
 }
 
 

@@ -19,6 +19,7 @@ from modsys.discord import overview as discord_overview
 from modsys.models import Role
 from modsys.permissions import Cap
 from modsys.policy import policy_problem
+from modsys.reporter_names import name_reporters
 from modsys.services import api_keys, reporting
 from modsys.services import staff as staff_svc
 from modsys.webhooks import list_webhooks
@@ -35,6 +36,7 @@ ADMINS = permissions.roles_with(Cap.administer)
 def index():
     me = staff()
     policy = scoped().policy
+    misuse = reporting.misuse_numbers(db(), me.community_id)
     return render_template("admin/index.html", users=queries.staff_accounts(db(), me.community_id), policy=policy,
                            versions=queries.policy_versions(db(), me.community_id), roles=list(Role),
                            keys=api_keys.list_api_keys(db(), actor(), me.community_id),
@@ -43,7 +45,9 @@ def index():
                            calibrations=evaluation(db(), me.community_id, policy),
                            discord=discord_overview.admin_overview(db(), me.community_id, state().settings),
                            fixes=drift.FIXES, policy_problem=policy_problem(policy.source),
-                           misuse=reporting.misuse_numbers(db(), me.community_id))
+                           misuse=misuse,
+                           reporter_names=name_reporters(db(), me.community_id,
+                                                         [r.reporter_key for r in misuse.suspended]))
 
 
 @bp.route("/discord/retry", methods=["POST"])

@@ -25,6 +25,7 @@ from modsys.discord import overview as discord_overview
 from modsys.errors import DomainError
 from modsys.models import Action, Appeal, ClaimSubject, Evidence, Flag, Member, Role
 from modsys.permissions import Cap
+from modsys.reporter_names import name_reporters
 from modsys.services import actions as action_svc
 from modsys.services import appeals as appeal_svc
 from modsys.services import flags as flag_svc
@@ -87,9 +88,11 @@ def flags():
 @roles_required(*STAFF)
 def flag(flag_id: int):
     f = _get(Flag, flag_id, "flag")
+    reporters = listing.reporters(db(), f.id)
     return render_template("dashboard/flag.html", flag=f, score=queries.latest_score(db(), f.id),
                            author=_get(Member, f.author_id, "member"),
-                           candidates=queries.flag_evidence(db(), f.id), reporters=listing.reporters(db(), f.id),
+                           candidates=queries.flag_evidence(db(), f.id), reporters=reporters,
+                           reporter_names=name_reporters(db(), f.community_id, [r.reporter_key for r in reporters]),
                            holder=listing.holders(db(), ClaimSubject.flag, [f.id]).get(f.id))
 
 
@@ -204,12 +207,18 @@ def new_action():
             flash(e.message, "error")
             status = e.http_status
             return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
-                                   form=request.form, preview=None, rows=forms, holder=holder,
+                                   form=request.form, preview=None, rows=_evidence_rows(policy, flag_row),
+                                   holder=holder,
                                    suggestions=json.dumps(_suggestions(_hinted(member_row), policy)),
                                    unkept_files=forms.chosen_files(request)), status
     return render_template("dashboard/new_action.html", policy=policy, member=member_row, flag=flag_row,
-                           form=request.form, preview=preview, rows=forms, holder=holder,
+                           form=request.form, preview=preview, rows=_evidence_rows(policy, flag_row), holder=holder,
                            suggestions=json.dumps(_suggestions(_hinted(member_row), policy)), unkept_files=unkept)
+
+
+def _evidence_rows(policy, flag_row: Flag | None) -> tuple[int, int]:
+    """(text rows, file rows) within the policy's maximum; on a flag, the message is one item."""
+    return forms.evidence_rows(policy.evidence.max_items_per_action - (1 if flag_row else 0))
 
 
 @bp.route("/actions/<int:action_id>")
@@ -296,27 +305,28 @@ def appeal(appeal_id: int):
                            holder=listing.holders(db(), ClaimSubject.appeal, [ap.id]).get(ap.id))
 
 
-@bp.route("/appeals/<int:appeal_id>/<verb>", methods=["POST"])
+# The verbs are listed: a catch-all `<verb>` would also take /appeals/<id>/claim and
+# /release, the workspace's claim routes.
+@bp.route("/appeals/<int:appeal_id>/<any(review, 'hand-back', message, escalate, decide):verb>", methods=["POST"])
 @roles_required(*MODS)
 def appeal_verb(appeal_id: int, verb: str):
     session, who = db(), actor()
     if verb == "review":
         appeal_svc.start_review(session, who, appeal_id)
-        flash("You are now reviewing this appeal.", "info")
-    elif verb == "release":
+        flash("You are now reviewing this appeal, and you hold it.", "info")
+    elif verb == "hand-back":
         appeal_svc.release_review(session, who, appeal_id)
         flash("Appeal handed back to the queue.", "info")
     elif verb == "message":
         appeal_svc.add_message(session, who, appeal_id, request.form.get("body", ""))
+        flash(f"Message added to the thread of appeal #{appeal_id}.", "info")
     elif verb == "escalate":
         appeal_svc.escalate_appeal(session, who, appeal_id, request.form.get("reason", ""),
                                    request.form.get("recommendation", ""))
         flash("Escalated to leadership.", "info")
-    elif verb == "decide":
+    else:
         decide_appeal(session, who, appeal_id, decision_from_form())
         flash("Decision recorded; the member can read it now.", "info")
-    else:
-        abort(404)
     return redirect(url_for("dashboard.appeal", appeal_id=appeal_id))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from flask import Request
@@ -10,9 +11,15 @@ from modsys.errors import ValidationFailed
 from modsys.policy import parse_duration
 from modsys.services.evidence import EvidenceInput
 
-TEXT_EVIDENCE_ROWS = 3
-FILE_EVIDENCE_ROWS = 2
+_TEXT_ROW = re.compile(r"^ev_content_(\d{1,3})$")
+_FILE_ROW = re.compile(r"^ev_file_(\d{1,3})$")
 
+
+def evidence_rows(max_items: int) -> tuple[int, int]:
+    """How many text and file rows the action form offers: the policy's maximum
+    of evidence items (less what is attached anyway), about half of them files."""
+    files = max(max_items, 0) // 2
+    return max(max_items, 0) - files, files
 
 def duration(text: str | None, field: str = "duration") -> timedelta | None:
     text = (text or "").strip()
@@ -32,13 +39,14 @@ def int_field(value: str | None, field: str) -> int:
 
 
 def evidence(request: Request) -> list[EvidenceInput]:
+    """Every evidence row sent, in row order; the service refuses more than the policy allows."""
     items = []
-    for i in range(TEXT_EVIDENCE_ROWS):
+    for i in _rows(request.form, _TEXT_ROW):
         content = request.form.get(f"ev_content_{i}", "").strip()
         if content:
             items.append(EvidenceInput(kind=request.form.get(f"ev_kind_{i}", "text"),
                                        visibility=request.form.get(f"ev_vis_{i}", "private"), content=content))
-    for i in range(FILE_EVIDENCE_ROWS):
+    for i in _rows(request.files, _FILE_ROW):
         upload = request.files.get(f"ev_file_{i}")
         if upload and upload.filename:
             items.append(EvidenceInput(kind="file", visibility=request.form.get(f"ev_file_vis_{i}", "private"),
@@ -51,5 +59,9 @@ def chosen_files(request: Request) -> dict[int, str]:
     """{row: file name} of the files chosen in this request. A page re-rendered
     from it (a preview, a refusal) can't hand them back to the browser's file
     inputs, so it names each one to choose again."""
-    return {i: upload.filename for i in range(FILE_EVIDENCE_ROWS)
+    return {i: upload.filename for i in _rows(request.files, _FILE_ROW)
             if (upload := request.files.get(f"ev_file_{i}")) and upload.filename}
+
+
+def _rows(fields, pattern: re.Pattern) -> list[int]:
+    return sorted({int(m.group(1)) for name in fields if (m := pattern.match(name))})

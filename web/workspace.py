@@ -196,6 +196,12 @@ def claim_idle_release() -> str:
     return format_duration(policy_for(db(), staff().community_id).claims.idle_release)
 
 
+@bp.app_template_filter("duration")
+def _duration(delta) -> str:
+    """`{{ policy.appeals.review_sla|duration }}`: "3 days", as people write it."""
+    return format_duration(delta)
+
+
 @bp.app_context_processor
 def _helpers() -> dict:
     return {"subject_url": subject_url, "claim_idle_release": claim_idle_release, "sla": queries.sla}

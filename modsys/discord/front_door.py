@@ -115,12 +115,14 @@ def _target_message(interaction: dict[str, Any], data: dict[str, Any]) -> svc.Di
         raise ValidationFailed("Discord did not send the message this command was used on")
     author = msg["author"]
     channel_id = str(msg.get("channel_id") or interaction.get("channel_id") or "")
+    channel = interaction.get("channel") if isinstance(interaction.get("channel"), dict) else {}
     return svc.DiscordMessage(
         id=target, channel_id=channel_id, author=svc.DiscordUser(str(author.get("id")), ix.display_name(author)),
         content=str(msg.get("content") or ""),
         jump_link=ix.jump_link(str(interaction.get("guild_id")), channel_id, target),
         attachment_urls=tuple(str(a["url"]) for a in msg.get("attachments") or [] if isinstance(a, dict) and a.get("url")),
-        sent_at=msg.get("timestamp"))
+        sent_at=msg.get("timestamp"),
+        channel_name=str(channel.get("name") or "")[:100] if str(channel.get("id")) == channel_id else "")
 
 
 # --- modals (components/reference.mdx: Label 18 wrapping Text Input 4 or String Select 3) ---

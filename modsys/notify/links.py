@@ -28,6 +28,11 @@ def appeal_path(appeal_id: int) -> str:
     return f"/appeals/{appeal_id}"
 
 
+def decision_path(appeal_id: int) -> str:
+    """Where leadership decides an escalated appeal: the desk's page, with the form."""
+    return f"/leadership/appeals/{appeal_id}"
+
+
 def flag_path(flag_id: int) -> str:
     return f"/flags/{flag_id}"
 

@@ -26,7 +26,7 @@ from modsys.models import (
     StatementOfReasons,
 )
 from modsys.notify.embeds import build_message
-from modsys.notify.links import appeal_path, case_path, flag_path, ping_role, with_url
+from modsys.notify.links import appeal_path, case_path, decision_path, flag_path, ping_role, with_url
 from modsys.notify.markdown import escape_markdown as md
 from modsys.policy import format_duration
 from modsys.portal_links import make_token, portal_url
@@ -151,7 +151,8 @@ def _withdrawn(session: Session, e: events.AppealWithdrawn, _: Settings) -> Spec
 
 @renders(events.AppealEscalated)
 def _escalated(session: Session, e: events.AppealEscalated, _: Settings) -> Spec:
-    return _appeal_spec(_row(session, Appeal, e.appeal_id, "appeal"), "Escalated to leadership", e.reason)
+    appeal = _row(session, Appeal, e.appeal_id, "appeal")
+    return {**_appeal_spec(appeal, "Escalated to leadership", e.reason), "link": decision_path(appeal.id)}
 
 
 @renders(events.AppealMemberWrote)
@@ -189,7 +190,8 @@ def _review_reminder(session: Session, e: events.ReviewReminderDue, _: Settings)
 @renders(events.DecisionReminderDue)
 def _decision_reminder(session: Session, e: events.DecisionReminderDue, _: Settings) -> Spec:
     appeal = _row(session, Appeal, e.appeal_id, "appeal")
-    return _reminder(appeal, e.threshold, appeal.escalated_at, appeal.leadership_due_at, "leadership decision")
+    return {**_reminder(appeal, e.threshold, appeal.escalated_at, appeal.leadership_due_at, "leadership decision"),
+            "link": decision_path(appeal.id)}
 
 
 @renders(events.StatementPublished)

@@ -15,10 +15,12 @@ from modsys.models import (
     Appeal,
     AppealMessage,
     AppealStatus,
+    ClaimSubject,
     StaffUser,
     Visibility,
 )
 from modsys.policy import format_duration
+from modsys.services import claims
 from modsys.services._base import clean_text, service
 from modsys.services.evidence import EvidenceInput, build_evidence
 from modsys.uow import UnitOfWork
@@ -134,6 +136,7 @@ def withdraw_appeal(uow: UnitOfWork, appeal_id: int) -> Appeal:
 def start_review(uow: UnitOfWork, appeal_id: int) -> Appeal:
     appeal, action = _load(uow, appeal_id)
     staff = uow.staff_with(lambda user: permissions.can_review(user, appeal, action))
+    claims.claim(uow.session, uow.actor, ClaimSubject.appeal, appeal.id)  # the reviewer holds it
     appeal.status = next_status(appeal.status, "start_review")
     appeal.reviewer_id, appeal.review_started_at = staff.id, clock.now()
     uow.session.add(appeal)
@@ -147,9 +150,10 @@ def release_review(uow: UnitOfWork, appeal_id: int) -> Appeal:
     appeal, _ = _load(uow, appeal_id)
     uow.staff_with(lambda user: permissions.can_release(user, appeal))
     appeal.status = next_status(appeal.status, "release")
-    appeal.reviewer_id = None
+    reviewer, appeal.reviewer_id = appeal.reviewer_id, None
     uow.session.add(appeal)
     uow.record("appeal.review_released", appeal)
+    claims.let_go(uow, appeal, reviewer)
     return appeal
 
 

@@ -96,6 +96,15 @@ def release(uow: UnitOfWork, subject_type: str, subject_id: int) -> None:
     session.delete(held)
 
 
+def let_go(uow: UnitOfWork, appeal: Appeal, holder_id: int | None) -> None:
+    """The appeal's claim goes with its review when the review is handed back (in the
+    caller's transaction), if the reviewer held it."""
+    held = _current(uow.session, ClaimSubject.appeal, appeal.id)
+    if held is not None and held.staff_id == holder_id:
+        uow.record("claim.released", appeal, {"subject_type": ClaimSubject.appeal.value, "holder_id": holder_id})
+        uow.session.delete(held)
+
+
 def release_idle(session: Session, actor: Actor) -> int:
     """Delete every claim untouched for longer than its community's policy allows
     (the scheduler's job; runs in the caller's transaction). Returns how many."""

@@ -63,16 +63,24 @@ class DiscordMessage:
     jump_link: str
     attachment_urls: tuple[str, ...] = ()
     sent_at: str | None = None  # ISO8601 from Discord
+    channel_name: str = ""  # from the interaction's channel, when it is the message's
 
     def as_data(self) -> dict[str, Any]:
         return {"id": self.id, "channel_id": self.channel_id, "author_id": self.author.id,
                 "author_name": self.author.name, "content": self.content, "jump_link": self.jump_link,
-                "attachment_urls": list(self.attachment_urls), "sent_at": self.sent_at}
+                "attachment_urls": list(self.attachment_urls), "sent_at": self.sent_at,
+                "channel_name": self.channel_name}
 
     @classmethod
     def from_data(cls, d: dict[str, Any]) -> "DiscordMessage":
         return cls(d["id"], d["channel_id"], DiscordUser(d["author_id"], d["author_name"]), d["content"],
-                   d["jump_link"], tuple(d.get("attachment_urls") or ()), d.get("sent_at"))
+                   d["jump_link"], tuple(d.get("attachment_urls") or ()), d.get("sent_at"),
+                   d.get("channel_name") or "")
+
+    @property
+    def where(self) -> str:
+        """The channel as people read it: its name, else its id."""
+        return f"#{self.channel_name or self.channel_id}"
 
 
 # --- drafts (a context-menu command, then its modal) ----------------------------
@@ -123,7 +131,7 @@ def report_message(session: Session, community_id: int, draft_id: str, reporter:
     flag, counted = report_flag(session, Actor.member(member), community_id, FlagReportInput(
         message_id=message.id, channel_id=message.channel_id, author_id=message.author.id,
         author_name=message.author.name, content=message.content, reporter=reporter.id, reason=reason,
-        sent_at=_parse_time(message.sent_at)))
+        channel_name=message.channel_name, sent_at=_parse_time(message.sent_at)))
     if counted:
         _keep_candidates(session, flag, member, (message.jump_link, *message.attachment_urls))
     return flag, counted
@@ -205,7 +213,7 @@ def act_on_message(uow: UnitOfWork, community_id: int, draft_id: str, discord_us
     if flag is not None and flag.status == FlagStatus.open:
         return act_on_flag(session, actor, flag.id, dataclasses.replace(req, member_id=flag.author_id))
     snapshot = EvidenceInput(kind=EvidenceKind.message_snapshot, visibility=Visibility.public,
-                             content=f"Message {message.id} in <#{message.channel_id}>:\n"
+                             content=f"Message {message.id} in {message.where}:\n"
                                      f"{message.content or '(empty message)'}")
     return file_action(session, actor, dataclasses.replace(req, evidence=[snapshot, link]))
 

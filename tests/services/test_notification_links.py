@@ -47,7 +47,7 @@ def test_every_staff_embed_links_to_its_page(engine, session, community, clock, 
     assert sent(fake_discord, Channel.modlog)[1]["embeds"][0]["url"] == f"{BASE}/flags/{flag.id}"
     assert sent(fake_discord, Channel.appeals)[0]["embeds"][0]["url"] == f"{BASE}/appeals/{a.id}"
     [escalated] = sent(fake_discord, Channel.leadership)
-    assert escalated["embeds"][0]["url"] == f"{BASE}/appeals/{a.id}"
+    assert escalated["embeds"][0]["url"] == f"{BASE}/leadership/appeals/{a.id}"  # the page with the decision form
     assert escalated["allowed_mentions"] == NO_MENTIONS and "content" not in escalated  # no role configured
 
 
@@ -79,7 +79,7 @@ def test_the_scheduler_escalation_pings_too(engine, session, community, clock, m
     deliver(engine)
     [escalated] = sent(fake_discord, Channel.leadership)
     assert escalated["allowed_mentions"] == {"roles": [ROLE]}
-    assert escalated["embeds"][0]["url"] == f"{BASE}/appeals/{a.id}"
+    assert escalated["embeds"][0]["url"] == f"{BASE}/leadership/appeals/{a.id}"
 
 
 def test_the_thread_notifies_both_sides(engine, session, community, clock, mod_a, mod_b, make_member, fake_discord):

@@ -187,10 +187,15 @@ def test_without_weights_flags_stay_unscored_and_the_dashboard_says_so(app, sess
     assert get_scorer(tmp_path / "nothing") is None
     _report(session, community, 2)
     make_staff("moderator", "mod_x")
+    make_staff("admin", "root")
     client = app.test_client()
     login(client, "mod_x")
     page = client.get("/flags").get_data(as_text=True)
-    assert 'id="model-banner"' in page and "modsys model fetch" in page and "not scored yet" in page
+    assert 'id="model-note"' in page and "not scored yet" in page  # moderators: one line
+    admin = app.test_client()
+    login(admin, "root")
+    page = admin.get("/admin").get_data(as_text=True)
+    assert 'id="model-banner"' in page and "modsys model fetch" in page  # admins: the reason and the fix
 
 
 def test_calibration_against_moderator_decisions(engine, session, community, model_dir, mod_a):

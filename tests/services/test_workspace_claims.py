@@ -14,8 +14,9 @@ from modsys.actors import CLI, Actor
 from modsys.audit_checkpoint import sign
 from modsys.community import ensure_community, policy_for
 from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from modsys.models import AuditEvent, RecoveryCode, StaffUser, WorkClaim
+from modsys.models import Appeal, AuditEvent, RecoveryCode, StaffUser, WorkClaim
 from modsys.services import claims, two_factor
+from modsys.services.appeals import release_review, start_review
 from modsys.services.flags import dismiss_flag
 from tests.conftest import fresh
 from tests.factories import appeal, ban
@@ -55,6 +56,30 @@ def test_release_by_the_holder_or_leadership_only(session, community, mod_a, mod
     claims.claim(session, mod_b, "appeal", ap.id)
     claims.release(session, mod_b, "appeal", ap.id)
     assert session.exec(select(WorkClaim)).all() == []
+
+
+def test_starting_a_review_claims_the_appeal_and_handing_it_back_releases_it(session, community, mod_a, mod_b,
+                                                                            make_staff, leader, make_member):
+    mod_c = make_staff("moderator", "mod_c")
+    member = make_member()
+    ap = appeal(session, member, ban(session, mod_a, member))
+    claims.claim(session, mod_c, "appeal", ap.id)
+    with pytest.raises(Conflict, match="held by mod_c"):
+        start_review(session, mod_b, ap.id)  # someone else is on it: nothing changes
+    fresh(session)
+    assert session.get(Appeal, ap.id).status == "submitted"
+    claims.release(session, mod_c, "appeal", ap.id)
+    start_review(session, mod_b, ap.id)
+    assert _holder(session, "appeal", ap.id).username == "mod_b"
+    claims.release(session, mod_b, "appeal", ap.id)  # the claim goes, the review stays
+    fresh(session)
+    assert (session.get(Appeal, ap.id).status, session.get(Appeal, ap.id).reviewer_id) == ("in_review", mod_b.id)
+    claims.claim(session, mod_b, "appeal", ap.id)
+    release_review(session, leader, ap.id)  # leadership hands the review back: the reviewer's claim goes too
+    assert _holder(session, "appeal", ap.id) is None
+    verbs = session.exec(select(AuditEvent.verb).where(AuditEvent.subject_type == "appeal")
+                         .order_by(AuditEvent.seq)).all()
+    assert verbs[-2:] == ["appeal.review_released", "claim.released"]
 
 
 def test_claiming_again_refreshes_and_my_queue_lists_what_i_hold(session, community, mod_a, clock):

@@ -15,7 +15,7 @@ from modsys.services.appeals import escalate_appeal
 from modsys.services.claims import claim
 from modsys.services.evidence import EvidenceInput
 from tests.factories import appeal, ban, timeout
-from tests.support.workspace import other_community
+from tests.support.workspace import flag, other_community
 
 
 @pytest.fixture
@@ -51,6 +51,34 @@ def test_words_in_reasons_evidence_and_statements(session, community, cases_):
     assert [e.content for e in search.search(session, community.id, "invite links").evidence] == [
         "Screenshot shows seventeen invite links"]
     assert search.search(session, community.id, "leaked").cases == [cases_["old"]]
+
+
+def test_words_of_reported_messages_and_of_report_reasons(session, community, cases_):
+    rude = flag(session, community.id, "301", "nobody wants your opinion, go away forever",
+                reporters=(("5001", "harassment"), ("5002", "told me to disappear")))
+    other = flag(session, community.id, "302", "buy cheap followers at my shop", reporters=(("5003", "advert"),))
+    assert search.search(session, community.id, "opinion").flags == [rude]  # the message's words
+    assert search.search(session, community.id, "DISAPPEAR").flags == [rude]  # a later reporter's reason
+    assert search.search(session, community.id, "advert").flags == [other]  # the first reporter's reason
+    assert search.search(session, community.id, "cheap followers").flags == [other]
+    assert search.search(session, community.id, f"#{rude.id}").flags == [rude]  # by number, as before
+    theirs = other_community(session)
+    flag(session, theirs.community.id, "303", "your opinion is worthless", reporters=(("5009", "disappear"),))
+    assert search.search(session, community.id, "opinion").flags == [rude]
+    assert len(search.search(session, theirs.community.id, "disappear").flags) == 1
+
+
+def test_older_reported_words_are_found_past_the_newest_rows(session, community, monkeypatch):
+    # PostgreSQL looks at the newest RECENT rows first, then every match through the
+    # indexes: with RECENT = 1 the second way finds these (on SQLite both are one query).
+    old = flag(session, community.id, "401", "a rare sentence about turnips", reporters=(("5001", "quokka spam"),))
+    theirs = other_community(session)
+    flag(session, theirs.community.id, "402", "more turnips", reporters=(("5002", "quokka"),))  # newer, elsewhere
+    flag(session, community.id, "403", "something else entirely", reporters=(("5003", "noise"),))  # the newest
+    monkeypatch.setattr(search, "RECENT", 1)
+    assert search.search(session, community.id, "quokka").flags == [old]
+    assert search.search(session, community.id, "turnips").flags == [old]
+    assert len(search.search(session, theirs.community.id, "quokka").flags) == 1
 
 
 def test_search_is_scoped_to_the_community(session, community, cases_):

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 GUILD = "880000000000000001"
 _interaction_ids = itertools.count(990_000_000_000_000_001)  # Discord's ids are unique: each payload its own
 CHANNEL = "880000000000000002"
+CHANNEL_NAME = "general"
 
 
 class Signer:
@@ -38,6 +39,8 @@ def user(uid: str, name: str) -> dict[str, Any]:
 def _base(kind: int, invoker: dict[str, Any], data: dict[str, Any] | None, guild: str = GUILD) -> dict[str, Any]:
     out: dict[str, Any] = {"id": str(next(_interaction_ids)), "application_id": "424242", "type": kind, "token": "tok",
                            "version": 1, "guild_id": guild, "channel_id": CHANNEL,
+                           # the partial channel the interaction came from ("channel?" in the interaction object)
+                           "channel": {"id": CHANNEL, "name": CHANNEL_NAME, "type": 0},
                            "member": {"user": invoker, "roles": [], "permissions": "0"}}
     if data is not None:
         out["data"] = data

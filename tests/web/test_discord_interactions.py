@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 
 import pytest
@@ -128,6 +129,7 @@ def test_a_report_from_the_context_menu_reaches_the_queue_like_an_api_flag(front
     flag = session.exec(select(Flag).where(Flag.platform_message_id == "700")).one()
     assert flag.reporter_count == 2 and flag.content == "you are an idiot" and flag.reason == "insult"
     assert flag.score_state == "pending" and flag.channel_id == d.CHANNEL  # scored later, as API flags are
+    assert flag.channel_name == d.CHANNEL_NAME  # from the interaction's channel
     assert len(session.exec(select(FlagReport).where(FlagReport.flag_id == flag.id)).all()) == 2
     candidates = session.exec(select(Evidence).where(Evidence.flag_id == flag.id).order_by(Evidence.id)).all()
     assert [e.content for e in candidates] == [
@@ -138,6 +140,10 @@ def test_a_report_from_the_context_menu_reaches_the_queue_like_an_api_flag(front
     login(front, "mod_a")
     page = front.get(f"/flags/{flag.id}").get_data(as_text=True)
     assert "Evidence candidates from the reports" in page and "shot.png" in page
+    assert f"#{d.CHANNEL_NAME}" in page and f"#{d.CHANNEL}" not in page
+    reporters = page.split('id="reporters"')[1]
+    assert "Alex" in reporters and "Bea" in reporters and ALEX["id"] not in page
+    assert not re.search(r"(member|api|staff)\d+", reporters)  # no internal actor keys
 
 
 def test_a_modal_can_be_sent_once_and_only_by_whoever_opened_it(front, signer, session):
@@ -242,6 +248,15 @@ def test_act_on_this_message_files_with_the_message_as_public_evidence(front, si
     public = session.exec(select(Evidence).where(Evidence.action_id == action.id,
                                                  Evidence.visibility == "public")).all()
     assert any("you absolute idiot" in e.content for e in public)
+
+
+def test_a_message_acted_on_names_its_channel_in_the_public_evidence(front, signer, session):
+    modal = reply(signer.post(front, d.message_command("Act on this message", MOD, "704", ROWAN, "you fool")))
+    reply(signer.post(front, d.modal_submit(modal["data"]["custom_id"], MOD, {
+        "rule": "respectful", "measure": "warning", "reason": "Insulting another member.", "note": ""})))
+    fresh(session)
+    [snapshot] = session.exec(select(Evidence).where(Evidence.visibility == "public")).all()
+    assert snapshot.content.startswith(f"Message 704 in #{d.CHANNEL_NAME}:") and d.CHANNEL not in snapshot.content
 
 
 def test_case_member_and_moderation_history_show_cases_and_open_appeals(front, signer, session):

@@ -2,6 +2,7 @@
 reporter with a 403 a bot can relay; /admin shows the numbers."""
 
 import json
+import re
 
 from sqlmodel import Session, select
 
@@ -38,4 +39,6 @@ def test_warning_then_refusal_through_the_api_and_numbers_on_admin(app, session,
     create_staff(session, CLI, community.id, "root", "admin", PASSWORD)
     login(client, "root")
     html = client.get("/admin").get_data(as_text=True)
-    assert "suspended now: <strong>1</strong>" in html and "api" in html and ":5001</code>" in html
+    assert "suspended now: <strong>1</strong>" in html
+    misuse = html[html.index('id="reporting-misuse"'):]
+    assert "5001 <small class=\"muted\">via API key “chatbot”</small>" in misuse and not re.search(r"api\d+:", misuse)

@@ -5,6 +5,7 @@ other communities' rows answering 404."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from modsys.community import ensure_community
 from modsys.models import StaffUser
 from modsys.services import claims, two_factor
 from modsys.services.evidence import EvidenceInput, add_evidence
+from modsys.services.members import get_or_create_member
 from tests.conftest import csrf_token, fresh, login
 from tests.factories import appeal, ban
 from tests.support.workspace import current_code, flag, other_community, wrong_code
@@ -70,6 +72,9 @@ def test_search_finds_members_cases_and_appeals_grouped(app, world):
     assert client.get(f"/members/{world['other'].member.id}").status_code == 404
     too_long = client.get("/search?q=" + "x" * 201)
     assert too_long.status_code == 422 and "limited to 200 characters" in too_long.get_data(as_text=True)
+    for words in ("an idiot", "doxxing"):  # the reported message, a later reporter's reason
+        found = client.get(f"/search?q={words}").get_data(as_text=True)
+        assert 'id="results-flags"' in found and f'href="/flags/{world["flag"].id}"' in found, words
     header = client.get("/").get_data(as_text=True)
     assert 'role="search"' in header and 'action="/search"' in header
 
@@ -111,6 +116,31 @@ def test_claims_across_two_sessions_warn_before_the_form(app, world, session):
     assert session.exec(select(claims.WorkClaim)).all() == []
 
 
+def test_appeal_claim_release_and_review_over_http(app, world, session, mod_b):
+    b = _client(app, "mod_b")
+    aid, page = world["appeal"].id, f"/appeals/{world['appeal'].id}"
+    post = lambda path: b.post(path, data={"csrf_token": csrf_token(b, page)})  # noqa: E731
+    taken = post(f"{page}/claim")
+    assert taken.status_code == 302 and taken.headers["Location"].endswith(page)
+    assert "held by mod_b" in b.get(page).get_data(as_text=True)
+    assert post(f"{page}/release").status_code == 302
+    assert "Nobody holds this appeal" in b.get(page).get_data(as_text=True)
+    assert post(f"{page}/review").status_code == 302  # starting the review claims it
+    shown = b.get(page).get_data(as_text=True)
+    assert "held by mod_b" in shown and 'id="decide"' in shown
+    assert post(f"{page}/release").status_code == 302  # "Release" lets go of the claim, not the review
+    fresh(session)
+    ap = session.get(type(world["appeal"]), aid)
+    assert (ap.status, ap.reviewer_id) == ("in_review", mod_b.id)
+    assert 'id="decide"' in b.get(page).get_data(as_text=True)
+    post(f"{page}/claim")
+    assert post(f"{page}/hand-back").status_code == 302  # handing the review back lets go of both
+    fresh(session)
+    assert session.get(type(world["appeal"]), aid).status == "submitted"
+    assert session.exec(select(claims.WorkClaim)).all() == []
+    assert post(f"{page}/nonsense").status_code == 404
+
+
 def test_audit_browser_for_leadership_and_admins_only(app, world, tmp_path):
     state = app.extensions["modsys"]
     log = tmp_path / "checkpoints.log"
@@ -147,11 +177,17 @@ def test_thumbnails_follow_the_file_rules(app, world):
     assert 'class="thumb sensitive"' not in client.get(f"/actions/{world['action'].id}").get_data(as_text=True)
 
 
-def test_flag_page_lists_reporters_with_their_first_reason(app, world):
-    page = _client(app, "mod_a").get(f"/flags/{world['flag'].id}").get_data(as_text=True)
+def test_flag_page_lists_reporters_by_name_with_their_first_reason(app, world, session, community):
+    get_or_create_member(session, community.id, "345678901234567890", "Riley Reporter")  # a reporter known here
+    session.commit()
+    f = flag(session, community.id, "444", reporters=(("5001", "harassment"), ("345678901234567890", "doxxing"),
+                                                      ("5003", "")))
+    page = _client(app, "mod_a").get(f"/flags/{f.id}").get_data(as_text=True)
     reporters = page[page.index('id="reporters"'):]
-    assert reporters.index("5001") < reporters.index("5002") < reporters.index("5003")
+    assert reporters.index("5001") < reporters.index("Riley Reporter") < reporters.index("5003")
     assert "harassment" in reporters and "doxxing" in reporters
+    assert "345678901234567890" not in reporters and "API key “chatbot”" in reporters
+    assert not re.search(r"(api|member|staff)\d+", reporters)  # never the internal actor key
 
 
 def test_two_factor_login_step(app, world, session, clock):
