@@ -31,9 +31,9 @@ from modsys.models import (
     Member,
     StatementOfReasons,
 )
-from modsys.notify.embeds import CONTENT_MAX, ELLIPSIS
 from modsys.notify.markdown import escape_markdown as md
 from modsys.notify.messages import Skip
+from modsys.notify.text import fit, literal
 from modsys.portal_links import make_token, portal_url
 from modsys.reasons import duration_of, measure
 
@@ -56,49 +56,10 @@ def renders(event_type: type[events.Event]) -> Callable:
 
 
 def render(session: Session, event: events.MemberEvent, settings: Settings) -> Dm:
-    return RENDERERS[type(event)](session, event, settings)
-
-
-# --- fitting ------------------------------------------------------------------------------
-
-
-def fit(template: str, limit: int = CONTENT_MAX, **parts: str) -> str:
-    """`template` with its {named} parts filled in, the longest parts cut (with "…")
-    until the whole is at most `limit` characters. The template's own text (the
-    link, the outcome) is never cut."""
-    fixed = len(template.format(**{k: "" for k in parts}))
-    room = limit - fixed
-    if room < 0:
-        raise ValueError(f"the fixed text of this notice is {fixed} characters, over {limit}")
-    lengths = {k: len(v) for k, v in parts.items()}
-    if sum(lengths.values()) > room:
-        # Water-filling, as fit_embeds: the largest level L with sum(min(len, L)) <= room.
-        low, high = 0, max(lengths.values())
-        while low < high:
-            mid = (low + high + 1) // 2
-            if sum(min(n, mid) for n in lengths.values()) <= room:
-                low = mid
-            else:
-                high = mid - 1
-        parts = {k: _cut(v, low) for k, v in parts.items()}
-    return template.format(**parts)
-
-
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    if limit <= 0:
-        return ""
-    head = text[:limit - 1]
-    trailing = len(head) - len(head.rstrip("\\"))
-    if trailing % 2:  # never leave half of an escape: it would escape the "…"
-        head = head[:-1]
-    return head + ELLIPSIS
-
-
-def _braces(text: str) -> str:
-    """Fixed text goes through str.format: keep its braces literal."""
-    return text.replace("{", "{{").replace("}", "}}")
+    try:
+        return RENDERERS[type(event)](session, event, settings)
+    except ValueError as e:  # its fixed text can't fit: a failure with the reason, never a cut link
+        raise Skip(str(e)) from None
 
 
 # --- the facts a notice states -------------------------------------------------------------
@@ -147,7 +108,7 @@ def case_link(action: Action, member: Member, settings: Settings) -> str:
 
 
 def _header(community: Community) -> str:
-    return f"**{_braces(md(community.name))}**"
+    return f"**{literal(md(community.name))}**"
 
 
 # --- one renderer per member event -----------------------------------------------------------
@@ -175,8 +136,8 @@ def _statement(session: Session, action: Action, member: Member, community: Comm
     tail = ("" if link is None else
             f"\n\nRead the full statement of reasons and appeal until "
             f"{action.appeal_deadline:%Y-%m-%d %H:%M} UTC: {link}")
-    template = f"{_header(community)}: {_braces(lead)} (case #{action.id}).\nRule: {{rules}}\nReason: {{reason}}" \
-               + _braces(tail)
+    template = f"{_header(community)}: {literal(lead)} (case #{action.id}).\nRule: {{rules}}\nReason: {{reason}}" \
+               + literal(tail)
     return fit(template, rules=md(_rules(session, action)), reason=md(action.public_reason) or "-")
 
 
@@ -188,7 +149,7 @@ def _reply(session: Session, e: events.MemberToldReply, settings: Settings) -> D
         raise Skip("the reply of this notice no longer exists")
     link = f"{case_link(action, member, settings)}/appeals/{e.appeal_id}"
     template = (f"{_header(community)}: the moderators replied on your appeal #{e.appeal_id} "
-                f"(case #{action.id}):\n{{body}}" + _braces(f"\n\nRead it and answer: {link}"))
+                f"(case #{action.id}):\n{{body}}" + literal(f"\n\nRead it and answer: {link}"))
     return Dm(member.platform_user_id, fit(template, body=md(reply.body)))
 
 
@@ -202,7 +163,7 @@ def _decision(session: Session, e: events.MemberToldDecision, settings: Settings
     outcome = _outcome(session, appeal, action, imposed)
     link = f"{case_link(action, member, settings)}/appeals/{appeal.id}"
     template = (f"{_header(community)}: your appeal #{appeal.id} on case #{action.id} was decided: "
-                f"{_braces(outcome)}\nReasons: {{reasons}}" + _braces(f"\n\nRead the decision: {link}"))
+                f"{literal(outcome)}\nReasons: {{reasons}}" + literal(f"\n\nRead the decision: {link}"))
     return Dm(member.platform_user_id, fit(template, reasons=md(appeal.outcome_reasons) or "-"))
 
 
@@ -242,5 +203,5 @@ def _replaced_in_discord(old: Action, new: Action) -> str:
 @renders(events.MemberToldSanctionEnded)
 def _ended(session: Session, e: events.MemberToldSanctionEnded, settings: Settings) -> Dm:
     action, member, community = _case(session, e.action_id)
-    text = f"{_header(community)}: your {_braces(imposed_measure(session, action))} (case #{action.id}) has ended."
+    text = f"{_header(community)}: your {literal(imposed_measure(session, action))} (case #{action.id}) has ended."
     return Dm(member.platform_user_id, fit(text))
