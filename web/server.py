@@ -34,6 +34,7 @@ def serve(host: str, port: int) -> None:
     key = secret_key_for(settings.secret_key, Path.cwd() / "instance", create=True)
     settings = dataclasses.replace(settings, secret_key=key)
     engine = make_engine(settings.database_url)
+    bind_settings(engine, settings)  # the demo's services below already read this process's settings
     with new_session(engine) as session:
         community = ensure_community(session, settings.policy_path)
         if not any_staff(session) and settings.env != "production":
