@@ -117,11 +117,11 @@ def community() -> Community | None:
     return scoped().get(Community, staff().community_id) if current_user.is_authenticated else None
 
 
-def member_notices(action: Any, appeal_id: int | None = None) -> Any:
+def member_notices(action: Any) -> Any:
     """What the member of `action` was told by DM (modsys.notify.member_status)."""
     from modsys.notify import member_status
 
-    return member_status.for_case(db(), action, state().settings, appeal_id)
+    return member_status.for_case(db(), action, state().settings)
 
 
 def template_globals() -> dict[str, Any]:

@@ -30,7 +30,6 @@ class Notice:
     what: str  # "the sanction", "a staff reply", ...
     state: str  # "delivered" | "sending" | "not notified"
     detail: str  # why not, or the last passing failure while it is retried
-    appeal_id: int | None
 
     @property
     def line(self) -> str:
@@ -57,15 +56,12 @@ def _state(message: OutboxMessage) -> str:
     return "sending" if message.status == OutboxStatus.pending else "not notified"
 
 
-def for_case(session: Session, action: Action, settings: Settings, appeal_id: int | None = None) -> Notices:
-    """The case's member notices, oldest first (those of one appeal, with `appeal_id`)."""
+def for_case(session: Session, action: Action, settings: Settings) -> Notices:
+    """The case's member notices (its appeals' included), oldest first."""
     rows = session.exec(select(OutboxMessage).where(OutboxMessage.community_id == action.community_id,
                                                     OutboxMessage.channel == events.member_channel(action.id))
                         .order_by(OutboxMessage.id)).all()
-    items = [Notice(m.id, WHAT.get(m.event, m.event), _state(m), m.last_error, (m.payload or {}).get("appeal_id"))
-             for m in rows]
-    if appeal_id is not None:
-        items = [n for n in items if n.appeal_id == appeal_id]
+    items = [Notice(m.id, WHAT.get(m.event, m.event), _state(m), m.last_error) for m in rows]
     link = None
     if any(n.state == "not notified" for n in items):
         member = session.get(Member, action.member_id)

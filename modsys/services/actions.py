@@ -247,6 +247,8 @@ def expire_due_actions(uow: UnitOfWork, limit: int = 500) -> list[int]:
         uow.record("action.expired", action, {"ends_at": action.ends_at})
         enforcement.queue(uow.session, action, "reverse")
         uow.emit(events.ActionExpired(action.id), dedupe_key=f"action.expired:{action.id}")
+        if uow.policy.notifications.tell_member_when_sanction_ends:
+            uow.emit(events.MemberToldSanctionEnded(action.id), dedupe_key=f"member.sanction_ended:{action.id}")
     return [a.id for a in due]  # type: ignore[misc]
 
 

@@ -217,3 +217,39 @@ def test_reason_completed_tells_the_member_with_the_link(engine, session, mod_a,
     assert LINK.search(completed)
     row = session.exec(select(OutboxMessage).where(OutboxMessage.event == "member.reason_completed")).one()
     assert row.channel == events.member_channel(action.id) and row.status == "sent"
+
+
+def test_the_end_of_a_timed_sanction_is_dmed_when_the_policy_says_so(engine, session, mod_a, community, make_member,
+                                                                     clock, tmp_path, discord_bot):
+    from modsys.community import ensure_community
+    from modsys.config import DEFAULT_POLICY
+    from modsys.jobs import expire_sanctions
+    from tests.factories import timeout
+
+    quiet, told = make_member(), make_member()
+    timeout(session, mod_a, quiet, hours=1)
+    clock.advance(timedelta(hours=2))
+    expire_sanctions(engine)  # the default policy: nothing said when it ends
+    policy = tmp_path / "tell.yaml"
+    policy.write_text(DEFAULT_POLICY.read_text() + "\nnotifications:\n  tell_member_when_sanction_ends: true\n")
+    ensure_community(session, policy)
+    session.commit()
+    action = timeout(session, mod_a, told, hours=1)
+    clock.advance(timedelta(hours=2))
+    expire_sanctions(engine)
+    run(engine, discord_bot)
+    assert len(dms(discord_bot, quiet)) == 1  # only the notice
+    notice, ended = dms(discord_bot, told)
+    assert f"your 1 hour timeout (case #{action.id}) has ended." in ended
+
+
+def test_admin_lists_only_the_member_notices_that_failed(engine, session, mod_a, community, make_member, clock,
+                                                        discord_bot):
+    heard, closed = make_member(), make_member()
+    discord_bot.closed_dms.add(closed.platform_user_id)
+    ban(session, mod_a, heard)
+    failed = ban(session, mod_a, closed)
+    run(engine, discord_bot)
+    session.commit()
+    member_rows = [m for m in queries.dead_letters(session, community.id) if events.is_member_channel(m.channel)]
+    assert [m.channel for m in member_rows] == [events.member_channel(failed.id)]  # not the one the bot DMed
