@@ -25,7 +25,8 @@ def member_channel(action_id: int) -> str:
 
 
 def is_member_channel(channel: str) -> bool:
-    return channel.startswith(f"{MEMBER}:")
+    """Also the old single "member" channel, so notices queued before it went are DMed too."""
+    return channel == MEMBER or channel.startswith(f"{MEMBER}:")
 
 
 @dataclass(frozen=True)

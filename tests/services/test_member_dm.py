@@ -253,3 +253,13 @@ def test_admin_lists_only_the_member_notices_that_failed(engine, session, mod_a,
     session.commit()
     member_rows = [m for m in queries.dead_letters(session, community.id) if events.is_member_channel(m.channel)]
     assert [m.channel for m in member_rows] == [events.member_channel(failed.id)]  # not the one the bot DMed
+
+
+def test_a_notice_queued_on_the_old_member_channel_is_dmed_too(engine, session, mod_a, community, make_member, clock,
+                                                              discord_bot):
+    member = make_member()
+    ban(session, mod_a, member)
+    session.exec(select(OutboxMessage).where(OutboxMessage.event == "member.notice")).one().channel = "member"
+    session.commit()  # as a notice queued before the upgrade sits in the queue
+    assert run(engine, discord_bot) == {"sent": 1}
+    assert LINK.search(dms(discord_bot, member)[0])  # delivered as the bot's DM, not to a webhook
