@@ -95,6 +95,7 @@ def pg_engine(pg_schema_url: tuple[str, dict]) -> Iterator[sa.Engine]:
     url, connect_args = pg_schema_url
     migrate.upgrade(schema_url(connect_args["options"].split("=", 1)[1]))  # once per run: the schema is Alembic's
     engine = make_engine(url, connect_args=connect_args)
+    bind_settings(engine, load_settings)
     yield engine
     engine.dispose()
 
@@ -109,7 +110,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def migrated_sqlite(template: Path, path: Path) -> sa.Engine:
     shutil.copyfile(template, path)
-    return make_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    bind_settings(engine, load_settings)  # the test is the entry point: settings from its environment, when asked
+    return engine
 
 
 def _reset_pg(engine: sa.Engine) -> None:
