@@ -206,7 +206,9 @@ def lift_sanction(uow: UnitOfWork, action: Action, status: str, reason: str) -> 
     now = clock.now()
     action.status = status
     action.lifted_by_id = uow.staff.id if uow.staff else None
-    action.lifted_at, action.lifted_reason = now, reason
+    # The column holds 2,000 characters; a decision's reasons may hold 5,000 (the appeal and
+    # the audit event keep them whole), so the case keeps their beginning.
+    action.lifted_at, action.lifted_reason = now, reason if len(reason) <= 2000 else reason[:1999] + "…"
     if kinds.kind(action.kind).timed and (action.ends_at is None or action.ends_at > now):
         action.ends_at = now
     uow.session.add(action)
