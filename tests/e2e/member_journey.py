@@ -111,10 +111,10 @@ def walk(j: Journey, outcome: str) -> None:
     action_id = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[1])
 
     # H4: the DM with a working link reaches the member BEFORE the ban lands.
-    wait_until(lambda: [c for c in j.fake.calls_to("put_ban") if c.status == 204], 30, "the ban in Discord",
+    wait_until(lambda: [c for c in j.fake.calls_to("put_ban") if c.status == 204], 30, "H4 the ban in Discord",
                on_timeout=j.dump)
     ban_at = min(c.at for c in j.fake.calls_to("put_ban") if c.status == 204)
-    notice = dm_containing(j, f"(case #{action_id})", "the sanction DM")
+    notice = dm_containing(j, f"(case #{action_id})", "H4 the sanction DM")
     assert notice["at"] < ban_at, "H4 DM before the ban: the ban landed first"
     link = link_of(notice, "H4 sanction DM")
     member = requests.Session()
@@ -134,7 +134,7 @@ def walk(j: Journey, outcome: str) -> None:
     for verb, data in (("review", {}), ("message", {"body": REPLY})):
         r = bob.post(f"{appeal_page}/{verb}", data={"csrf_token": csrf(bob, appeal_page), **data}, timeout=10)
         assert r.status_code == 200, f"H6 {verb}: {r.status_code}"
-    reply = dm_containing(j, "which message did you quote?", "the staff reply DM")
+    reply = dm_containing(j, "which message did you quote?", "H6 the staff reply DM")
     thread = f"{link_of(reply, 'H6 reply DM')}/appeals/{appeal_id}"
     assert reply["content"].endswith(thread), f"H6: the reply DM does not lead to the thread: {reply['content']!r}"
     assert "which message did you quote?" in member.get(thread, timeout=10).text, "H6: the thread lacks the reply"
@@ -153,7 +153,7 @@ def walk(j: Journey, outcome: str) -> None:
     assert r.status_code == 302, f"H7 decide: {r.status_code} {r.text[:500]}"
 
     # H8: the decision DM arrives, in the member's words, with its link.
-    told = dm_containing(j, f"your appeal #{appeal_id} on case #{action_id} was decided", "the decision DM")
+    told = dm_containing(j, f"your appeal #{appeal_id} on case #{action_id} was decided", "H8 the decision DM")
     if outcome == "overturned":
         assert "overturned. The 1 week ban is lifted: you can rejoin the server." in told["content"], told
     else:
@@ -163,13 +163,13 @@ def walk(j: Journey, outcome: str) -> None:
 
     # H9: Discord does what the decision says.
     if outcome == "overturned":
-        wait_until(lambda: [c for c in j.fake.calls_to("delete_ban") if c.status == 204], 30, "the unban",
+        wait_until(lambda: [c for c in j.fake.calls_to("delete_ban") if c.status == 204], 30, "H9 the unban",
                    on_timeout=j.dump)
         assert MEMBER["id"] not in j.fake.guilds[GUILD].bans, "H9 overturn: still banned in Discord"
     else:
         def reapplied() -> list:
             return [c for c in j.fake.calls_to("put_ban") if c.status == 204 and c.at > ban_at]
-        wait_until(reapplied, 30, "the new measure in Discord", on_timeout=j.dump)
+        wait_until(reapplied, 30, "H9 the new measure in Discord", on_timeout=j.dump)
         assert re.match(r"modsys case #\d+", reapplied()[0].reason or ""), "H9 modify: the new case is not applied"
         assert f"case #{action_id}:" not in (reapplied()[0].reason or ""), "H9 modify: the old case re-applied"
 
