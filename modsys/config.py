@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY = REPO_ROOT / "policies" / "default.yaml"
@@ -158,6 +158,24 @@ def _hex_key(value: str | None) -> str | None:
         raise ConfigError("MODSYS_DISCORD_PUBLIC_KEY must be the 64 hex characters of the application's "
                           "public key (Discord Developer Portal > your application > General Information)")
     return key
+
+
+def bind_settings(engine: Any, settings: Settings | Callable[[], Settings]) -> None:
+    """The entry point's settings travel with its database engine, so code that only
+    holds a session (the services) reads the very object the entry point built
+    (`modsys serve`'s generated key included), never a second copy from the environment.
+    Tests may bind a function that builds them when asked."""
+    engine.modsys_settings = settings
+
+
+def settings_of(bind: Any) -> Settings:
+    """The settings bound to a session's or an engine's database engine (`bind_settings`)."""
+    engine = bind.get_bind() if hasattr(bind, "get_bind") else bind
+    found = getattr(engine, "modsys_settings", None)
+    if found is None:
+        raise RuntimeError("no settings are bound to this database engine: the process's entry point builds "
+                           "them once and binds them (modsys.config.bind_settings)")
+    return found if isinstance(found, Settings) else found()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,6 +1,17 @@
 """Outbox -> Discord: deliver committed notifications at least once, in order
 per channel, without holding a database transaction across an HTTP call.
 
+Staff channels (modlog, appeals, leadership) go to their webhooks. The member's
+notices (channel "member:<case>", modsys.events.MemberEvent) go out as the
+bot's DM: one channel per case, so the notice, the replies and the decision
+arrive in order and a notice backing off holds up no other member's. A DM that
+fails for a passing reason (5xx, a reset or hung connection, 429) is tried
+again with backoff and the same nonce (Discord returns the first message
+rather than sending a second); one refused for good (50007: DMs closed) is
+dead at once with the reason. Without a bot it is skipped with the reason.
+Dead and skipped notices are what staff see as "member not notified"
+(modsys.notify.member_status) and /admin lists as not delivered.
+
 A message is *claimed* by pushing its `next_attempt_at` a lease into the future
 (short transaction, FOR UPDATE SKIP LOCKED on PostgreSQL), sent with no
 transaction open, then marked in a second short transaction that only applies
@@ -27,11 +38,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from modsys import audit, clock
-from modsys.config import Settings, load_settings
+from modsys import audit, clock, events
+from modsys.config import Settings
 from modsys.db import writing
+from modsys.discord import dm
+from modsys.discord.client import DiscordClient, client_for
 from modsys.models import NOT_DELIVERED, OutboxMessage, OutboxStatus
-from modsys.notify import DeliveryResult, DiscordSender, backoff_delay, redact_url
+from modsys.notify import (
+    DeliveryResult,
+    DiscordSender,
+    backoff_delay,
+    member_dm,
+    redact_url,
+)
 from modsys.notify.messages import Skip, render
 from modsys.services._base import service
 from modsys.uow import UnitOfWork
@@ -40,6 +59,8 @@ from modsys.webhooks import GONE, disable_gone, disabled_reason, webhook_url
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # failed sends (429s excluded: Discord said when) before a message is dead
+NO_BOT = ("no Discord bot is configured (MODSYS_DISCORD_BOT_TOKEN), so the member can't be sent a DM; "
+          "send them the link by hand")
 _T = OutboxMessage.__table__
 _PENDING = OutboxStatus.pending.value
 
@@ -50,22 +71,25 @@ class _Lease:
     until: datetime  # the next_attempt_at we wrote: proof that the message is still ours
 
 
-def _head_ids(limit: int, now: datetime) -> sa.Select:
-    """Due channel heads: pending, due, with no older pending message in their channel.
-    (Aliased, so that inside the UPDATE below it is not correlated to the updated table.)"""
+def _head_ids(limit: int, now: datetime, only: int | None = None) -> sa.Select:
+    """Due channel heads: pending, due, with no older pending message in their channel
+    (`only`: that message, if it is one). Aliased, so that inside the UPDATE below it
+    is not correlated to the updated table."""
     head, older = aliased(OutboxMessage), aliased(OutboxMessage)
     blocked = sa.exists().where(older.status == _PENDING, older.community_id == head.community_id,
                                 older.channel == head.channel, older.id < head.id).correlate(head)
-    return (sa.select(head.id).where(head.status == _PENDING, head.next_attempt_at <= now, ~blocked)
-            .order_by(head.id).limit(limit).with_for_update(skip_locked=True))
+    query = sa.select(head.id).where(head.status == _PENDING, head.next_attempt_at <= now, ~blocked)
+    if only is not None:
+        query = query.where(head.id == only)
+    return query.order_by(head.id).limit(limit).with_for_update(skip_locked=True)
 
 
-def _claim_heads(engine: Engine, lease: timedelta, limit: int) -> list[_Lease]:
+def _claim_heads(engine: Engine, lease: timedelta, limit: int, only: int | None = None) -> list[_Lease]:
     now = clock.now()
     until = now + lease
     with writing(engine) as session:
         ids = session.execute(
-            sa.update(_T).where(_T.c.id.in_(_head_ids(limit, now).scalar_subquery()))
+            sa.update(_T).where(_T.c.id.in_(_head_ids(limit, now, only).scalar_subquery()))
             .values(next_attempt_at=until).returning(_T.c.id)
         ).scalars().all()
     return [_Lease(i, until) for i in sorted(ids)]
@@ -106,27 +130,51 @@ def _release(engine: Engine, leases: list[_Lease]) -> None:
                          .values(next_attempt_at=now))
 
 
-def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> tuple[str, dict[str, Any], int] | None:
-    """(webhook URL, Discord payload, attempts so far) of a leased message; None if the lease is gone."""
+@dataclass(frozen=True)
+class _Senders:
+    """How this run reaches Discord: webhooks, and the bot for the member's DMs (None: no bot)."""
+
+    webhook: DiscordSender
+    bot: DiscordClient | None
+    dm_wait: float
+
+
+@dataclass(frozen=True)
+class _Job:
+    attempts: int
+    url: str = ""  # a staff channel's webhook
+    payload: dict[str, Any] | None = None
+    dm: member_dm.Dm | None = None  # or the member's DM
+
+
+def _prepare(engine: Engine, lease: _Lease, settings: Settings, senders: _Senders) -> _Job | None:
+    """What a leased message sends; None if the lease is gone. Raises Skip."""
     with Session(engine) as session:
         message = session.get(OutboxMessage, lease.id)
         if message is None or message.status != _PENDING or message.next_attempt_at != lease.until:
             return None
+        if events.is_member_channel(message.channel):
+            event = events.parse(message.event, message.payload or {})
+            if not isinstance(event, events.MemberEvent):
+                raise Skip(f"{message.event!r} is not a member notice")
+            if senders.bot is None:
+                raise Skip(NO_BOT)
+            return _Job(message.attempts, dm=member_dm.render(session, event, settings))
         url = webhook_url(session, message.community_id, message.channel)
         if url is None:
             why = disabled_reason(session, message.community_id, message.channel)
             raise Skip(f"the {message.channel} webhook is disabled: {why}" if why
                        else f"no webhook is configured for the {message.channel} channel")
-        return url, render(session, message, settings), message.attempts
+        return _Job(message.attempts, url=url, payload=render(session, message, settings))
 
 
 def _outcome(result: DeliveryResult, attempts: int, max_attempts: int, url: str) -> dict[str, Any]:
     """Column values for the message after one send."""
     now = clock.now()
-    error = result.error.replace(url, redact_url(url))[:500]  # belt and braces: never the URL
+    error = (result.error.replace(url, redact_url(url)) if url else result.error)[:500]  # never the URL
     if result.ok:
         return {"status": OutboxStatus.sent, "sent_at": now, "attempts": attempts + 1, "last_error": ""}
-    if result.status == 429:  # not the message's fault: wait as told, costs no attempt
+    if result.retry_after is not None:  # not the message's fault: wait as told, costs no attempt
         return {"next_attempt_at": now + timedelta(seconds=backoff_delay(attempts + 1, result.retry_after)),
                 "last_error": error}
     attempts += 1
@@ -136,31 +184,56 @@ def _outcome(result: DeliveryResult, attempts: int, max_attempts: int, url: str)
             "last_error": error}
 
 
-def _deliver_one(engine: Engine, lease: _Lease, sender: DiscordSender, settings: Settings,
-                 max_attempts: int, lease_for: timedelta) -> tuple[str, _Lease | None]:
+def nonce(message_id: int) -> str:
+    """The DM's nonce: the same on every try of one notice, so Discord sends it once."""
+    return f"modsys-n{message_id}"
+
+
+def _send(job: _Job, lease: _Lease, senders: _Senders, wait: float | None) -> DeliveryResult:
+    if job.dm is None:
+        assert job.payload is not None
+        return senders.webhook.send(job.url, job.payload)
+    assert senders.bot is not None
+    sent = dm.send(senders.bot, job.dm.user_id, job.dm.content, nonce(lease.id),
+                   wait=senders.dm_wait if wait is None else wait)
+    return DeliveryResult(ok=sent.delivered, retry_after=sent.retry_after, permanent=sent.permanent,
+                          error=sent.detail)
+
+
+def _deliver_one(engine: Engine, lease: _Lease, senders: _Senders, settings: Settings,
+                 max_attempts: int, lease_for: timedelta, wait: float | None = None) -> tuple[str, _Lease | None]:
     try:
-        prepared = _prepare(engine, lease, settings)
+        job = _prepare(engine, lease, settings, senders)
     except Skip as reason:
         return "skipped", _finish(engine, lease, {"status": OutboxStatus.skipped, "last_error": str(reason)}, lease_for)
-    if prepared is None:
+    if job is None:
         return "lost", None
-    url, payload, attempts = prepared
-    result = sender.send(url, payload)  # no transaction is open here
-    if result.status in GONE:
+    result = _send(job, lease, senders, wait)  # no transaction is open here
+    if job.dm is None and result.status in GONE:
         with writing(engine) as session:
-            disable_gone(session, url, result.error)
-    values = _outcome(result, attempts, max_attempts, url)
+            disable_gone(session, job.url, result.error)
+    values = _outcome(result, job.attempts, max_attempts, job.url)
     kind = "sent" if result.ok else str(values.get("status", "retry"))
     return kind, _finish(engine, lease, values, lease_for)
 
 
-def deliver_outbox(engine: Engine, *, settings: Settings | None = None, sender: DiscordSender | None = None,
-                   max_attempts: int = MAX_ATTEMPTS, budget_s: float = 20.0, claim: int = 100) -> dict[str, int]:
+def _senders(settings: Settings, sender: DiscordSender | None, client: DiscordClient | None,
+             dm_wait: float) -> _Senders:
+    bot = client or (client_for(settings) if settings.discord_bot_token else None)
+    return _Senders(sender or DiscordSender(), bot, dm_wait)
+
+
+def _lease_for(senders: _Senders) -> timedelta:
+    return timedelta(seconds=2 * max(senders.webhook.timeout, senders.dm_wait) + 5)  # outlives one send
+
+
+def deliver_outbox(engine: Engine, *, settings: Settings, sender: DiscordSender | None = None,
+                   client: DiscordClient | None = None, max_attempts: int = MAX_ATTEMPTS, budget_s: float = 20.0,
+                   claim: int = 100, dm_wait: float = dm.DM_WAIT) -> dict[str, int]:
     """Deliver every due message (round-robin over channels) until none is due or
     `budget_s` seconds are spent. Returns counts: sent, retry, dead, skipped."""
-    settings = settings or load_settings()
-    sender = sender or DiscordSender()
-    lease_for = timedelta(seconds=2 * sender.timeout + 5)  # outlives one send, even a timed-out one
+    senders = _senders(settings, sender, client, dm_wait)
+    lease_for = _lease_for(senders)
     stop_at = time.monotonic() + budget_s
     counts: Counter[str] = Counter()
     while time.monotonic() < stop_at:
@@ -171,12 +244,49 @@ def deliver_outbox(engine: Engine, *, settings: Settings | None = None, sender: 
             if time.monotonic() >= stop_at:
                 _release(engine, list(queue))
                 break
-            kind, following = _deliver_one(engine, queue.popleft(), sender, settings, max_attempts, lease_for)
+            kind, following = _deliver_one(engine, queue.popleft(), senders, settings, max_attempts, lease_for)
             counts[kind] += 1
             if following is not None:
                 queue.append(following)  # the channel's next message, after the other channels' turn
     counts.pop("lost", None)
     return dict(counts)
+
+
+def tell_member_now(engine: Engine, action_id: int, *, settings: Settings, client: DiscordClient,
+                    wait: float = dm.DM_WAIT) -> dm.DmOutcome | None:
+    """Deliver the case's sanction notice now, before the sanction lands (Discord
+    enforcement calls this), within `wait` seconds. None when the case has no notice.
+    A notice that fails for a passing reason stays queued: the outbox tries it again
+    after the sanction, with the same nonce."""
+    with Session(engine) as session:
+        notice_id = session.exec(select(OutboxMessage.id).where(
+            OutboxMessage.channel == events.member_channel(action_id),
+            OutboxMessage.event == events.MemberNotified.name).order_by(OutboxMessage.id)).first()
+    if notice_id is None:
+        return None
+    senders = _Senders(DiscordSender(), client, wait)
+    lease_for = _lease_for(senders)
+    deadline = time.monotonic() + wait
+    tried = False
+    while True:
+        with Session(engine) as session:
+            notice = session.get(OutboxMessage, notice_id)
+        assert notice is not None
+        if notice.status == OutboxStatus.sent:
+            return dm.DmOutcome(True)
+        if notice.status != _PENDING:
+            return dm.DmOutcome(False, notice.last_error, permanent=True)
+        if tried or notice.attempts or notice.last_error:  # tried already: the outbox carries on
+            return dm.DmOutcome(False, notice.last_error)
+        left = deadline - time.monotonic()
+        if left <= 0.05:  # another deliverer holds it and has not finished: the sanction waits no longer
+            return dm.DmOutcome(False, "the DM was still being sent when the sanction went ahead")
+        leases = _claim_heads(engine, lease_for, 1, only=notice_id)
+        if leases:
+            _deliver_one(engine, leases[0], senders, settings, MAX_ATTEMPTS, lease_for, wait=left)
+            tried = True
+        else:
+            time.sleep(0.1)  # leased by the outbox's deliverer right now
 
 
 # --- operator commands (`modsys outbox ...`) ----------------------------------------

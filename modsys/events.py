@@ -15,6 +15,19 @@ from sqlmodel import Session
 
 from modsys.models import Channel
 
+MEMBER = "member"  # the member notices' channel prefix: delivered by the bot's DM, never a webhook
+
+
+def member_channel(action_id: int) -> str:
+    """The outbox channel of one case's member notices: in order per case (notice,
+    replies, decision), and a notice backing off holds up no other member's."""
+    return f"{MEMBER}:{action_id}"
+
+
+def is_member_channel(channel: str) -> bool:
+    """Also the old single "member" channel, so notices queued before it went are DMed too."""
+    return channel == MEMBER or channel.startswith(f"{MEMBER}:")
+
 
 @dataclass(frozen=True)
 class Event:
@@ -23,6 +36,21 @@ class Event:
 
     def data(self) -> dict[str, Any]:
         return asdict(self)
+
+    def route(self) -> str:
+        """The outbox channel this event is delivered on."""
+        return self.channel
+
+
+@dataclass(frozen=True)
+class MemberEvent(Event):
+    """Something the sanctioned member is told, by the bot's DM (modsys.notify.member_dm)."""
+
+    channel: ClassVar[str] = MEMBER
+    action_id: int
+
+    def route(self) -> str:
+        return member_channel(self.action_id)
 
 
 @dataclass(frozen=True)
@@ -62,34 +90,46 @@ class ActionExpired(Event):
 
 
 @dataclass(frozen=True)
-class MemberNotified(Event):
-    """The sanctioned member's notice (their signed appeal link is made at delivery)."""
+class MemberNotified(MemberEvent):
+    """The sanction, before it lands in Discord, with the signed appeal link (made at delivery)."""
 
     name: ClassVar[str] = "member.notice"
-    channel: ClassVar[str] = Channel.member
-    action_id: int
     member_id: int
 
 
 @dataclass(frozen=True)
-class MemberToldDecision(Event):
+class MemberToldDecision(MemberEvent):
+    """The decision on their appeal: what it did to the measure, why, what changes in Discord."""
+
     name: ClassVar[str] = "member.decision"
-    channel: ClassVar[str] = Channel.member
-    action_id: int
     member_id: int
     appeal_id: int
 
 
 @dataclass(frozen=True)
-class MemberToldReply(Event):
+class MemberToldReply(MemberEvent):
     """Staff wrote in the member's appeal thread."""
 
     name: ClassVar[str] = "member.reply"
-    channel: ClassVar[str] = Channel.member
-    action_id: int
     member_id: int
     appeal_id: int
     message_id: int
+
+
+@dataclass(frozen=True)
+class ActionReasonCompleted(MemberEvent):
+    """A moderator completed the statement of reasons of a case done in the Discord
+    client: the member gets it with their appeal link (the appeal window starts)."""
+
+    name: ClassVar[str] = "member.reason_completed"
+
+
+@dataclass(frozen=True)
+class MemberToldSanctionEnded(MemberEvent):
+    """A timed sanction ran its course (sent when the policy's
+    notifications.tell_member_when_sanction_ends is on)."""
+
+    name: ClassVar[str] = "member.sanction_ended"
 
 
 @dataclass(frozen=True)
@@ -174,7 +214,13 @@ class AuditChainBroken(Event):
     reason: str
 
 
-EVENTS: dict[str, type[Event]] = {cls.name: cls for cls in Event.__subclasses__()}
+def _concrete(cls: type[Event]) -> list[type[Event]]:
+    subs = cls.__subclasses__()
+    return [c for sub in subs for c in ([sub] if "name" in vars(sub) else []) + _concrete(sub)]
+
+
+EVENTS: dict[str, type[Event]] = {cls.name: cls for cls in _concrete(Event)}
+MEMBER_EVENTS = tuple(cls for cls in EVENTS.values() if issubclass(cls, MemberEvent))
 
 
 def parse(name: str, payload: dict[str, Any]) -> Event | None:
@@ -191,10 +237,10 @@ def parse(name: str, payload: dict[str, Any]) -> Event | None:
 def record(session: Session, community_id: int, event: Event, *, dedupe_key: str | None = None) -> None:
     from modsys import outbox
 
-    outbox.enqueue(session, community_id, event.channel, event.name, event.data(), dedupe_key=dedupe_key)
+    outbox.enqueue(session, community_id, event.route(), event.name, event.data(), dedupe_key=dedupe_key)
 
 
 def row(community_id: int, event: Event) -> dict[str, Any]:
     """Outbox column values for the jobs' bulk inserts."""
-    return {"community_id": community_id, "channel": str(event.channel), "event": event.name,
+    return {"community_id": community_id, "channel": str(event.route()), "event": event.name,
             "payload": event.data()}

@@ -264,13 +264,12 @@ def _verify_due(bind: Engine | Session, now: datetime) -> bool:
     return last is None or now - last >= VERIFY_EVERY
 
 
-def checkpoint_audit_chain(engine: Engine, *, settings: Settings | None = None) -> dict[str, Any]:
+def checkpoint_audit_chain(engine: Engine, *, settings: Settings) -> dict[str, Any]:
     """Sign the chain's head into the checkpoint log, outside the database (see
     `modsys.audit_checkpoint`)."""
     from modsys import audit_checkpoint
-    from modsys.config import load_settings
 
-    checkpoint = audit_checkpoint.record(engine, settings or load_settings())
+    checkpoint = audit_checkpoint.record(engine, settings)
     return {"checkpoint_seq": checkpoint.seq}
 # --- claims ---------------------------------------------------------------------------
 
@@ -285,22 +284,22 @@ def release_idle_claims(engine: Engine) -> dict[str, int]:
 # --- delivery and the registry ----------------------------------------------------------
 
 
-def deliver(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+def deliver(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
     """Send due outbox messages to Discord (see `modsys.delivery`)."""
     return delivery.deliver_outbox(engine, settings=settings, **options)
 
 
-def deliver_discord_enforcement(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+def deliver_discord_enforcement(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
     """Apply and lift cases in Discord (see `modsys.discord.delivery`); nothing without a bot token."""
     return discord_delivery.deliver_enforcement(engine, settings=settings, **options)
 
 
-def sync_discord_audit_log(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+def sync_discord_audit_log(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
     """Record what moderators and AutoMod did in Discord (see `modsys.discord.audit_log`)."""
     return discord_audit_log.sync_audit_log(engine, settings=settings, **options)
 
 
-def check_discord_drift(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+def check_discord_drift(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
     """Compare active bans and timeouts with Discord's (see `modsys.discord.drift`)."""
     return discord_drift.check_drift(engine, settings=settings, **options)
 
@@ -320,9 +319,10 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
 }
-NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
-
-NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox")
+# Jobs given the process's settings (one object, built at the entry point: `modsys serve`'s
+# generated SECRET_KEY must reach Discord delivery as it reaches the outbox).
+NEEDS_SETTINGS = {"checkpoint_audit_chain", "deliver_outbox", "deliver_discord_enforcement",
+                  "sync_discord_audit_log", "check_discord_drift"}
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,
@@ -336,6 +336,6 @@ def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Se
     results = {}
     for name, job in JOBS.items():
         if name in wanted:
-            extra = {"settings": settings} if name in NEEDS_SETTINGS else {}
+            extra = {"settings": settings} if name in NEEDS_SETTINGS and settings is not None else {}
             results[name] = job(engine, **extra, **options.get(name, {}))
     return results

@@ -100,14 +100,14 @@ def formatter(json: bool) -> logging.Formatter:
     return JsonFormatter() if json else TextFormatter()
 
 
-def configure_logging(json: bool | None = None, level: str | int | None = None, stream: Any = None) -> logging.Handler:
+def configure_logging(settings: Any = None, *, json: bool | None = None, level: str | int | None = None,
+                      stream: Any = None) -> logging.Handler:
     """Send all logging to one stream handler on the root logger (stderr).
-    `json`/`level` default to MODSYS_LOG_FORMAT / MODSYS_LOG_LEVEL. Calling it
-    again replaces the handler it installed (and nothing else)."""
+    `json`/`level` default to the entry point's `settings` (MODSYS_LOG_FORMAT /
+    MODSYS_LOG_LEVEL). Calling it again replaces the handler it installed (and nothing else)."""
     if json is None or level is None:
-        from modsys.config import load_settings
-
-        settings = load_settings()
+        if settings is None:
+            raise TypeError("configure_logging needs the settings, or both json and level")
         json = settings.log_format == "json" if json is None else json
         level = settings.log_level if level is None else level
     root = logging.getLogger()

@@ -125,12 +125,12 @@ class AppealOutcome(StrEnum):
 
 
 class Channel(StrEnum):
-    """Where a notification goes; each maps to a configurable webhook."""
+    """Where a staff notification goes; each maps to a configurable webhook. The
+    member is told by the bot's DM, never a webhook (modsys.events.MemberEvent)."""
 
     modlog = "modlog"
     appeals = "appeals"
     leadership = "leadership"
-    member = "member"  # direct notice to the member (delivered by a bot, if configured)
 
 
 class OutboxStatus(StrEnum):

@@ -292,6 +292,8 @@ class Notifications(_Strict):
     # The Discord role pinged when an appeal is escalated to leadership (its id:
     # Server Settings > Roles > right-click > Copy Role ID). None: nobody is pinged.
     leadership_role_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
+    # DM the member when a timed sanction (a timeout, a temporary ban) runs its course.
+    tell_member_when_sanction_ends: bool = False
 
     @field_validator("leadership_role_id", mode="before")
     @classmethod

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Engine
 
 from modsys import jobs
 from modsys.actors import SCHEDULER
-from modsys.config import Settings, load_settings
+from modsys.config import Settings
 from modsys.db import new_session
 from modsys.notify import DiscordSender
 
@@ -156,7 +156,7 @@ def leader_lock(engine: Engine) -> LeaderLock:
 # --- running the jobs ----------------------------------------------------------------------
 
 
-def run_once(engine: Engine, settings: Settings | None = None, *, names: Iterable[str] | None = None,
+def run_once(engine: Engine, settings: Settings, *, names: Iterable[str] | None = None,
              batch: int | None = None, discord_timeout: float | None = None) -> dict[str, dict[str, Any]]:
     """Run every job (or those named) once, in order; returns each job's summary.
     The audit check runs only when due (see `jobs.verify_audit_chain`)."""
@@ -166,7 +166,7 @@ def run_once(engine: Engine, settings: Settings | None = None, *, names: Iterabl
     if batch:
         for name in ("escalate_overdue_appeals", "close_appeal_windows", "expire_sanctions"):
             options[name] = {"batch": batch}
-    return jobs.run_jobs(engine, names, settings=settings or load_settings(), options=options)
+    return jobs.run_jobs(engine, names, settings=settings, options=options)
 
 
 def apply_env_webhooks(engine: Engine) -> None:
@@ -232,10 +232,10 @@ class SchedulerService:
     """Stand by until the leader lock is ours, then run the jobs until stopped or
     the lock is lost (then stand by again)."""
 
-    def __init__(self, engine: Engine, settings: Settings | None = None, *, standby_poll: float = STANDBY_POLL,
+    def __init__(self, engine: Engine, settings: Settings, *, standby_poll: float = STANDBY_POLL,
                  watchdog: float = WATCHDOG, **options: Any) -> None:
         """`options` go to `run_once` for every job run: batch, discord_timeout."""
-        self.engine, self.settings = engine, settings or load_settings()
+        self.engine, self.settings = engine, settings
         self.standby_poll, self.watchdog, self.options = standby_poll, watchdog, options
         self.is_leader = threading.Event()
         self._stop = threading.Event()
@@ -296,13 +296,13 @@ class SchedulerService:
             self._thread.join()
 
 
-def start_embedded_scheduler(engine: Engine, settings: Settings | None = None, **options: Any) -> SchedulerService:
+def start_embedded_scheduler(engine: Engine, settings: Settings, **options: Any) -> SchedulerService:
     """For `modsys serve`: the scheduler in a background thread of this process.
     Call `.shutdown()` on the result when the server stops."""
     return SchedulerService(engine, settings, **options).start()
 
 
-def run_forever(engine: Engine, settings: Settings | None = None, **options: Any) -> None:
+def run_forever(engine: Engine, settings: Settings, **options: Any) -> None:
     """`modsys scheduler`: run in the foreground until SIGTERM or SIGINT."""
     service = SchedulerService(engine, settings, **options)
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -310,7 +310,7 @@ def run_forever(engine: Engine, settings: Settings | None = None, **options: Any
     service.run()
 
 
-def once(engine: Engine, settings: Settings | None = None, **options: Any) -> dict[str, Any] | None:
+def once(engine: Engine, settings: Settings, **options: Any) -> dict[str, Any] | None:
     """`modsys scheduler --once`: if no other scheduler is active, run every job
     once; None when another one is (it is doing the work)."""
     lock = leader_lock(engine)

@@ -20,7 +20,7 @@ from modsys import clock as clock_mod
 from modsys import migrate
 from modsys.actors import CLI, Actor
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY
+from modsys.config import DEFAULT_POLICY, bind_settings, load_settings
 from modsys.db import make_engine, new_session
 from modsys.models import AuditHead, Community, Member
 from modsys.services.members import get_or_create_member
@@ -95,6 +95,7 @@ def pg_engine(pg_schema_url: tuple[str, dict]) -> Iterator[sa.Engine]:
     url, connect_args = pg_schema_url
     migrate.upgrade(schema_url(connect_args["options"].split("=", 1)[1]))  # once per run: the schema is Alembic's
     engine = make_engine(url, connect_args=connect_args)
+    bind_settings(engine, load_settings)
     yield engine
     engine.dispose()
 
@@ -109,7 +110,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def migrated_sqlite(template: Path, path: Path) -> sa.Engine:
     shutil.copyfile(template, path)
-    return make_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    bind_settings(engine, load_settings)  # the test is the entry point: settings from its environment, when asked
+    return engine
 
 
 def _reset_pg(engine: sa.Engine) -> None:
@@ -127,13 +130,17 @@ def _reset_pg(engine: sa.Engine) -> None:
 
 @pytest.fixture
 def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    # Tests are the entry point here: the settings are built when asked, from the
+    # environment the test set up (monkeypatched variables included).
     if backend == "sqlite":
         eng = migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "modsys.db")
+        bind_settings(eng, load_settings)
         yield eng
         eng.dispose()
     else:
         eng = request.getfixturevalue("pg_engine")
         _reset_pg(eng)
+        bind_settings(eng, load_settings)
         yield eng
 
 
@@ -237,7 +244,18 @@ def app(engine: sa.Engine, web_settings, clock, community):
     from web import create_app
 
     application = create_app(web_settings, engine=engine, TESTING=True, RATELIMIT_ENABLED=False)
+    # create_app bound web_settings to the engine for the services; tests configure the bot
+    # through the environment (the discord_bot fixture), whenever in the test they ask for it.
+    bind_settings(engine, lambda: _with_discord_env(web_settings))
     return application
+
+
+def _with_discord_env(settings):
+    import dataclasses
+
+    env = load_settings()
+    return dataclasses.replace(settings, discord_bot_token=env.discord_bot_token, discord_api_url=env.discord_api_url,
+                               discord_guild_id=env.discord_guild_id)
 
 
 def fresh(session) -> None:

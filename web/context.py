@@ -117,6 +117,13 @@ def community() -> Community | None:
     return scoped().get(Community, staff().community_id) if current_user.is_authenticated else None
 
 
+def member_notices(action: Any) -> Any:
+    """What the member of `action` was told by DM (modsys.notify.member_status)."""
+    from modsys.notify import member_status
+
+    return member_status.for_case(db(), action, state().settings)
+
+
 def template_globals() -> dict[str, Any]:
     return {"now": clock.now(), "settings": state().settings, "model_banner": model_banner, "can": Can(),
-            "kinds": kinds.KINDS, "community": community}
+            "kinds": kinds.KINDS, "community": community, "member_notices": member_notices}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Iterator
@@ -37,7 +38,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.process_collector import PROCESS_COLLECTOR
 from sqlmodel import Session
 
-from modsys import audit, clock, ops_stats
+from modsys import audit, clock, events, ops_stats
 from modsys.models import AppealStatus, Channel, OutboxStatus
 from web.context import state
 
@@ -312,9 +313,11 @@ class DatabaseCollector:
                                   (OutboxStatus.dead, "modsys_outbox_dead", "Notifications given up on (dead letters)."),
                                   (OutboxStatus.skipped, "modsys_outbox_skipped",
                                    "Notifications that couldn't be made (no webhook, no key); retry after fixing.")):
-            values = ops_stats.outbox_by_channel(session, status)
+            values: Counter[str] = Counter()  # the member's DMs: one label, not one per case
+            for channel, count in ops_stats.outbox_by_channel(session, status).items():
+                values[events.MEMBER if events.is_member_channel(channel) else channel] += count
             family = GaugeMetricFamily(name, doc, labels=("channel",))
-            for channel in sorted({*Channel, *values}):
+            for channel in sorted({*Channel, events.MEMBER, *values}):
                 family.add_metric([str(channel)], values.get(channel, 0))
             yield family
         family = GaugeMetricFamily("modsys_outbox_oldest_pending_age_seconds",

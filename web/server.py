@@ -12,7 +12,7 @@ from werkzeug.serving import make_server
 
 from modsys import demo, migrate
 from modsys.community import ensure_community
-from modsys.config import ConfigError, check_production, load_settings
+from modsys.config import ConfigError, bind_settings, check_production, load_settings
 from modsys.db import make_engine, new_session
 from modsys.logging_setup import configure_logging
 from modsys.services.staff import any_staff
@@ -22,7 +22,7 @@ from web.security import secret_key_for
 
 def serve(host: str, port: int) -> None:
     settings = load_settings()
-    configure_logging()
+    configure_logging(settings)
     try:
         check_production(settings)  # before the database file is created or opened
     except ConfigError as e:
@@ -34,6 +34,7 @@ def serve(host: str, port: int) -> None:
     key = secret_key_for(settings.secret_key, Path.cwd() / "instance", create=True)
     settings = dataclasses.replace(settings, secret_key=key)
     engine = make_engine(settings.database_url)
+    bind_settings(engine, settings)  # the demo's services below already read this process's settings
     with new_session(engine) as session:
         community = ensure_community(session, settings.policy_path)
         if not any_staff(session) and settings.env != "production":
@@ -48,6 +49,7 @@ def serve(host: str, port: int) -> None:
         # Links in pages and notices point where this process actually listens.
         settings = dataclasses.replace(settings, base_url=served)
         app.extensions["modsys"].settings = settings
+    bind_settings(engine, settings)  # the final object: what the services, the scheduler and delivery all use
     background = start_background_work(engine, settings)
     click.echo(f"modsys is serving on {served}/  (database: {settings.database_url})")
     try:

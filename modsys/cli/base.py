@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from modsys.config import ConfigError, check_production, load_settings
+from modsys.config import ConfigError, bind_settings, check_production, load_settings
 
 
 def open_db(settings=None):
@@ -24,6 +24,7 @@ def open_db(settings=None):
     except ConfigError as e:
         fail(str(e))
     engine = make_engine(settings.database_url)
+    bind_settings(engine, settings)  # the services read this same object (modsys.config.settings_of)
     try:
         require_head(engine)
     except MigrationError as e:

@@ -31,15 +31,16 @@ def scheduler(once: bool, standby_poll: float, batch: int | None, discord_timeou
     from modsys import scheduler as sched
     from modsys.logging_setup import configure_logging
 
-    configure_logging()
+    settings = load_settings()  # the one settings object of this process
+    configure_logging(settings)
     from modsys.cli.audit import audit_key_or_fail
 
-    audit_key_or_fail(load_settings())  # the hourly checkpoints need it: refuse now, not in an hour
-    engine, _ = open_db()
+    audit_key_or_fail(settings)  # the hourly checkpoints need it: refuse now, not in an hour
+    engine, _ = open_db(settings)
     options = {"batch": batch, "discord_timeout": discord_timeout}
     if not once:
-        return sched.run_forever(engine, standby_poll=standby_poll, **options)
-    results = sched.once(engine, **options)
+        return sched.run_forever(engine, settings, standby_poll=standby_poll, **options)
+    results = sched.once(engine, settings, **options)
     for name, summary in (results or {}).items():
         click.echo(f"{name}: {summary}")
     if results is None:
@@ -57,8 +58,8 @@ def worker(batch: int, once: bool) -> None:
     from modsys import scoring
     from modsys.logging_setup import configure_logging
 
-    configure_logging()
-    settings = load_settings()
+    settings = load_settings()  # the one settings object of this process
+    configure_logging(settings)
     engine, session = open_db(settings)
     plan = scoring.plan_for(session, settings)
     if once:

@@ -88,8 +88,8 @@ def db_upgrade(revision: str) -> None:
     from modsys import migrate
     from modsys.logging_setup import configure_logging
 
-    configure_logging()
     settings = load_settings()
+    configure_logging(settings)
     where = settings.database_url.split("@")[-1]  # never the password
     try:
         before, after = migrate.upgrade(settings.database_url, revision)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from modsys.community import DEFAULT_SLUG
-from modsys.config import Settings, load_settings
+from modsys.config import Settings, settings_of
 from modsys.models import Community
 
 NOT_CONFIGURED = "not enforced in Discord (no bot configured)"
@@ -31,7 +31,7 @@ def guild_id_for(community: Community | None, settings: Settings) -> str | None:
 
 def target(session: Session, community_id: int, settings: Settings | None = None) -> tuple[str | None, str]:
     """(guild id, "") when modsys acts in this community's Discord server, else (None, why not)."""
-    settings = settings or load_settings()
+    settings = settings or settings_of(session)
     if not settings.discord_bot_token:
         return None, NOT_CONFIGURED
     guild = guild_id_for(session.get(Community, community_id), settings)

@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.actors import SCHEDULER
-from modsys.config import Settings, load_settings
+from modsys.config import Settings
 from modsys.db import writing
 from modsys.discord import guild_id_for
 from modsys.discord.cases import (
@@ -117,10 +117,9 @@ def _record_page(engine: Engine, community_id: int, after: str, entries: list[di
         return cursor.last_entry_id
 
 
-def sync_audit_log(engine: Engine, *, settings: Settings | None = None, client: DiscordClient | None = None,
+def sync_audit_log(engine: Engine, *, settings: Settings, client: DiscordClient | None = None,
                    pages: int = PAGES_PER_RUN) -> dict[str, int]:
     """One run for every community with a guild: counts recorded, lifted, pages, errors."""
-    settings = settings or load_settings()
     if not settings.discord_bot_token:
         return {}
     client = client or client_for(settings)

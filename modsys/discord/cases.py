@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from modsys import audit, clock, permissions
+from modsys import audit, clock, events, permissions
 from modsys.actors import Actor
 from modsys.community import policy_for, remember_policy_version
-from modsys.discord import enforcement
 from modsys.errors import Conflict, NotFound
 from modsys.models import (
     Action,
@@ -177,5 +176,5 @@ def complete_statement(uow: UnitOfWork, action_id: int, rules: list[str], public
     imported.reason_completed_at = now
     session.add(imported)
     uow.record("action.reasons_completed", action, {"rules": cited, "policy_version": policy.version})
-    enforcement.queue(session, action, "notify")
+    uow.emit(events.ActionReasonCompleted(action.id))  # the member's DM with the link (modsys.notify.member_dm)
     return action

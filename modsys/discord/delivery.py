@@ -9,6 +9,12 @@ again, which is harmless: a ban is a PUT, a timeout a PATCH to an absolute time,
 an unban/kick DELETE that finds nothing is success, and the DM's nonce makes
 Discord return the first message instead of sending a second.
 
+The member hears first: before a sanction lands, the case's notice (queued in
+the outbox by the same transaction, rendered by modsys.notify.member_dm) is
+delivered now, within `dm.DM_WAIT` seconds; the sanction never waits longer.
+A DM that failed for a passing reason stays in the outbox, which retries it
+after the sanction; the row records the first attempt's outcome.
+
 Order: only a member's oldest pending row may be claimed. When its turn comes a
 row is re-checked against the case (an "apply" of a case lifted meanwhile is
 skipped; a "reverse" while another active case keeps the same state is
@@ -28,9 +34,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from modsys import clock, discord
-from modsys.community import policy_for
-from modsys.config import Settings, load_settings
+from modsys import clock, delivery, discord
+from modsys.config import Settings
 from modsys.db import writing
 from modsys.discord import dm
 from modsys.discord.client import (
@@ -44,7 +49,6 @@ from modsys.discord.enforcement import DELETE_MESSAGE_CHOICES, EFFECT, ENFORCEME
 from modsys.models import (
     Action,
     ActionStatus,
-    Community,
     DiscordEnforcement,
     EnforcementStatus,
     Member,
@@ -104,7 +108,7 @@ class _Job:
     until: datetime | None
     delete_message_seconds: int
     permission: str
-    dm_content: str | None
+    tell_member: bool  # deliver the case's notice before the request
     attempts: int
 
 
@@ -128,14 +132,11 @@ def _prepare(engine: Engine, lease: _Lease, settings: Settings) -> _Job | str | 
             if action.ends_at is None or action.ends_at <= clock.now():
                 return "the timeout already ended"
             until = min(action.ends_at, clock.now() + TIMEOUT_MAX)
-        dm_content = None
-        if row.op != "reverse" and spec.dm_first and row.dm_status is None:
-            community = session.get(Community, row.community_id)
-            dm_content = dm.compose(action, member, community, policy_for(session, row.community_id), settings)  # type: ignore[arg-type]
+        tell_member = row.op != "reverse" and spec.dm_first and row.dm_status is None
         request = {"apply": spec.apply, "reverse": spec.reverse}.get(row.op)  # "notify": only the DM
         return _Job(request, guild, member.platform_user_id,
                     audit_log_reason(action, row.op), until, row.delete_message_seconds, spec.permission,
-                    dm_content, row.attempts)
+                    tell_member, row.attempts)
 
 
 def _still_in_force(session: Session, action: Action) -> Action | None:
@@ -195,14 +196,17 @@ def _deliver_one(engine: Engine, lease: _Lease, client: DiscordClient, settings:
     if isinstance(job, str):
         _write(engine, lease, {"status": EnforcementStatus.skipped, "last_error": job[:500]})
         return "skipped"
-    if job.dm_content is not None:
-        sent = dm.send(client, job.user_id, job.dm_content, nonce=f"modsys-{lease.id}", wait=dm_wait)
-        if not _write(engine, lease, {"dm_status": "delivered" if sent.delivered else "failed",
-                                      "dm_detail": sent.detail[:300]}):
+    told = None
+    if job.tell_member:
+        action_id = _action_id(engine, lease)
+        told = delivery.tell_member_now(engine, action_id, settings=settings, client=client, wait=dm_wait)
+        status = "none" if told is None else "delivered" if told.delivered else "failed" if told.permanent \
+            else "retrying"
+        if not _write(engine, lease, {"dm_status": status, "dm_detail": "" if told is None else told.detail[:300]}):
             return "lost"
     if job.request is None:  # a warning: the DM is all Discord sees of it
         _write(engine, lease, {"status": EnforcementStatus.done, "done_at": clock.now(), "attempts": job.attempts + 1,
-                               "result": "member told by DM" if job.dm_content else "nothing to do"})
+                               "result": "member told by DM" if told and told.delivered else "nothing to do"})
         return "done"
     reply, result = _send(client, job)
     values = _outcome(reply, result, job)
@@ -210,10 +214,14 @@ def _deliver_one(engine: Engine, lease: _Lease, client: DiscordClient, settings:
     return str(values.get("status", "retry"))
 
 
-def deliver_enforcement(engine: Engine, *, settings: Settings | None = None, client: DiscordClient | None = None,
+def _action_id(engine: Engine, lease: _Lease) -> int:
+    with Session(engine) as session:
+        return session.get(DiscordEnforcement, lease.id).action_id  # type: ignore[union-attr]
+
+
+def deliver_enforcement(engine: Engine, *, settings: Settings, client: DiscordClient | None = None,
                         budget_s: float = 20.0, claim: int = 100, dm_wait: float = dm.DM_WAIT) -> dict[str, int]:
     """Send due enforcement until none is due or `budget_s` is spent. Counts: done, retry, dead, skipped."""
-    settings = settings or load_settings()
     if not settings.discord_bot_token:
         return {}
     client = client or client_for(settings)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from modsys import clock, permissions
-from modsys.config import Settings, load_settings
+from modsys.config import Settings
 from modsys.db import writing
 from modsys.discord import enforcement, guild_id_for
 from modsys.discord.cases import Found, record
@@ -77,8 +77,7 @@ def _active(session: Session, community_id: int, kind: str) -> dict[str, Action]
     return {uid: action for action, uid in rows}
 
 
-def check_drift(engine: Engine, *, settings: Settings | None = None, client: DiscordClient | None = None) -> dict[str, int]:
-    settings = settings or load_settings()
+def check_drift(engine: Engine, *, settings: Settings, client: DiscordClient | None = None) -> dict[str, int]:
     if not settings.discord_bot_token:
         return {}
     client = client or client_for(settings)

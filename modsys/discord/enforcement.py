@@ -188,10 +188,13 @@ def _describe(row: DiscordEnforcement) -> str:
 
 
 def dm_line(row: DiscordEnforcement) -> str | None:
+    """The DM tried before the sanction landed (what became of it after: modsys.notify.member_status)."""
     if row.dm_status == "delivered":
         return "member notified by DM"
     if row.dm_status == "failed":
         return f"not notified: {row.dm_detail}"
+    if row.dm_status == "retrying":
+        return f"not notified before the sanction: {row.dm_detail} (see Member notices)"
     return None
 
 

@@ -22,6 +22,8 @@ from modsys.discord import commands as cmd
 from modsys.discord import interactions as ix
 from modsys.errors import DomainError, PolicyError, ValidationFailed
 from modsys.models import OPEN_APPEAL_STATES, Action, ActionStatus, Community, Member
+from modsys.notify.markdown import escape_markdown as md
+from modsys.notify.text import fit, literal
 from modsys.reasons import duration_of, measure
 from modsys.services import discord_front_door as svc
 
@@ -234,18 +236,20 @@ def _history(session: Session, settings: Settings, community: Community, target:
     member = session.exec(select(Member).where(Member.community_id == community.id,
                                                Member.platform_user_id == target.id)).first()
     if member is None:
-        return ix.message_reply(f"{target.name} has no moderation history in modsys.")
+        return ix.message_reply(f"{md(target.name)} has no moderation history in modsys.")
     file = queries.case_file(session, member, limit=10)
-    lines = [f"**{member.display_name}** ({member.platform_user_id}): {len(file.actions)} recent case(s)"]
+    head = f"**{md(member.display_name)}** ({member.platform_user_id}): {len(file.actions)} recent case(s)"
+    lines = []
     for a in file.actions:
-        lines.append(f"- #{a.id} {measure(a.kind, duration_of(a))}, {a.status}, {', '.join(a.rules)}, "
+        lines.append(f"- #{a.id} {measure(a.kind, duration_of(a))}, {a.status}, {md(', '.join(a.rules))}, "
                      f"{a.created_at:%Y-%m-%d}")
     open_appeals = [ap for ap in file.appeals if ap.status in OPEN_APPEAL_STATES]
     lines.append(f"Open appeals: {len(open_appeals)}")
     for ap in open_appeals:
         lines.append(f"- appeal #{ap.id} on case #{ap.action_id}: {ap.status}, due {ap.review_due_at:%Y-%m-%d %H:%M} UTC")
-    lines.append(f"{settings.base_url.rstrip('/')}/members/{member.id}")
-    return ix.message_reply("\n".join(lines))
+    link = f"{settings.base_url.rstrip('/')}/members/{member.id}"
+    # Fitted to the 2,000 characters of a message: the cases give way, the head and the link stay whole.
+    return ix.message_reply(fit(f"{literal(head)}\n{{cases}}\n{literal(link)}", cases="\n".join(lines)))
 
 
 def _autocomplete(session: Session, community: Community, user: ix.User, interaction: dict[str, Any]) -> dict[str, Any]:

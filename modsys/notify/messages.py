@@ -1,5 +1,5 @@
-"""What each domain event says: one function per event (modsys.events), run
-when the outbox delivers it. Each reads the rows as they are then and returns
+"""What each staff notification says: one function per event (modsys.events), run
+when the outbox delivers it (the member's DMs are in modsys.notify.member_dm). Each reads the rows as they are then and returns
 an embed spec; `build_message` applies Discord's limits and empty
 `allowed_mentions`. Changing what a notification says is an edit here.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from modsys import clock, events
 from modsys.community import policy_for
@@ -17,19 +17,16 @@ from modsys.models import (
     Action,
     Appeal,
     AppealMessage,
-    AppealOutcome,
     Flag,
     Member,
     OfficialStatement,
     OutboxMessage,
     StaffUser,
-    StatementOfReasons,
 )
 from modsys.notify.embeds import build_message
 from modsys.notify.links import appeal_path, case_path, decision_path, flag_path, ping_role, with_url
 from modsys.notify.markdown import escape_markdown as md
 from modsys.policy import format_duration
-from modsys.portal_links import make_token, portal_url
 from modsys.reasons import duration_of, measure
 
 
@@ -218,82 +215,3 @@ def _audit_broken(session: Session, e: events.AuditChainBroken, _: Settings) -> 
             "description": f"{e.reason}. The log may have been edited outside modsys; "
                            "run `modsys audit verify` and investigate before trusting it.",
             "color": 0xD0021B}
-
-
-# --- the sanctioned member's notices ----------------------------------------------------
-
-
-def imposed_measure(session: Session, action: Action) -> str:
-    """The measure as it was imposed: its statement of reasons rendered it from the
-    kind and duration at filing (lifting a sanction early moves `ends_at`)."""
-    statement = session.exec(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id)).first()
-    return statement.measure if statement is not None else measure(action.kind, duration_of(action))
-
-
-def _outcome_fields(session: Session, appeal: Appeal, imposed: str) -> list[dict[str, Any]]:
-    """What the decision did to the measure, in the member's words."""
-    if appeal.outcome == AppealOutcome.overturned:
-        return [{"name": "Measure", "value": f"{imposed}: lifted", "inline": True}]
-    if appeal.outcome == AppealOutcome.modified:
-        replacement = session.get(Action, appeal.modified_action_id) if appeal.modified_action_id else None
-        new = imposed_measure(session, replacement) if replacement is not None else "a lighter sanction"
-        return [{"name": "Measure", "value": f"{imposed}: replaced", "inline": True},
-                {"name": "New measure", "value": new, "inline": True}]
-    return [{"name": "Measure", "value": f"{imposed}: stands", "inline": True}]
-
-
-def _member_spec(session: Session, action_id: int, member_id: int, appeal_id: int | None,
-                 settings: Settings) -> Spec:
-    """The member's notice, with their signed appeal link made now (links are never stored).
-    A notice invites an appeal; a decision is final (an appeal is decided once), so it
-    only offers the link to read the case."""
-    action = session.get(Action, action_id)
-    member = session.get(Member, member_id)
-    if action is None or member is None or action.member_id != member.id:
-        raise Skip("the action or member of this notice no longer exists")
-    fields = [{"name": "Member", "value": f"{md(member.display_name)} ({member.platform_user_id})", "inline": True}]
-    appeal = session.get(Appeal, appeal_id) if appeal_id else None
-    imposed = imposed_measure(session, action)
-    if appeal is not None:
-        title = f"Decision on your appeal #{appeal.id} (case #{action.id}): {appeal.outcome or appeal.status}"
-        description = md(appeal.outcome_reasons) or "Your appeal was decided."
-        fields += _outcome_fields(session, appeal, imposed)
-        link_label = "Read the decision on your case (link valid until {:%Y-%m-%d %H:%M} UTC)"
-    else:
-        title = f"Notice of case #{action.id}"
-        description = md(action.public_reason) or "A moderation action was taken."
-        fields.append({"name": "Measure", "value": imposed, "inline": True})
-        link_label = "Appeal or follow your case until {:%Y-%m-%d %H:%M} UTC"
-    spec: Spec = {"title": title, "description": description, "fields": fields}
-    deadline = action.appeal_deadline
-    if action.appealable and deadline is not None and deadline > clock.now():
-        if not settings.secret_key:
-            raise Skip("SECRET_KEY is not set, so the member's signed appeal link can't be made")
-        link = portal_url(settings.base_url, make_token(settings.secret_key, action.id, member.id, deadline))
-        spec["url"] = link
-        fields.append({"name": link_label.format(deadline), "value": link, "inline": False})
-    return spec
-
-
-@renders(events.MemberNotified)
-def _notice(session: Session, e: events.MemberNotified, settings: Settings) -> Spec:
-    return _member_spec(session, e.action_id, e.member_id, None, settings)
-
-
-@renders(events.MemberToldDecision)
-def _decision_notice(session: Session, e: events.MemberToldDecision, settings: Settings) -> Spec:
-    return _member_spec(session, e.action_id, e.member_id, e.appeal_id, settings)
-
-
-@renders(events.MemberToldReply)
-def _reply_notice(session: Session, e: events.MemberToldReply, settings: Settings) -> Spec:
-    """A staff reply in the member's appeal thread, leading to the thread."""
-    reply = _row(session, AppealMessage, e.message_id, "reply")
-    if reply.appeal_id != e.appeal_id:
-        raise Skip("the reply of this notice no longer belongs to its appeal")
-    spec = _member_spec(session, e.action_id, e.member_id, None, settings)
-    spec["title"] = f"The moderators replied on your appeal #{e.appeal_id} (case #{e.action_id})"
-    spec["description"] = md(reply.body)
-    if "url" in spec:
-        spec["url"] = f"{spec['url']}/appeals/{e.appeal_id}"
-    return spec

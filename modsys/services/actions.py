@@ -206,7 +206,9 @@ def lift_sanction(uow: UnitOfWork, action: Action, status: str, reason: str) -> 
     now = clock.now()
     action.status = status
     action.lifted_by_id = uow.staff.id if uow.staff else None
-    action.lifted_at, action.lifted_reason = now, reason
+    # The column holds 2,000 characters; a decision's reasons may hold 5,000 (the appeal and
+    # the audit event keep them whole), so the case keeps their beginning.
+    action.lifted_at, action.lifted_reason = now, reason if len(reason) <= 2000 else reason[:1999] + "…"
     if kinds.kind(action.kind).timed and (action.ends_at is None or action.ends_at > now):
         action.ends_at = now
     uow.session.add(action)
@@ -247,6 +249,8 @@ def expire_due_actions(uow: UnitOfWork, limit: int = 500) -> list[int]:
         uow.record("action.expired", action, {"ends_at": action.ends_at})
         enforcement.queue(uow.session, action, "reverse")
         uow.emit(events.ActionExpired(action.id), dedupe_key=f"action.expired:{action.id}")
+        if uow.policy.notifications.tell_member_when_sanction_ends:
+            uow.emit(events.MemberToldSanctionEnded(action.id), dedupe_key=f"member.sanction_ended:{action.id}")
     return [a.id for a in due]  # type: ignore[misc]
 
 

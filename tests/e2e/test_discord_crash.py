@@ -22,10 +22,14 @@ DELIVER = """
 import sys
 from datetime import datetime
 from modsys import clock
+from modsys.config import bind_settings, load_settings
 from modsys.db import make_engine
 from modsys.discord.delivery import deliver_enforcement
 clock.set_clock(clock.FrozenClock(datetime.fromisoformat(sys.argv[2])))
-deliver_enforcement(make_engine(sys.argv[1]))
+settings = load_settings()  # this script is an entry point: it builds the settings once
+engine = make_engine(sys.argv[1])
+bind_settings(engine, settings)
+deliver_enforcement(engine, settings=settings)
 """
 
 

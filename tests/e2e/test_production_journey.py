@@ -8,13 +8,13 @@ road over HTTP:
     chat bot reports a message (API, reporter key)
     -> the worker scores it (read back through the API with a moderator key)
     -> a moderator files a timeout on the flag (dashboard: login + CSRF)
-    -> the member gets a notice with a signed link, and appeals (portal + CSRF)
+    -> the member gets a DM from the bot with a signed link, and appeals (portal + CSRF)
     -> nobody reviews: the appeal is made overdue by SQL (the review SLA is
        72 h; this test can't wait that long, and the servers run on the system clock)
     -> the scheduler escalates it
     -> leadership modifies the sanction (leadership desk: login + CSRF)
     -> the member reads the decision in the portal
-    and Discord got exactly the right messages on the right channels.
+    and Discord got exactly the right messages on the right channels and DMs.
 
 Why two schedulers: the escalation job runs every 60 s, and once at once when
 a scheduler becomes leader. Stopping the leader (SIGTERM) after the appeal is
@@ -54,7 +54,9 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_TOKEN = "journey-WEBHOOK-t0ken-must-not-be-logged"
-CHANNEL_IDS = {"modlog": "101", "appeals": "102", "leadership": "103", "member": "104"}
+CHANNEL_IDS = {"modlog": "101", "appeals": "102", "leadership": "103"}
+MEMBER_ID = "1100000000000000042"
+LINK = re.compile(r"(https?://\S+/appeal/[A-Za-z0-9._-]{20,})")
 PASSWORDS = {"mod_alice": "alice-" + secrets.token_hex(8), "lead_bob": "bob-" + secrets.token_hex(8)}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 MESSAGE = "you are a complete idiot and everyone here knows it"
@@ -177,6 +179,8 @@ def test_flag_to_final_decision_across_real_processes(fresh_pg_url, model_dir, t
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MODSYS_LOG_FORMAT": "json",
            "MODSYS_TORCH_THREADS": "1", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1",
            "MODSYS_AUDIT_KEY": secrets.token_urlsafe(48), "MODSYS_AUDIT_CHECKPOINTS": str(tmp_path / "checkpoints.log")}
+    # The bot reaches the member by DM (no Discord server set: nothing is enforced, only told).
+    env |= {"MODSYS_DISCORD_BOT_TOKEN": "fake-bot-token", "MODSYS_DISCORD_API_URL": "set below"}
 
     def cli(*args: str, stdin: str | None = None) -> str:
         r = subprocess.run([sys.executable, "-m", "modsys.cli", *args], env=env, cwd=ROOT, input=stdin,
@@ -187,6 +191,7 @@ def test_flag_to_final_decision_across_real_processes(fresh_pg_url, model_dir, t
     engine = sa.create_engine(fresh_pg_url, poolclass=sa.pool.NullPool)  # the test's own look at the database
     procs: list[Proc] = []
     with FakeDiscord() as fake:
+        env["MODSYS_DISCORD_API_URL"] = fake.api_url
         try:
             # --- deploy: migrate, then init (the compose `migrate` service) ------------------
             assert "migrated empty -> " in cli("db", "upgrade")
@@ -197,8 +202,6 @@ def test_flag_to_final_decision_across_real_processes(fresh_pg_url, model_dir, t
             reporter_key = re.search(r"key: (\S+)", cli("apikey", "create", "chatbot", "--role", "reporter")).group(1)
             mod_key = re.search(r"key: (\S+)", cli("apikey", "create", "modbot", "--role", "moderator",
                                                    "--staff", "mod_alice")).group(1)
-            # The member channel has no env variable: an operator sets it once (read from stdin: a secret).
-            cli("webhook", "set", "member", "-", stdin=fake.url(CHANNEL_IDS["member"], WEBHOOK_TOKEN) + "\n")
 
             # --- start the processes ------------------------------------------------------------
             # The web tier never holds the audit key; two workers share their rate limits in Redis.
@@ -275,11 +278,11 @@ def test_flag_to_final_decision_across_real_processes(fresh_pg_url, model_dir, t
             action_id = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[1])
             assert requests.get(f"{base}/api/v1/flags/{flag_id}", headers=staff_api, timeout=5).json()["status"] == "actioned"
 
-            # --- the member's notice carries the signed appeal link ------------------------------
-            wait_until(lambda: titles(fake, "member"), 20, "the member's notice", on_timeout=dump)
-            notice = fake.payloads_for(CHANNEL_IDS["member"])[0]["embeds"][0]
-            assert notice["title"] == f"Notice of case #{action_id}"
-            link = notice["url"]
+            # --- the member's notice (the bot's DM) carries the signed appeal link -----------------
+            wait_until(lambda: fake.dms.get(MEMBER_ID), 20, "the member's notice", on_timeout=dump)
+            notice = fake.dms[MEMBER_ID][0]["content"]
+            assert f"you received a 1 day timeout (case #{action_id})" in notice, notice
+            link = LINK.search(notice).group(1)
             token = urlsplit(link).path.rsplit("/", 1)[1]
             linked_action, member_id, expires_at = decode_token(secret, token)  # signed with the shared SECRET_KEY
             assert linked_action == action_id
@@ -343,7 +346,7 @@ def test_flag_to_final_decision_across_real_processes(fresh_pg_url, model_dir, t
             assert "one hour is enough" in member.get(appeal_url, timeout=10).text  # the HTML page too
 
             # --- Discord: exactly these messages, each on its own channel, in order ---------------
-            wait_until(lambda: len(titles(fake, "appeals")) >= 3 and len(titles(fake, "member")) >= 2, 20,
+            wait_until(lambda: len(titles(fake, "appeals")) >= 3 and len(fake.dms.get(MEMBER_ID, [])) >= 2, 20,
                        "the decision's notifications", on_timeout=dump)
             def delivered() -> bool:  # nothing left to send: anything extra would have shown up by now
                 with engine.connect() as conn:
@@ -355,8 +358,9 @@ def test_flag_to_final_decision_across_real_processes(fresh_pg_url, model_dir, t
                                                f"Appeal #{appeal_id} modified (case #{action_id})",
                                                "Official statement: On quoting abuse to report it"]
             assert titles(fake, "leadership") == [f"Escalated to leadership: appeal #{appeal_id} (case #{action_id})"]
-            assert titles(fake, "member") == [f"Notice of case #{action_id}",
-                                              f"Decision on your appeal #{appeal_id} (case #{action_id}): modified"]
+            told = [m["content"] for m in fake.dms[MEMBER_ID]]
+            assert len(told) == 2 and f"your appeal #{appeal_id} on case #{action_id} was decided: modified. As the " \
+                "result of your appeal, the 1 day timeout is replaced by a 1 hour timeout" in told[1], told
             assert {r.token for r in fake.attempts} == {WEBHOOK_TOKEN} and len(fake.attempts) == len(fake.accepted)
 
             # --- what is stored, and the audit chain ----------------------------------------------

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from modsys import audit, jobs, queries
 from modsys.actors import CLI, SCHEDULER
-from modsys.config import DEFAULT_POLICY
+from modsys.config import DEFAULT_POLICY, settings_of
 from modsys.errors import NotFound, ValidationFailed
 from modsys.models import (
     Action,
@@ -140,7 +140,8 @@ def test_lists_and_counts_are_of_one_community(session, worlds):
 def test_every_job_keeps_each_communitys_events_and_notices_to_itself(engine, session, worlds, clock):
     a, b = worlds
     clock.advance(timedelta(days=9))  # sanctions expire, SLAs pass, reminders fall due
-    results = jobs.run_jobs(engine, [name for name in jobs.JOBS if name != "deliver_outbox"])
+    results = jobs.run_jobs(engine, [name for name in jobs.JOBS if name != "deliver_outbox"],
+                            settings=settings_of(engine))  # this test's settings, as an entry point passes them
     assert results["expire_sanctions"]["expired"] >= 2 and results["escalate_overdue_appeals"]["escalated"] == 0
     fresh(session)
     models = {"action": Action, "appeal": Appeal, "flag": Flag, "member": Member, "evidence": Evidence,

@@ -20,14 +20,12 @@ from modsys.config import DEFAULT_POLICY, load_settings
 from modsys.errors import ValidationFailed
 from modsys.models import Channel, OutboxMessage, OutboxStatus
 from modsys.notify import DiscordSender
-from modsys.portal_links import read_token
 from modsys.webhooks import configure_from_env, list_webhooks, set_webhook
-from tests.factories import ban
 from tests.support.discord_server import error, gone, ok, rate_limit
 
 TOKEN = "hook-T0KEN-never-shown"
 SECRET = "test-secret-key-not-for-production"
-HOOK_IDS = {Channel.modlog: "101", Channel.appeals: "102", Channel.leadership: "103", Channel.member: "104"}
+HOOK_IDS = {Channel.modlog: "101", Channel.appeals: "102", Channel.leadership: "103"}
 SETTINGS = load_settings({"SECRET_KEY": SECRET, "MODSYS_BASE_URL": "https://mod.example.org"})
 
 
@@ -151,25 +149,6 @@ def test_unrouted_channel_is_skipped_not_lost_and_retry_by_id(engine, session, c
     assert deliver(engine) == {"sent": 1} and titles(fake_discord, Channel.appeals) == ["nobody listens"]
 
 
-def test_member_notice_has_a_signed_link_and_never_pings(engine, session, community, clock, mod_a, make_member,
-                                                          fake_discord):
-    hook_up(session, community, fake_discord)
-    member = make_member("Ann")
-    action = ban(session, mod_a, member, public_reason="@everyone " + "insulted people " * 100)
-
-    assert deliver(engine) == {"sent": 2}  # modlog + member
-    [notice] = fake_discord.payloads_for(HOOK_IDS[Channel.member])
-    [modlog] = fake_discord.payloads_for(HOOK_IDS[Channel.modlog])
-    for payload in (notice, modlog):
-        assert payload["allowed_mentions"] == {"parse": []} and "content" not in payload  # text only, no ping
-        assert payload["embeds"][0]["description"].startswith("@everyone")
-    embed = notice["embeds"][0]
-    link = embed["url"]
-    assert link.startswith("https://mod.example.org/appeal/") and embed["fields"][-1]["value"] == link
-    assert read_token(SECRET, link.rsplit("/", 1)[1]) == (action.id, member.id, action.appeal_deadline)
-    assert "Ann" in embed["fields"][0]["value"]
-
-
 def test_over_long_text_is_truncated_within_discord_limits(engine, session, community, clock, fake_discord):
     hook_up(session, community, fake_discord)
     notify(session, community, Channel.modlog, "t" * 400, description="reason " * 2000,
@@ -178,15 +157,6 @@ def test_over_long_text_is_truncated_within_discord_limits(engine, session, comm
     embed = fake_discord.payloads_for(HOOK_IDS[Channel.modlog])[0]["embeds"][0]
     assert len(embed["title"]) == 256 and len(embed["description"]) == 4096
     assert len(embed["fields"][0]["value"]) == 1024 and embed["fields"][0]["value"].endswith("…")
-
-
-def test_member_link_without_secret_key_is_skipped_with_a_reason(engine, session, community, clock, mod_a,
-                                                                 make_member, fake_discord):
-    hook_up(session, community, fake_discord)
-    ban(session, mod_a, make_member())
-    assert deliver(engine, settings=load_settings({})) == {"sent": 1, "skipped": 1}
-    member_row = [m for m in rows(session) if m.channel == Channel.member][0]
-    assert member_row.status == "skipped" and "SECRET_KEY is not set" in member_row.last_error
 
 
 class CrashAfterSend(DiscordSender):
@@ -285,7 +255,11 @@ def test_cli_webhook_and_outbox_commands(db_url, engine, session, community, clo
 
 
 def test_every_domain_event_has_one_rendering():
+    """Staff events as embeds, member events as DMs: each exactly once."""
     from modsys import events
+    from modsys.notify import member_dm
     from modsys.notify.messages import RENDERERS
 
-    assert set(RENDERERS) == set(events.EVENTS.values())
+    assert not set(RENDERERS) & set(member_dm.RENDERERS)
+    assert set(RENDERERS) | set(member_dm.RENDERERS) == set(events.EVENTS.values())
+    assert set(member_dm.RENDERERS) == set(events.MEMBER_EVENTS)

@@ -223,7 +223,7 @@ def test_the_ban_waits_for_the_dm_only_a_bounded_time(engine, session, mod_a, ma
     deliver(engine, fake, dm_wait=0.3)
     view = state(session, case)
     assert member.platform_user_id in guild.bans
-    assert view.dm.startswith("not notified: Discord did not answer within the 0.3 s")
+    assert view.dm.startswith("not notified before the sanction: Discord did not answer within 0.3 s"), view.dm
 
 
 def test_a_429_reschedules_without_costing_an_attempt(engine, session, mod_a, make_member, guild, clock, discord_bot):

@@ -10,15 +10,15 @@ import re
 
 from modsys import delivery
 from modsys.actors import CLI
-from modsys.config import load_settings
 from modsys.notify.markdown import escape_markdown
 from modsys.services.appeals import escalate_appeal
 from modsys.services.decisions import Decision, final_decision
 from modsys.webhooks import set_webhook
 from tests.factories import appeal, ban
+from tests.support.discord_server import bot_settings
 
 PHISH = "[Official Discord Staff](https://evil.example/phish)"
-SETTINGS = load_settings({"SECRET_KEY": "test-secret-key-not-for-production", "MODSYS_BASE_URL": "https://m.example"})
+ENV = {"SECRET_KEY": "test-secret-key-not-for-production", "MODSYS_BASE_URL": "https://m.example"}
 # A "](" not preceded by a backslash: Discord would render the masked link.
 MASKED_LINK = re.compile(r"(?<!\\)\]\s*\(")
 
@@ -32,8 +32,9 @@ def _texts(payload: dict) -> list[str]:
 
 
 def test_masked_links_and_markup_in_untrusted_fields_arrive_escaped(session, community, mod_a, mod_b, leader,
-                                                                   make_member, fake_discord):
-    for channel, hook in (("modlog", "1"), ("appeals", "2"), ("leadership", "3"), ("member", "4")):
+                                                                   make_member, discord_bot):
+    fake_discord = discord_bot
+    for channel, hook in (("modlog", "1"), ("appeals", "2"), ("leadership", "3")):
         set_webhook(session, CLI, community.id, channel, fake_discord.url(hook, "tok"))
     session.commit()
     member = make_member(f"{PHISH} <@&1234>")
@@ -43,20 +44,25 @@ def test_masked_links_and_markup_in_untrusted_fields_arrive_escaped(session, com
     final_decision(session, leader, filed.id, Decision("overturned", f"Overturned. See {PHISH} for details."),
                    statement_title=f"On {PHISH}",
                    statement_body=f"We looked again at the case and {PHISH} was not the member's doing.")
-    sent = delivery.deliver_outbox(session.get_bind(), settings=SETTINGS)
+    sent = delivery.deliver_outbox(session.get_bind(), settings=bot_settings(fake_discord, **ENV))
     assert sent.get("sent", 0) >= 7, sent
 
-    payloads = fake_discord.payloads_for("1") + fake_discord.payloads_for("2") + fake_discord.payloads_for("3") + \
-        fake_discord.payloads_for("4")
+    payloads = fake_discord.payloads_for("1") + fake_discord.payloads_for("2") + fake_discord.payloads_for("3")
+    # The member's DMs: their text is untrusted but for the community's name, shown in bold on purpose.
+    dms = [{"content": m["content"].split(": ", 1)[1]} for m in fake_discord.dms[member.platform_user_id]]
+    assert len(dms) == 2  # the notice and the decision
+    payloads += dms
     texts = [t for p in payloads for t in _texts(p)]
     assert not [t for t in texts if MASKED_LINK.search(t)], "a masked link would render"
     assert not [t for t in texts if re.search(r"(?m)(?<!\\)\*\*|(?<!\\)\|\||^#|^>", t)], "markup would render"
     joined = "\n".join(texts)
     assert escape_markdown(PHISH) in joined  # still readable, word for word
-    for where in ("appeals", "modlog", "leadership", "member"):
+    for where in ("appeals", "modlog", "leadership"):
         assert any(escape_markdown(PHISH) in t for p in fake_discord.payloads_for(
-            {"modlog": "1", "appeals": "2", "leadership": "3", "member": "4"}[where]) for t in _texts(p)), where
-    assert all(p["allowed_mentions"] == {"parse": []} for p in payloads)  # mentions stay silent
+            {"modlog": "1", "appeals": "2", "leadership": "3"}[where]) for t in _texts(p)), where
+    assert all(escape_markdown(PHISH) in dm["content"] for dm in dms)
+    dm_calls = discord_bot.calls_to("create_message")
+    assert all(p["allowed_mentions"] == {"parse": []} for p in payloads[:-2] + [c.json for c in dm_calls])
 
 
 def test_escape_markdown_reads_the_same_once_discord_unescapes_it():

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from modsys.delivery import deliver_outbox
 from modsys.discord import cases, drift
 from modsys.discord.audit_log import sync_audit_log
 from modsys.discord.delivery import deliver_enforcement
@@ -116,8 +117,10 @@ def test_completing_the_statement_of_reasons_opens_the_appeal_and_dms_the_member
     assert cases.reason_needed(session, community.id) == []
     with pytest.raises(Conflict):
         cases.complete_statement(session, mod_a, case.id, ["respectful"], "Posting scam links in several channels.")
+    deliver_outbox(engine, settings=settings(discord_bot))
     deliver_enforcement(engine, settings=settings(discord_bot))
-    assert "/appeal/" in discord_bot.dms["400000000000000001"][0]["content"]
+    [dm] = discord_bot.dms["400000000000000001"]
+    assert "the moderators wrote the statement of reasons" in dm["content"] and "/appeal/" in dm["content"]
     assert not discord_bot.calls_to("put_ban")  # already banned in Discord: only the DM
 
 

@@ -1,5 +1,5 @@
 """What the messages delivered to Discord say, read from the fake Discord: the
-member's decision notice (measure as imposed, the replacement sanction, wording
+member's decision DM (measure as imposed, the replacement sanction, wording
 for a final decision) and the staff embeds' names and deadlines."""
 
 from __future__ import annotations
@@ -16,15 +16,21 @@ from modsys.services.decisions import Decision, Modification, decide_appeal
 from modsys.webhooks import set_webhook
 from tests.factories import appeal, ban, timeout
 from tests.services.test_delivery import HOOK_IDS, SETTINGS, TOKEN
+from tests.support.discord_server import bot_settings
 
 REASONS = "Having read the appeal and the evidence again, we decided so."
 
 
-def _deliver(engine, session, community, fake):
+def _deliver(engine, session, community, fake, settings=SETTINGS):
     for channel, hook in HOOK_IDS.items():
         set_webhook(session, CLI, community.id, channel, fake.url(hook, TOKEN))
     session.commit()
-    delivery.deliver_outbox(engine, settings=SETTINGS, sender=DiscordSender(timeout=2))
+    delivery.deliver_outbox(engine, settings=settings, sender=DiscordSender(timeout=2))
+
+
+def _decision_dm(engine, session, community, fake, member) -> str:
+    _deliver(engine, session, community, fake, bot_settings(fake, MODSYS_BASE_URL="https://mod.example.org"))
+    return fake.dms[member.platform_user_id][-1]["content"]
 
 
 def _embeds(fake, channel):
@@ -45,23 +51,22 @@ def _decided(session, mod_a, mod_b, leader, member, decision, clock):
 
 
 def test_overturned_permanent_ban_names_the_ban_and_offers_no_appeal(engine, session, community, clock, mod_a,
-                                                                      mod_b, leader, make_member, fake_discord):
-    _decided(session, mod_a, mod_b, leader, make_member(), Decision("overturned", REASONS), clock)
-    _deliver(engine, session, community, fake_discord)
-    decision = _embeds(fake_discord, Channel.member)[-1]
-    fields = _fields(decision)
-    assert fields["Measure"] == "permanent ban: lifted", fields
-    assert not any(name.startswith("Appeal") for name in fields), fields
-    assert any(name.startswith("Read the decision") for name in fields), fields
+                                                                      mod_b, leader, make_member, discord_bot):
+    member = make_member()
+    _decided(session, mod_a, mod_b, leader, member, Decision("overturned", REASONS), clock)
+    decision = _decision_dm(engine, session, community, discord_bot, member)
+    assert "was decided: overturned. The permanent ban is lifted: you can rejoin the server." in decision, decision
+    assert "appeal until" not in decision and "\n\nRead the decision: https://mod.example.org/appeal/" in decision
 
 
 def test_modified_ban_names_the_new_sanction(engine, session, community, clock, mod_a, mod_b, leader,
-                                             make_member, fake_discord):
+                                             make_member, discord_bot):
+    member = make_member()
     mod = Modification("ban", timedelta(days=30))
-    _decided(session, mod_a, mod_b, leader, make_member(), Decision("modified", REASONS, mod), clock)
-    _deliver(engine, session, community, fake_discord)
-    fields = _fields(_embeds(fake_discord, Channel.member)[-1])
-    assert fields["Measure"] == "permanent ban: replaced" and fields["New measure"] == "30 days ban", fields
+    _decided(session, mod_a, mod_b, leader, member, Decision("modified", REASONS, mod), clock)
+    decision = _decision_dm(engine, session, community, discord_bot, member)
+    assert ("modified. As the result of your appeal, the permanent ban is replaced by a 30 days ban; in the server "
+            "you stay banned until") in decision, decision
 
 
 def test_expiry_names_the_member_and_escalation_shows_leaderships_deadline(engine, session, community, clock,

@@ -2,6 +2,7 @@
 flag or appeal page; an escalation pings the configured leadership role and nobody
 else; the appeal thread notifies both sides. Against the real fake-Discord server."""
 
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ from modsys.notify.links import NO_MENTIONS, allowed_mentions, ping_role
 from modsys.services.appeals import add_message, escalate_appeal, start_review
 from modsys.services.flags import FlagReportInput, announce_priority, report_flag
 from tests.factories import appeal, ban, reporter
+from tests.support.discord_server import bot_settings
 from tests.services.test_delivery import HOOK_IDS, deliver, hook_up
 
 BASE = "https://mod.example.org"  # test_delivery.SETTINGS
@@ -63,7 +65,7 @@ def test_an_escalation_pings_the_leadership_role_and_only_it(engine, session, co
     [escalated] = sent(fake_discord, Channel.leadership)
     assert escalated["content"].startswith(f"<@&{ROLE}>")
     assert escalated["allowed_mentions"] == {"roles": [ROLE]}
-    for channel in (Channel.modlog, Channel.appeals, Channel.member):  # nothing else pings
+    for channel in (Channel.modlog, Channel.appeals):  # nothing else pings
         assert all(p["allowed_mentions"] == NO_MENTIONS for p in sent(fake_discord, channel)), channel
 
 
@@ -82,23 +84,24 @@ def test_the_scheduler_escalation_pings_too(engine, session, community, clock, m
     assert escalated["embeds"][0]["url"] == f"{BASE}/leadership/appeals/{a.id}"
 
 
-def test_the_thread_notifies_both_sides(engine, session, community, clock, mod_a, mod_b, make_member, fake_discord):
+def test_the_thread_notifies_both_sides(engine, session, community, clock, mod_a, mod_b, make_member, discord_bot):
+    fake_discord = discord_bot
     hook_up(session, community, fake_discord)
     member = make_member("Ann")
     action = ban(session, mod_a, member)
     a = appeal(session, member, action)
     add_message(session, Actor.member(member), a.id, "Here is the full conversation, please read it.")
     add_message(session, mod_b, a.id, "Thanks, we are reading it and will decide by Friday.")
-    deliver(engine)
+    deliver(engine, settings=bot_settings(fake_discord, MODSYS_BASE_URL=BASE))
     wrote = sent(fake_discord, Channel.appeals)[-1]["embeds"][0]
     assert wrote["title"].startswith(f"The member wrote: appeal #{a.id}")
     assert wrote["description"] == "Here is the full conversation, please read it."
     assert wrote["url"] == f"{BASE}/appeals/{a.id}"
-    reply = sent(fake_discord, Channel.member)[-1]["embeds"][0]
-    assert reply["title"] == f"The moderators replied on your appeal #{a.id} (case #{action.id})"
-    assert reply["description"] == "Thanks, we are reading it and will decide by Friday."
-    assert reply["url"].startswith(f"{BASE}/appeal/") and reply["url"].endswith(f"/appeals/{a.id}")
-    assert "mod_b" not in str(reply)
+    reply = fake_discord.dms[member.platform_user_id][-1]["content"]  # the member hears by DM
+    assert f"the moderators replied on your appeal #{a.id} (case #{action.id}):" in reply
+    assert "Thanks, we are reading it and will decide by Friday." in reply
+    assert re.search(rf"{BASE}/appeal/\S+/appeals/{a.id}$", reply), reply
+    assert "mod\\_b" not in reply and "mod_b" not in reply
 
 
 @pytest.mark.parametrize("message", [

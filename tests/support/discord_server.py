@@ -43,6 +43,7 @@ class Reply:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to sit on the request before answering
+    reset: bool = False  # answer nothing: reset the connection (TCP RST), as a dropped proxy would
 
 
 def ok() -> Reply:
@@ -59,6 +60,30 @@ def rate_limit(retry_after: float = 1.0, *, header: bool = True, body: bool = Tr
 
 def error(status: int = 500) -> Reply:
     return Reply(status, {"message": f"{status}: Server Error", "code": 0})
+
+
+def reset() -> Reply:
+    """The connection is reset before any answer (the client sees ConnectionResetError)."""
+    return Reply(0, reset=True)
+
+
+def bot_rate_limit(retry_after: float = 1.0, *, scope: str = "user") -> Reply:
+    """A bot API 429 with the headers and body of docs/topics/Rate_Limits.md
+    ("Header Format", "Exceeding A Rate Limit"): Retry-After, the X-RateLimit-* set
+    with Remaining 0 and the scope, and the JSON message / retry_after / global."""
+    headers = {"Retry-After": f"{math.ceil(retry_after)}", "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
+               "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}", "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+               "X-RateLimit-Bucket": "fake-dm-bucket", "X-RateLimit-Scope": scope}
+    if scope == "global":
+        headers["X-RateLimit-Global"] = "true"
+    return Reply(429, {"message": "You are being rate limited.", "retry_after": retry_after,
+                       "global": scope == "global"}, headers)
+
+
+def server_error(status: int = 500) -> Reply:
+    """Discord's side failing (5xx), as its edge answers: a JSON body with code 0."""
+    return Reply(status, {"message": f"{status}: Internal Server Error", "code": 0},
+                 {"Via": "1.1 google", "Content-Type": "application/json"})
 
 
 def gone() -> Reply:
@@ -482,9 +507,15 @@ class BotApi:
         nonce = payload.get("nonce")
         if payload.get("enforce_nonce") and nonce and (same := [m for m in sent if m["nonce"] == nonce]):
             return Reply(200, same[0])  # message.mdx: the earlier message is returned, none created
-        message = {"id": snowflake(), "channel_id": channel_id, "content": payload["content"], "nonce": nonce}
+        message = {"id": snowflake(), "channel_id": channel_id, "content": payload["content"], "nonce": nonce,
+                   "at": time.monotonic()}
         sent.append(message)
         return Reply(200, message)
+
+    def dm_log(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every DM created (one per message, not per request), as (user id, message), in order."""
+        with self._api_lock:
+            return sorted(((u, m) for u, ms in self.dms.items() for m in ms), key=lambda um: um[1]["at"])
 
 
 class FakeDiscord(BotApi):
@@ -595,8 +626,19 @@ class _Handler(BaseHTTPRequestHandler):
         fake: FakeDiscord = self.server.fake  # type: ignore[attr-defined]
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         reply = fake.rest(self.command, self.path, self.headers, raw)
-        if reply is not None:
+        if reply is not None and reply.reset:
+            self._reset()
+        elif reply is not None:
             self._answer(reply)
+
+    def _reset(self) -> None:
+        """Close with SO_LINGER 0: the peer gets a TCP RST, no HTTP answer."""
+        import socket
+        import struct
+
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     do_GET = do_PUT = do_PATCH = do_DELETE = _rest
 

@@ -4,6 +4,8 @@ staff commands file cases through the dashboard's services."""
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import json
 import re
@@ -275,6 +277,17 @@ def test_case_member_and_moderation_history_show_cases_and_open_appeals(front, s
         text = out["data"]["content"]
         assert out["data"]["flags"] == 64 and "warning, active, spam" in text and "Open appeals: 1" in text
         assert f"appeal #{appeal.id} on case #{warning.id}: submitted" in text
+
+
+def test_history_reply_shows_a_name_as_its_words_and_keeps_its_link(front, signer, session):
+    phisher = d.user("345678901234567899", "[Official Staff](https://evil.example) **now**")
+    reply(signer.post(front, d.slash("warn", MOD, [
+        {"name": "member", "type": 6, "value": phisher["id"]}, {"name": "rule", "type": 3, "value": "spam"},
+        {"name": "reason", "type": 3, "value": "Advertising in #general."}], [phisher])))
+    text = reply(signer.post(front, d.user_command("Moderation history", MOD_B, phisher)))["data"]["content"]
+    assert re.search(r"\\\[Official Staff\\\]\\\(https\\:", text), text  # escaped: not a masked link
+    assert not re.search(r"(?<!\\)\]\(", text) and len(text) <= 2000
+    assert re.search(r"/members/\d+$", text)
 
 
 # --- the flag list API --------------------------------------------------------------------

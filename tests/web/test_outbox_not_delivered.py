@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from modsys.events import member_channel
 from modsys.models import OutboxMessage
 from tests.conftest import csrf_token, fresh, login
 
 
 def test_skipped_notices_are_shown_counted_and_retried(app, session, community, clock, make_staff):
     admin = make_staff("admin", "root")
-    skipped = OutboxMessage(community_id=community.id, channel="member", event="member.notice", payload={},
+    skipped = OutboxMessage(community_id=community.id, channel=member_channel(7), event="member.notice", payload={},
                             status="skipped", last_error="SECRET_KEY is not set", next_attempt_at=clock.now(),
                             created_at=clock.now())
     session.add(skipped)
