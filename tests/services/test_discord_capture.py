@@ -278,9 +278,7 @@ def _in_guild(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "guild_id": GUILD}
 
 
-@pytest.mark.parametrize("cited", [3, pytest.param(30, marks=pytest.mark.xfail(strict=True, reason=(
-    "issue 18 item 9, the notices lane: the sanction DM overflows 2,000 characters when a case cites 30 long "
-    "rules (5,205 seen); remove this mark once the DM fits by construction")))])
+@pytest.mark.parametrize("cited", [3, 30])  # 30 long rules: the worst case for the sanction DM
 def test_every_request_and_reply_of_a_full_scenario_fits_discords_limits(
         app, engine, session, community, guild, discord_bot, mod_a, mod_b, make_member, clock, policy_path, cited):
     capture: Capture = discord_bot.capture
