@@ -66,21 +66,23 @@ def link_staff(username: str, discord_user_id: str) -> None:
 def register_commands(community_slug: str | None) -> None:
     """Register (bulk overwrite) the modsys commands in the community's guild."""
     from modsys.community import policy_for
-    from modsys.discord import commands
+    from modsys.discord import commands, guild_id_for
 
     settings = load_settings()
     _, session = open_db(settings)
     community = community_of(session, settings, community_slug)
     slug = community.slug
-    if not community.discord_guild_id:
-        fail(f"community {slug!r} has no Discord guild id; set it with `modsys community set-guild {slug} GUILD_ID`")
+    guild = guild_id_for(community, settings)
+    if not guild:
+        fail(f"community {slug!r} has no Discord guild id; set it with `modsys community set-guild {slug} GUILD_ID` "
+             "(or MODSYS_DISCORD_GUILD_ID for the default community)")
     definitions = commands.definitions(policy_for(session, community.id))
     try:
-        registered = commands.register(settings, community.discord_guild_id, definitions)
+        registered = commands.register(settings, guild, definitions)
     except commands.RegistrationFailed as e:
         fail(str(e))
     kinds = {commands.CHAT_INPUT: "slash", commands.USER_COMMAND: "user menu", commands.MESSAGE_COMMAND: "message menu"}
-    click.echo(f"registered {len(registered)} commands in guild {community.discord_guild_id} ({slug}):")
+    click.echo(f"registered {len(registered)} commands in guild {guild} ({slug}):")
     for c in registered:
         name = f"/{c['name']}" if c.get("type") == commands.CHAT_INPUT else c["name"]
         who = "staff" if c.get("default_member_permissions") else "everyone"

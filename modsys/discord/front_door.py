@@ -18,6 +18,7 @@ from modsys.actors import Actor
 from modsys.community import policy_for
 from modsys.config import Settings
 from modsys.discord import commands as cmd
+from modsys.discord import community_for_guild
 from modsys.discord import interactions as ix
 from modsys.errors import DomainError, ValidationFailed
 from modsys.models import OPEN_APPEAL_STATES, Action, ActionStatus, Community, Member
@@ -31,7 +32,7 @@ KIND_ALIASES = {"warn": "warning"}
 
 
 def handle(session: Session, settings: Settings, interaction: dict[str, Any]) -> dict[str, Any]:
-    community = svc.community_for_guild(session, interaction.get("guild_id"))
+    community = community_for_guild(session, interaction.get("guild_id"), settings)
     user = ix.invoking_user(interaction)
     if community is None or user is None:
         return ix.message_reply("modsys works inside a server that is set up with it; this one is not.")

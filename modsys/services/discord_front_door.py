@@ -22,7 +22,6 @@ from modsys.community import policy_for
 from modsys.errors import NotFound, PermissionDenied
 from modsys.models import (
     Action,
-    Community,
     DiscordDraft,
     Evidence,
     EvidenceKind,
@@ -211,12 +210,6 @@ def act_on_message(uow: UnitOfWork, community_id: int, draft_id: str, discord_us
 
 
 # --- staff linking their Discord account ---------------------------------------------
-
-
-def community_for_guild(session: Session, guild_id: str | None) -> Community | None:
-    if not guild_id:
-        return None
-    return session.exec(select(Community).where(Community.discord_guild_id == str(guild_id))).first()
 
 
 def staff_for_discord_sign_in(session: Session, discord_user_id: str) -> StaffUser | None:
