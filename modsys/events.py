@@ -62,6 +62,26 @@ class ActionExpired(Event):
 
 
 @dataclass(frozen=True)
+class ActionRecordedFromDiscord(Event):
+    """A case done in the Discord client (or by AutoMod) was recorded: a moderator
+    must write its statement of reasons before the member is told."""
+
+    name: ClassVar[str] = "action.recorded_from_discord"
+    channel: ClassVar[str] = Channel.modlog
+    action_id: int
+
+
+@dataclass(frozen=True)
+class ActionReasonCompleted(Event):
+    """A moderator completed the statement of reasons of a case done in the Discord
+    client: the member gets it with their appeal link (the appeal window starts)."""
+
+    name: ClassVar[str] = "member.reason_completed"
+    channel: ClassVar[str] = Channel.member
+    action_id: int
+
+
+@dataclass(frozen=True)
 class MemberNotified(Event):
     """The sanctioned member's notice (their signed appeal link is made at delivery)."""
 

@@ -305,6 +305,12 @@ def check_discord_drift(engine: Engine, *, settings: Settings | None = None, **o
     return discord_drift.check_drift(engine, settings=settings, **options)
 
 
+def check_requested_discord_drift(engine: Engine, *, settings: Settings | None = None,
+                                  **options: Any) -> dict[str, int]:
+    """The drift checks asked for from /admin ("check drift now")."""
+    return discord_drift.check_requested(engine, settings=settings, **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -319,6 +325,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "deliver_discord_enforcement": deliver_discord_enforcement,
     "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
+    "check_requested_discord_drift": check_requested_discord_drift,
 }
 NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
 

@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from modsys.kinds import kind
+from modsys.kinds import SOURCES, kind
 
 
 class UTCDateTime(TypeDecorator):
@@ -79,11 +79,7 @@ class ActionStatus(StrEnum):
     modified = "modified"
 
 
-class ActionSource(StrEnum):
-    flag = "flag"
-    moderator = "moderator"
-    automated_detection = "automated_detection"
-    discord = "discord"  # done in the Discord client, found in the guild's audit log
+ActionSource = StrEnum("ActionSource", {name: name for name in SOURCES})  # type: ignore[misc]  # modsys.kinds
 
 
 class EvidenceKind(StrEnum):

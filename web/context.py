@@ -119,4 +119,4 @@ def community() -> Community | None:
 
 def template_globals() -> dict[str, Any]:
     return {"now": clock.now(), "settings": state().settings, "model_banner": model_banner, "can": Can(),
-            "kinds": kinds.KINDS, "community": community}
+            "kinds": kinds.KINDS, "sources": kinds.SOURCES, "community": community}

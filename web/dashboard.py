@@ -63,6 +63,7 @@ def home():
     return render_template(
         "dashboard/home.html", flags=flags, appeals=queries.reviewable_appeals(session, me), recent=recent,
         pending=pending, counts=queries.counts(session, me.community_id),
+        reason_needed=discord_overview.reason_needed(session, me.community_id),
         names=queries.staff_names(session, me.community_id), members=members.get, sla=queries.sla)
 
 

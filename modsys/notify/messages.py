@@ -124,6 +124,28 @@ def _expired(session: Session, e: events.ActionExpired, _: Settings) -> Spec:
             "link": case_path(action.id)}
 
 
+@renders(events.ActionRecordedFromDiscord)
+def _recorded(session: Session, e: events.ActionRecordedFromDiscord, _: Settings) -> Spec:
+    from modsys.discord import cases  # the Discord side of the record (imports the services)
+
+    action = _row(session, Action, e.action_id, "action")
+    member = _row(session, Member, action.member_id, "member")
+    imported = cases.imported_of(session, action.id)  # type: ignore[arg-type]
+    if imported is None:
+        raise Skip("the Discord record of this case no longer exists")
+    fields = [
+        {"name": "Member", "value": f"{md(member.display_name)} ({member.platform_user_id})", "inline": True},
+        {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True},
+        {"name": "Done by", "value": md(cases.executor_label(session, imported)), "inline": True},
+        {"name": "Discord's reason", "value": md(imported.discord_reason) or "(none given)", "inline": False},
+    ]
+    needed = imported.reason_completed_at is None
+    return {"title": f"Done in Discord{', reason needed' if needed else ''}: case #{action.id}",
+            "description": "Cite the rules and write the statement of reasons on the case page; the member is "
+                           "told then, with their appeal link." if needed else "Recorded from Discord.",
+            "fields": fields, "link": case_path(action.id)}
+
+
 # --- appeals (appeals and leadership channels) ------------------------------------
 
 
@@ -276,6 +298,14 @@ def _member_spec(session: Session, action_id: int, member_id: int, appeal_id: in
 @renders(events.MemberNotified)
 def _notice(session: Session, e: events.MemberNotified, settings: Settings) -> Spec:
     return _member_spec(session, e.action_id, e.member_id, None, settings)
+
+
+@renders(events.ActionReasonCompleted)
+def _reason_completed(session: Session, e: events.ActionReasonCompleted, settings: Settings) -> Spec:
+    action = _row(session, Action, e.action_id, "action")
+    spec = _member_spec(session, action.id, action.member_id, None, settings)
+    spec["title"] = f"Statement of reasons for case #{action.id}"
+    return spec
 
 
 @renders(events.MemberToldDecision)

@@ -12,7 +12,7 @@ from modsys.reasons import measure, severity
 
 
 def test_every_kind_is_declared_once_and_is_the_enum():
-    assert set(SanctionKind) == set(kinds.KINDS) == {"note", "warning", "timeout", "kick", "ban", "unban"}
+    assert set(SanctionKind) == set(kinds.KINDS) == {"note", "warning", "timeout", "kick", "ban", "unban", "untimeout"}
 
 
 def test_severity_orders_kinds_then_length():
