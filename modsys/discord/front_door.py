@@ -13,14 +13,15 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from modsys import queries
+from modsys import kinds, queries
 from modsys.actors import Actor
 from modsys.community import policy_for
 from modsys.config import Settings
 from modsys.discord import commands as cmd
+from modsys.discord import cases as discord_cases
 from modsys.discord import community_for_guild
 from modsys.discord import interactions as ix
-from modsys.errors import DomainError, ValidationFailed
+from modsys.errors import DomainError, NotFound, ValidationFailed
 from modsys.models import OPEN_APPEAL_STATES, Action, ActionStatus, Community, Member
 from modsys.reasons import duration_of, measure
 from modsys.services import discord_front_door as svc
@@ -75,6 +76,12 @@ def _command(session: Session, settings: Settings, community: Community, user: i
     opts = ix.options(interaction)
     if name == "case" and ix.subcommand(interaction) == "member":
         return _history(session, settings, community, ix.resolved_user(interaction, str(opts.get("member"))))
+    if name == cmd.NOTE:
+        return _note(session, settings, community, actor, interaction, opts)
+    if name in cmd.LIFT_COMMANDS:
+        return _lift(session, settings, community, actor, interaction, opts, cmd.LIFT_COMMANDS[str(name)])
+    if name == cmd.REASON:
+        return _reason(session, settings, actor, opts)
     sanction = cmd.available_sanction_commands().get(str(name))
     if sanction is not None:
         target = ix.resolved_user(interaction, str(opts.get("member")))
@@ -85,6 +92,49 @@ def _command(session: Session, settings: Settings, community: Community, user: i
         return ix.message_reply(_filed(session, settings, community, action, rule, target.id))
     return ix.message_reply("modsys does not know this command; an admin may need to run "
                             "`modsys discord register-commands`.")
+
+
+# --- the quick commands: the dashboard's services, the same permissions ------------------
+
+
+def _note(session: Session, settings: Settings, community: Community, actor: Actor, interaction: dict[str, Any],
+          opts: dict[str, Any]) -> dict[str, Any]:
+    target = ix.resolved_user(interaction, str(opts.get("member")))
+    action = svc.file_from_discord(session, actor, community.id, _user(target), "note",  # type: ignore[arg-type]
+                                   [str(opts.get("rule") or "")], "", str(opts.get("text") or ""))
+    return ix.message_reply(f"Note #{action.id} added to {target.name}'s case file (staff only).\n"
+                            f"{case_url(settings, action.id)}")  # type: ignore[arg-type]
+
+
+def _lift(session: Session, settings: Settings, community: Community, actor: Actor, interaction: dict[str, Any],
+          opts: dict[str, Any], kind: str) -> dict[str, Any]:
+    target = ix.resolved_user(interaction, str(opts.get("member")))
+    action = svc.lift_from_discord(session, actor, community.id, _user(target), kind,  # type: ignore[arg-type]
+                                   str(opts.get("reason") or ""), str(opts.get("rule") or ""))
+    return ix.message_reply(f"Case #{action.id}: {target.name}'s {kinds.kind(kind).lifts} is lifted in modsys; "
+                            f"Discord follows within seconds.\n{case_url(settings, action.id)}")  # type: ignore[arg-type]
+
+
+def _reason(session: Session, settings: Settings, actor: Actor, opts: dict[str, Any]) -> dict[str, Any]:
+    try:
+        action_id = int(opts.get("case"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValidationFailed("say which case: /reason case:12 text:...", field="case") from None
+    text, rule = str(opts.get("text") or ""), str(opts.get("rule") or "")
+    if not 0 < action_id < 2**31:
+        raise NotFound(f"there is no case #{action_id}")
+    if discord_cases.awaiting_reasons(session, action_id):
+        if not rule:
+            raise ValidationFailed(f"case #{action_id} was done in Discord and cites no rule yet: add the rule "
+                                   "option to complete it", field="rule")
+        action = discord_cases.complete_statement(session, actor, action_id, [rule], text)
+        head = (f"Case #{action_id}: statement of reasons complete. The member is told by DM with their appeal "
+                f"link" + (f"; they can appeal until {action.appeal_deadline:%Y-%m-%d %H:%M} UTC."
+                           if action.appeal_deadline else "."))
+    else:
+        discord_cases.amend_statement(session, actor, action_id, text)
+        head = f"Case #{action_id}: statement of reasons amended (audited)."
+    return ix.message_reply(f"{head}\n{case_url(settings, action_id)}")
 
 
 def _user(u: ix.User) -> svc.DiscordUser:
@@ -250,7 +300,7 @@ def _autocomplete(session: Session, community: Community, user: ix.User, interac
             if typed.lower() not in f"{r.id} {r.title}".lower():
                 continue
             label = f"{r.id}: {r.title}"
-            if member_id:
+            if member_id and str((interaction.get("data") or {}).get("name")) in cmd.available_sanction_commands():
                 hint = svc.ladder_hint(session, community.id, str(member_id), r.id)  # type: ignore[arg-type]
                 if hint is not None:
                     label += f" (ladder: {hint[0].describe()})"

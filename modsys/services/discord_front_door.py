@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlmodel import Session, delete, select
 
-from modsys import clock, permissions
+from modsys import clock, kinds, permissions
 from modsys.actors import Actor
 from modsys.community import policy_for
-from modsys.errors import NotFound, PermissionDenied
+from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from modsys.models import (
     Action,
+    ActionStatus,
     DiscordDraft,
     Evidence,
     EvidenceKind,
@@ -184,6 +185,27 @@ def file_from_discord(uow: UnitOfWork, community_id: int, target: DiscordUser, k
     return file_action(uow.session, uow.actor, NewAction(
         member_id=None, platform_user_id=target.id, display_name=target.name, kind=kind, rules=rules,
         public_reason=public_reason, private_note=private_note, duration=duration))
+
+
+@service
+def lift_from_discord(uow: UnitOfWork, community_id: int, target: DiscordUser, kind: str, public_reason: str,
+                      rule: str = "") -> Action:
+    """/unban, /untimeout: a case of the lifting kind, as the dashboard files it (the
+    lifted case is revoked, Discord is told). The rule defaults to the lifted case's."""
+    uow.bind(community_id)
+    uow.staff_with(lambda user: permissions.can_file(user, kind))
+    lifted_kind = kinds.kind(kind).lifts
+    member = uow.first(Member, Member.platform_user_id == target.id)
+    lifted = uow.first(Action, Action.member_id == member.id, Action.kind == lifted_kind,
+                       Action.status == ActionStatus.active) if member is not None else None
+    if lifted is None:
+        raise Conflict(f"{target.name} has no active {lifted_kind} in modsys to lift")
+    rules = [rule] if rule else list(lifted.rules)
+    if not rules:
+        raise ValidationFailed(f"case #{lifted.id} cites no rule yet (done in Discord): give the rule option",
+                               field="rules")
+    return file_action(uow.session, uow.actor, NewAction(
+        member_id=member.id, kind=kind, rules=rules, public_reason=public_reason))  # type: ignore[union-attr]
 
 
 @service
