@@ -87,6 +87,13 @@ def kind(name: str) -> Kind:
     return KINDS[name]
 
 
+def severity(name: str, duration: timedelta | None) -> tuple[int, float]:
+    """Comparable severity: kind first, then length (permanent is the longest)."""
+    declared = kind(name)
+    length = (float("inf") if duration is None else duration.total_seconds()) if declared.timed else 0.0
+    return (declared.rank or 0, length)
+
+
 def counted() -> list[str]:
     """Kinds that count against a member on a rule's ladder: sanctions they were told of."""
     return [k.name for k in KINDS.values() if k.rank is not None and k.tells_member]

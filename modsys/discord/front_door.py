@@ -192,7 +192,7 @@ def _act_modal(session: Session, community: Community, draft: str, message: svc.
     rules = [{"label": f"{r.id}: {r.title}"[:100], "value": r.id} for r in policy.rules[:cmd.MAX_CHOICES]]
     first = policy.rules[0]
     hint = svc.ladder_hint(session, community.id, message.author.id, first.id)  # type: ignore[arg-type]
-    suggested = _measure_text(hint[0].kind, hint[0].duration) if hint else "warning"
+    suggested = _measure_text(hint.step.kind, hint.step.duration) if hint else "warning"
     rule_select = {"type": 18, "label": "Rule broken",
                    "component": {"type": 3, "custom_id": "rule", "options": rules, "required": True}}
     quoted = (message.content or "(empty message)")[:300]
@@ -266,8 +266,7 @@ def _filed(session: Session, settings: Settings, community: Community, action: A
     lines = [head]
     hint = svc.ladder_hint(session, community.id, discord_user_id, rule)  # type: ignore[arg-type]
     if hint is not None:
-        step, earlier = hint
-        lines.append(f"Ladder for {rule}: {earlier} earlier case(s) counted; the next step is now {step.describe()}.")
+        lines.append(f"Ladder for {rule}: the next step is now {hint.step.describe()} ({hint.why}).")
     lines.append(case_url(settings, action.id))  # type: ignore[arg-type]
     return "\n".join(lines)
 
@@ -303,6 +302,6 @@ def _autocomplete(session: Session, community: Community, user: ix.User, interac
             if member_id and str((interaction.get("data") or {}).get("name")) in cmd.available_sanction_commands():
                 hint = svc.ladder_hint(session, community.id, str(member_id), r.id)  # type: ignore[arg-type]
                 if hint is not None:
-                    label += f" (ladder: {hint[0].describe()})"
+                    label += f" (ladder: {hint.step.describe()})"
             choices.append({"name": label[:100], "value": r.id})
     return {"type": ix.AUTOCOMPLETE_RESULT, "data": {"choices": choices[:ix.AUTOCOMPLETE_MAX]}}

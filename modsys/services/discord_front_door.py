@@ -32,9 +32,8 @@ from modsys.models import (
     StaffUser,
     Visibility,
 )
-from modsys.policy import LadderStep
 from modsys.services._base import service
-from modsys.services.actions import NewAction, file_action, suggest_sanction
+from modsys.services.actions import NewAction, Suggestion, file_action, suggest_sanction
 from modsys.services.evidence import EvidenceInput, build_evidence
 from modsys.services.flags import FlagReportInput, act_on_flag, report_flag
 from modsys.services.members import get_or_create_member
@@ -163,15 +162,16 @@ def linked_staff(session: Session, community_id: int, discord_user_id: str) -> S
         StaffUser.active.is_(True))).first()
 
 
-def ladder_hint(session: Session, community_id: int, discord_user_id: str, rule_id: str) -> tuple[LadderStep, int] | None:
-    """The rule's next ladder step for a member (read only; unknown members start at step one)."""
+def ladder_hint(session: Session, community_id: int, discord_user_id: str, rule_id: str) -> Suggestion | None:
+    """The rule's next ladder step for a member, and why (read only; unknown members start at step one)."""
     policy = policy_for(session, community_id)
-    if policy.rule(rule_id) is None:
+    rule = policy.rule(rule_id)
+    if rule is None:
         return None
     member = session.exec(select(Member).where(Member.community_id == community_id,
                                                Member.platform_user_id == discord_user_id)).first()
     if member is None:
-        return policy.rule(rule_id).ladder[0], 0  # type: ignore[union-attr]
+        return Suggestion(rule.ladder[0], 0, None, "no earlier case: the ladder's first step")
     return suggest_sanction(session, member.id, rule_id, policy)  # type: ignore[arg-type]
 
 
