@@ -321,9 +321,9 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "verify_audit_chain": verify_audit_chain,
     "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
     "release_idle_claims": release_idle_claims,
+    "sync_discord_audit_log": sync_discord_audit_log,  # records cases done in Discord: their modlog post follows
     "deliver_outbox": deliver,
     "deliver_discord_enforcement": deliver_discord_enforcement,
-    "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
     "check_requested_discord_drift": check_requested_discord_drift,
 }
