@@ -122,7 +122,8 @@ def test_a_ban_done_in_the_discord_client_reaches_the_members_appeal(site, db_ur
     assert "The moderators are writing the statement of reasons" in page and "Send my appeal" not in page
     refused = http.post(f"{early}/appeal", data={"csrf_token": CSRF.search(http.get(f"{url}/login").text).group(1),
                                                  "statement": "I was never part of a raid; please look again."})
-    assert refused.status_code == 422 and "not yet written the statement of reasons" in refused.text
+    assert refused.status_code == 422  # the service refuses, not only the page
+    assert f'role="alert">the moderators have not yet written the statement of reasons for case #{case.id}' in refused.text
     fresh(session)
     assert session.exec(select(Appeal)).all() == []
 
