@@ -105,6 +105,19 @@ def test_the_case_page_says_what_became_of_the_link(app, engine, session, mod_a,
     assert "Not notified: the member does not accept DMs" in text and "send it by hand" in text
 
 
+def test_admin_shows_the_placeholder_without_buttons_and_its_routes_refuse(app, engine, session, make_staff, guild,
+                                                                          discord_bot):
+    case = _recorded(engine, session, guild, discord_bot, kind=145)  # AutoMod
+    make_staff("admin", "boss")
+    client = app.test_client()
+    login(client, "boss")
+    text = page(client, "/admin")
+    assert "modsys's placeholder" in text and f'action="/admin/staff/{case.moderator_id}/' not in text
+    response = client.post(f"/admin/staff/{case.moderator_id}/active",
+                           data={"csrf_token": csrf_token(client, "/admin"), "active": "1"})
+    assert response.status_code == 409 and "placeholder" in response.get_data(as_text=True)
+
+
 def test_admin_asks_for_a_drift_check_now_and_the_scheduler_runs_it(app, engine, session, community, make_staff,
                                                                     guild, discord_bot):
     make_staff("admin", "boss")
