@@ -23,7 +23,7 @@ from modsys import audit, clock, events, kinds, permissions
 from modsys.actors import Actor
 from modsys.community import policy_for, remember_policy_version
 from modsys.discord import enforcement
-from modsys.errors import Conflict, NotFound
+from modsys.errors import Conflict, NotFound, ValidationFailed
 from modsys.models import (
     SYSTEM_ROLE,
     Action,
@@ -208,6 +208,20 @@ def complete_statement(uow: UnitOfWork, action_id: int, rules: list[str], public
     enforcement.queue(session, action, "notify")  # the member's DM, with the link
     uow.emit(events.ActionReasonCompleted(action.id))  # type: ignore[arg-type]
     return action
+
+
+@service
+def write_reasons(uow: UnitOfWork, action_id: int, text: str, rule: str = "") -> tuple[Action, bool]:
+    """`/reason`: complete the statement of a case done in Discord (True; the rule is
+    then required) or amend a case's explanation (False)."""
+    uow.staff_with(permissions.can_file)
+    uow.get(Action, action_id, "case")  # another community's case is "not found", whatever its state
+    if awaiting_reasons(uow.session, action_id):
+        if not rule:
+            raise ValidationFailed(f"case #{action_id} was done in Discord and cites no rule yet: add the rule "
+                                   "option to complete it", field="rule")
+        return complete_statement(uow.session, uow.actor, action_id, [rule], text), True
+    return amend_statement(uow.session, uow.actor, action_id, text), False
 
 
 @service

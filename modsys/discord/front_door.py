@@ -120,20 +120,16 @@ def _reason(session: Session, settings: Settings, actor: Actor, opts: dict[str, 
         action_id = int(opts.get("case"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValidationFailed("say which case: /reason case:12 text:...", field="case") from None
-    text, rule = str(opts.get("text") or ""), str(opts.get("rule") or "")
     if not 0 < action_id < 2**31:
         raise NotFound(f"there is no case #{action_id}")
-    if discord_cases.awaiting_reasons(session, action_id):
-        if not rule:
-            raise ValidationFailed(f"case #{action_id} was done in Discord and cites no rule yet: add the rule "
-                                   "option to complete it", field="rule")
-        action = discord_cases.complete_statement(session, actor, action_id, [rule], text)
-        head = (f"Case #{action_id}: statement of reasons complete. The member is told by DM with their appeal "
-                f"link" + (f"; they can appeal until {action.appeal_deadline:%Y-%m-%d %H:%M} UTC."
-                           if action.appeal_deadline else "."))
-    else:
-        discord_cases.amend_statement(session, actor, action_id, text)
+    action, completed = discord_cases.write_reasons(session, actor, action_id, str(opts.get("text") or ""),
+                                                    str(opts.get("rule") or ""))
+    if not completed:
         head = f"Case #{action_id}: statement of reasons amended (audited)."
+    else:
+        head = (f"Case #{action_id}: statement of reasons complete. The member is told by DM with their appeal "
+                "link" + (f"; they can appeal until {action.appeal_deadline:%Y-%m-%d %H:%M} UTC."
+                          if action.appeal_deadline else "."))
     return ix.message_reply(f"{head}\n{case_url(settings, action_id)}")
 
 

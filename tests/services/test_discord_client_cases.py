@@ -11,11 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.actors import CLI
+from modsys.actors import CLI, Actor
+from modsys.config import DEFAULT_POLICY
 from modsys.discord import cases, drift
 from modsys.discord.audit_log import sync_audit_log
 from modsys.discord.delivery import deliver_enforcement
-from modsys.errors import Conflict, PermissionDenied, PolicyViolation, ValidationFailed
+from modsys.errors import Conflict, NotFound, PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import (
     SYSTEM_ROLE,
     Action,
@@ -27,6 +28,7 @@ from modsys.models import (
 )
 from modsys.notify.messages import render
 from modsys.services import staff as staff_svc
+from modsys.services.communities import create_community
 from tests.conftest import PASSWORD, fresh
 from tests.factories import appeal
 from tests.support.discord_server import bot_settings
@@ -153,3 +155,16 @@ def test_the_placeholder_owner_of_unlinked_and_automod_cases_is_no_ones_account(
     session.commit()
     assert staff_svc.authenticate(session, owner.username, "!") is None
     assert staff_svc.session_user(session, owner.id, owner.session_token) is None
+
+
+def test_reason_from_another_community_is_not_found_whatever_the_cases_state(engine, session, community, guild,
+                                                                               discord_bot, clock):
+    other = create_community(session, CLI, "other", "Other server", str(DEFAULT_POLICY))
+    stranger = staff_svc.create_staff(session, CLI, other.id, "stranger", "moderator", PASSWORD)
+    guild.log(22, BANNED, UNLINKED_MOD, reason="raid bot")
+    sync_audit_log(engine, settings=bot_settings(discord_bot))
+    case = _case(session)
+    for rule in ("", "spam"):  # the same answer with or without the rule: nothing about the case leaks
+        with pytest.raises(NotFound, match=f"case {case.id} does not exist"):
+            cases.write_reasons(session, Actor.staff(stranger), case.id, "Joined with a raid bot.", rule)
+    assert cases.awaiting_reasons(session, case.id)
