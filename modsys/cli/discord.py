@@ -107,7 +107,7 @@ def drift_now(community_slug: str | None) -> None:
     if not counts.get("checked") and not counts.get("errors"):
         fail("no community has a Discord server id: set one with `modsys community set-guild` "
              "(or MODSYS_DISCORD_GUILD_ID for the default community)")
-    session.expire_all()
+    session.rollback()  # end the read snapshot taken before the check: read what it stored
     for community in ([chosen] if chosen else session.exec(select(Community).order_by(Community.id))):
         for d in drift.open_findings(session, community.id):  # type: ignore[arg-type]
             what = (f"banned in Discord without a case (Discord's reason: {d.discord_reason or 'none'})"
