@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from modsys import clock, portal_links, queries
 from modsys.community import policy_for
+from modsys.discord import cases as discord_cases
 from modsys.errors import DomainError, NotFound
 from modsys.models import (
     OPEN_APPEAL_STATES,
@@ -62,6 +63,7 @@ class Case:
     policy: Policy
     expires_at: datetime
     grace: bool  # the link expired; it works only because there is an appeal to follow
+    awaiting_reasons: bool = False  # done in Discord; nobody wrote its statement of reasons yet
 
 
 def grace_allowed(session: Session, action: Action, policy: Policy) -> bool:
@@ -95,7 +97,8 @@ def open_case(session: Session, secret: str, token: str) -> Case:
         raise LinkProblem(
             f"This appeal link expired on {expires_at:%Y-%m-%d %H:%M} UTC, when the appeal window for this case "
             "closed, and there is no appeal to follow. If you think this is wrong, contact the moderation team.", 410)
-    return Case(token, action, member, policy, expires_at, grace)
+    return Case(token, action, member, policy, expires_at, grace,
+                discord_cases.awaiting_reasons(session, action.id))  # type: ignore[arg-type]
 
 
 def appeal_of(session: Session, case: Case, appeal_id: int) -> Appeal:
@@ -115,6 +118,9 @@ def can_appeal(case: Case, appeals: list[Appeal]) -> tuple[bool, str]:
             return False, "Your appeal is open: open it above to follow it and to answer the moderators."
         if ap.status == AppealStatus.decided:
             return False, "Your appeal was decided: open it above to read the decision and its reasons."
+    if case.awaiting_reasons:
+        return False, ("The moderators have not yet written the statement of reasons for this case. You will "
+                       "receive it by DM with your appeal link, and you can appeal from then.")
     if not a.appealable:
         return False, f"A {a.kind} can't be appealed under this community's policy."
     if a.status not in APPEALABLE_STATUSES:

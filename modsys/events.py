@@ -90,6 +90,16 @@ class ActionExpired(Event):
 
 
 @dataclass(frozen=True)
+class ActionRecordedFromDiscord(Event):
+    """A case done in the Discord client (or by AutoMod) was recorded: a moderator
+    must write its statement of reasons before the member is told."""
+
+    name: ClassVar[str] = "action.recorded_from_discord"
+    channel: ClassVar[str] = Channel.modlog
+    action_id: int
+
+
+@dataclass(frozen=True)
 class MemberNotified(MemberEvent):
     """The sanction, before it lands in Discord, with the signed appeal link (made at delivery)."""
 

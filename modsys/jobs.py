@@ -304,6 +304,12 @@ def check_discord_drift(engine: Engine, *, settings: Settings, **options: Any) -
     return discord_drift.check_drift(engine, settings=settings, **options)
 
 
+def check_requested_discord_drift(engine: Engine, *, settings: Settings | None = None,
+                                  **options: Any) -> dict[str, int]:
+    """The drift checks asked for from /admin ("check drift now")."""
+    return discord_drift.check_requested(engine, settings=settings, **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -314,10 +320,11 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "verify_audit_chain": verify_audit_chain,
     "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
     "release_idle_claims": release_idle_claims,
+    "sync_discord_audit_log": sync_discord_audit_log,  # records cases done in Discord: their modlog post follows
     "deliver_outbox": deliver,
     "deliver_discord_enforcement": deliver_discord_enforcement,
-    "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
+    "check_requested_discord_drift": check_requested_discord_drift,
 }
 # Jobs given the process's settings (one object, built at the entry point: `modsys serve`'s
 # generated SECRET_KEY must reach Discord delivery as it reaches the outbox).

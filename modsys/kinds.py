@@ -67,7 +67,16 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          enforce="ban", reverse="unban", dm_first=True),
     Kind("note", "note", rank=0, tells_member=False),
     Kind("unban", "unban", rank=None, on_ladder=False, lifts="ban", enforce="unban"),
+    Kind("untimeout", "timeout lifted", rank=None, on_ladder=False, lifts="timeout", enforce="untimeout"),
 )}
+
+# Where a case comes from (`Action.source`), with what pages call it.
+SOURCES: dict[str, str] = {
+    "moderator": "filed by a moderator",
+    "flag": "from a flag",
+    "automated_detection": "automated detection",
+    "discord": "done in Discord",  # the Discord client or AutoMod, found in the guild's audit log
+}
 
 # Kinds as an enum (pydantic models and the OpenAPI document list its values), built from the registry.
 ActionKind = StrEnum("ActionKind", {name: name for name in KINDS})  # type: ignore[misc]
@@ -76,6 +85,13 @@ ActionKind = StrEnum("ActionKind", {name: name for name in KINDS})  # type: igno
 def kind(name: str) -> Kind:
     """The declaration of `name`; KeyError for a kind that does not exist."""
     return KINDS[name]
+
+
+def severity(name: str, duration: timedelta | None) -> tuple[int, float]:
+    """Comparable severity: kind first, then length (permanent is the longest)."""
+    declared = kind(name)
+    length = (float("inf") if duration is None else duration.total_seconds()) if declared.timed else 0.0
+    return (declared.rank or 0, length)
 
 
 def counted() -> list[str]:

@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from modsys.kinds import kind
+from modsys.kinds import SOURCES, kind
 
 
 class UTCDateTime(TypeDecorator):
@@ -65,6 +65,11 @@ class Role(StrEnum):
     admin = "admin"
 
 
+# The role of modsys's own placeholder account that files cases done in Discord by an
+# unlinked moderator or by AutoMod: no capability, never a login, never managed.
+SYSTEM_ROLE = "system"
+
+
 class ActionStatus(StrEnum):
     pending_cosign = "pending_cosign"  # waiting for a second signature (two-person rule)
     active = "active"
@@ -74,11 +79,7 @@ class ActionStatus(StrEnum):
     modified = "modified"
 
 
-class ActionSource(StrEnum):
-    flag = "flag"
-    moderator = "moderator"
-    automated_detection = "automated_detection"
-    discord = "discord"  # done in the Discord client, found in the guild's audit log
+ActionSource = StrEnum("ActionSource", {name: name for name in SOURCES})  # type: ignore[misc]  # modsys.kinds
 
 
 class EvidenceKind(StrEnum):
@@ -533,13 +534,15 @@ class DiscordImport(SQLModel, table=True):
 
 
 class DiscordSyncCursor(SQLModel, table=True):
-    """Where the audit-log sync of a community stopped."""
+    """A community's Discord bookkeeping: where the audit-log sync stopped, and the drift check."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", unique=True)
     last_entry_id: str = _str(32, default="0")
     last_run_at: Optional[datetime] = _time(default=None)
     last_error: str = _str(500, default="")
+    drift_requested_at: Optional[datetime] = _time(default=None)  # "check drift now" from /admin
+    drift_checked_at: Optional[datetime] = _time(default=None)
 
 
 class DiscordDrift(SQLModel, table=True):
@@ -555,6 +558,9 @@ class DiscordDrift(SQLModel, table=True):
     found_at: datetime = _time()
     resolved_at: Optional[datetime] = _time(default=None)
     resolution: str = _str(200, default="")
+    # What Discord's ban list said (a "missing_case" import keeps them as the draft).
+    discord_reason: str = _str(600, default="", sa_column_kwargs={"server_default": ""})
+    user_name: str = _str(100, default="", sa_column_kwargs={"server_default": ""})
 
 
 # --- Discord front door (issue 12) -------------------------------------------

@@ -144,6 +144,16 @@ class Rule(_Strict):
     category: str = "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE"
     ladder: Annotated[list[LadderStep], Field(min_length=1)]
 
+    def step_above(self, worst: tuple[str, timedelta | None] | None) -> tuple[LadderStep, bool]:
+        """The ladder's first step more severe than `worst` (kind, duration), and True;
+        the first step when there is no `worst`; the top step and False when nothing
+        on the ladder is more severe (the ladder never suggests going down)."""
+        if worst is None:
+            return self.ladder[0], True
+        floor = kinds.severity(*worst)
+        above = next((step for step in self.ladder if kinds.severity(step.kind, step.duration) > floor), None)
+        return (above, True) if above is not None else (self.ladder[-1], False)
+
     @field_validator("ground", mode="before")
     @classmethod
     def _ground_alias(cls, v: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Statements of reasons (EU DSA Art. 17) and sanction severity, as pure functions."""
+"""Statements of reasons (EU DSA Art. 17), as pure functions; sanction severity is the kind registry's."""
 
 from __future__ import annotations
 
@@ -19,13 +19,6 @@ def measure(name: str, duration: timedelta | None) -> str:
     if not declared.timed:
         return declared.label
     return f"permanent {declared.label}" if duration is None else f"{format_duration(duration)} {declared.label}"
-
-
-def severity(name: str, duration: timedelta | None) -> tuple[int, float]:
-    """Comparable severity: kind first, then length (permanent is the longest)."""
-    declared = kind(name)
-    length = (float("inf") if duration is None else duration.total_seconds()) if declared.timed else 0.0
-    return (declared.rank or 0, length)
 
 
 def build_statement(action: Action, policy: Policy, *, facts: str, automated_detection: bool,

@@ -59,10 +59,11 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "release_idle_claims": (IntervalTrigger(minutes=5), 900),
     "verify_audit_chain": (CronTrigger(hour=3, minute=30, timezone=UTC), 6 * 3600),
     # Discord: enforcement within about a second of filing; the audit log every
-    # minute (Discord keeps it 45 days); drift daily.
+    # minute (Discord keeps it 45 days); drift daily, and within a minute when /admin asks.
     "deliver_discord_enforcement": (IntervalTrigger(seconds=1), 30),
     "sync_discord_audit_log": (IntervalTrigger(seconds=60), 300),
     "check_discord_drift": (CronTrigger(hour=4, minute=15, timezone=UTC), 6 * 3600),
+    "check_requested_discord_drift": (IntervalTrigger(seconds=30), 300),
     # Hourly: rows written since the last checkpoint are the ones it can't vouch for.
     "checkpoint_audit_chain": (IntervalTrigger(hours=1), 3600),
 }

@@ -59,6 +59,15 @@ def retry_discord():
     return redirect(url_for("admin.index", _anchor="discord"))
 
 
+@bp.route("/discord/drift/check", methods=["POST"])
+@roles_required(*ADMINS)
+def check_drift_now():
+    drift.request_check(db(), actor(), staff().community_id)
+    flash("Drift check requested: the scheduler runs it within a minute; reload this page to see its findings.",
+          "info")
+    return redirect(url_for("admin.index", _anchor="discord"))
+
+
 @bp.route("/discord/drift/<int:drift_id>/<how>", methods=["POST"])
 @roles_required(*ADMINS)
 def fix_drift(drift_id: int, how: str):

@@ -126,4 +126,5 @@ def member_notices(action: Any) -> Any:
 
 def template_globals() -> dict[str, Any]:
     return {"now": clock.now(), "settings": state().settings, "model_banner": model_banner, "can": Can(),
-            "kinds": kinds.KINDS, "community": community, "member_notices": member_notices}
+            "kinds": kinds.KINDS, "sources": kinds.SOURCES, "community": community,
+            "member_notices": member_notices}

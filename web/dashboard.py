@@ -64,6 +64,7 @@ def home():
     return render_template(
         "dashboard/home.html", flags=flags, appeals=queries.reviewable_appeals(session, me), recent=recent,
         pending=pending, counts=queries.counts(session, me.community_id),
+        reason_needed=discord_overview.reason_needed(session, me.community_id),
         names=queries.staff_names(session, me.community_id), members=members.get, sla=queries.sla)
 
 
@@ -147,10 +148,13 @@ def suggestions():
 def _suggestions(member: Member | None, policy) -> dict:
     out = {}
     for rule in policy.rules:
-        step, count = (action_svc.suggest_sanction(db(), member.id, rule.id, policy) if member
-                       else (rule.ladder[0], 0))
+        if member is None:
+            step, count, why = rule.ladder[0], 0, "a member not known yet: the ladder's first step"
+        else:
+            hint = action_svc.suggest_sanction(db(), member.id, rule.id, policy)
+            step, count, why = hint.step, hint.count, hint.why
         out[rule.id] = {"kind": step.kind.value, "label": step.describe(), "count": count,
-                        "duration": _short(step.duration)}
+                        "duration": _short(step.duration), "why": why}
     return out
 
 

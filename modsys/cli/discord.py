@@ -1,4 +1,4 @@
-"""`modsys discord ...`: the bot's setup check, staff accounts' Discord ids, command registration."""
+"""`modsys discord ...`: the bot's setup check, staff accounts' Discord ids, command registration, drift now."""
 
 from __future__ import annotations
 
@@ -66,22 +66,53 @@ def link_staff(username: str, discord_user_id: str) -> None:
 def register_commands(community_slug: str | None) -> None:
     """Register (bulk overwrite) the modsys commands in the community's guild."""
     from modsys.community import policy_for
-    from modsys.discord import commands
+    from modsys.discord import commands, guild_id_for
 
     settings = load_settings()
     _, session = open_db(settings)
     community = community_of(session, settings, community_slug)
     slug = community.slug
-    if not community.discord_guild_id:
-        fail(f"community {slug!r} has no Discord guild id; set it with `modsys community set-guild {slug} GUILD_ID`")
+    guild = guild_id_for(community, settings)
+    if not guild:
+        fail(f"community {slug!r} has no Discord guild id; set it with `modsys community set-guild {slug} GUILD_ID` "
+             "(or MODSYS_DISCORD_GUILD_ID for the default community)")
     definitions = commands.definitions(policy_for(session, community.id))
     try:
-        registered = commands.register(settings, community.discord_guild_id, definitions)
+        registered = commands.register(settings, guild, definitions)
     except commands.RegistrationFailed as e:
         fail(str(e))
     kinds = {commands.CHAT_INPUT: "slash", commands.USER_COMMAND: "user menu", commands.MESSAGE_COMMAND: "message menu"}
-    click.echo(f"registered {len(registered)} commands in guild {community.discord_guild_id} ({slug}):")
+    click.echo(f"registered {len(registered)} commands in guild {guild} ({slug}):")
     for c in registered:
         name = f"/{c['name']}" if c.get("type") == commands.CHAT_INPUT else c["name"]
         who = "staff" if c.get("default_member_permissions") else "everyone"
         click.echo(f"  {name:<24} {kinds.get(c.get('type'), '?'):<13} {who}  id {c.get('id')}")
+
+
+@discord.command("drift")
+@community_option
+def drift_now(community_slug: str | None) -> None:
+    """Run the drift check now (every community with a server, or --community SLUG) and list what differs."""
+    from sqlmodel import select
+
+    from modsys.discord import drift
+    from modsys.models import Community
+
+    settings = load_settings()
+    if not settings.discord_bot_token:
+        fail("MODSYS_DISCORD_BOT_TOKEN is not set: without a bot there is nothing to compare (docs/discord.md)")
+    engine, session = open_db(settings)
+    chosen = community_of(session, settings, community_slug) if community_slug else None
+    counts = drift.check_drift(engine, settings=settings, community_id=chosen.id if chosen else None)
+    if not counts.get("checked") and not counts.get("errors"):
+        fail("no community has a Discord server id: set one with `modsys community set-guild` "
+             "(or MODSYS_DISCORD_GUILD_ID for the default community)")
+    session.rollback()  # end the read snapshot taken before the check: read what it stored
+    for community in ([chosen] if chosen else session.exec(select(Community).order_by(Community.id))):
+        for d in drift.open_findings(session, community.id):  # type: ignore[arg-type]
+            what = (f"banned in Discord without a case (Discord's reason: {d.discord_reason or 'none'})"
+                    if d.problem == "missing_case" else f"case #{d.action_id}: {d.kind} missing in Discord")
+            click.echo(f"{community.slug}: {d.platform_user_id} {d.user_name}: {what}")
+    click.echo(f"{counts['open']} difference(s) open; fix them on /admin (Discord section)"
+               + (f"; {counts['errors']} community check(s) failed, see the log" if counts["errors"] else ""))
+    raise SystemExit(1 if counts["errors"] else 0)

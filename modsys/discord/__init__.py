@@ -5,12 +5,14 @@ and the setup check (`permissions`); the front door: signed interactions
 (`interactions`, `front_door`), slash commands (`commands`) and OAuth2 sign-in
 (`oauth`). `client` is the bot's HTTP client.
 
-Which guild a community is: `guild_id_for` (one rule, used everywhere).
+Which guild a community is, and which community a guild is: `guild_id_for` and
+`community_for_guild`, one rule in both directions, used everywhere (enforcement,
+the audit-log sync, drift, interactions, command registration).
 """
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from modsys.community import DEFAULT_SLUG
 from modsys.config import Settings, settings_of
@@ -27,6 +29,18 @@ def guild_id_for(community: Community | None, settings: Settings) -> str | None:
     if community.discord_guild_id:
         return community.discord_guild_id
     return settings.discord_guild_id if community.slug == DEFAULT_SLUG else None
+
+
+def community_for_guild(session: Session, guild_id: str | None, settings: Settings) -> Community | None:
+    """The community whose guild (by `guild_id_for`) is `guild_id`, or None."""
+    if not guild_id:
+        return None
+    guild_id = str(guild_id)
+    own = session.exec(select(Community).where(Community.discord_guild_id == guild_id)).first()
+    if own is not None or guild_id != settings.discord_guild_id:
+        return own
+    default = session.exec(select(Community).where(Community.slug == DEFAULT_SLUG)).first()
+    return default if default is not None and guild_id_for(default, settings) == guild_id else None
 
 
 def target(session: Session, community_id: int, settings: Settings | None = None) -> tuple[str | None, str]:

@@ -83,7 +83,7 @@ def classify(entry: dict[str, Any], names: dict[str, str]) -> Found | str | None
                  reason=reason, at=snowflake_time(str(entry["id"])), ends_at=ends_at)
 
 
-def _cursor(session: Session, community_id: int) -> DiscordSyncCursor:
+def cursor_of(session: Session, community_id: int) -> DiscordSyncCursor:
     cursor = session.exec(select(DiscordSyncCursor).where(DiscordSyncCursor.community_id == community_id)).first()
     if cursor is None:
         cursor = DiscordSyncCursor(community_id=community_id)
@@ -96,7 +96,7 @@ def _record_page(engine: Engine, community_id: int, after: str, entries: list[di
                  names: dict[str, str], counts: dict[str, int]) -> str | None:
     """Record a page and move the cursor, in one transaction; the new cursor (None: lost a race)."""
     with writing(engine) as session:
-        cursor = _cursor(session, community_id)
+        cursor = cursor_of(session, community_id)
         if cursor.last_entry_id != after:
             return None  # another run moved it meanwhile: it recorded this page
         community = session.get(Community, community_id)
@@ -135,7 +135,7 @@ def sync_audit_log(engine: Engine, *, settings: Settings, client: DiscordClient 
 def _sync_one(engine: Engine, community_id: int, guild: str, client: DiscordClient, pages: int,
               counts: dict[str, int]) -> None:
     with writing(engine) as session:
-        after = _cursor(session, community_id).last_entry_id
+        after = cursor_of(session, community_id).last_entry_id
     for _ in range(pages):
         reply = client.audit_log(guild, after=after, limit=PAGE)
         if not reply.ok:
@@ -155,6 +155,6 @@ def _sync_one(engine: Engine, community_id: int, guild: str, client: DiscordClie
 
 def _note_error(engine: Engine, community_id: int, error: str) -> None:
     with writing(engine) as session:
-        cursor = _cursor(session, community_id)
+        cursor = cursor_of(session, community_id)
         cursor.last_error, cursor.last_run_at = error[:500], clock.now()
         session.add(cursor)

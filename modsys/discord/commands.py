@@ -2,8 +2,9 @@
 
 Shapes from discord-api-docs, developers/interactions/application-commands.mdx:
 command types CHAT_INPUT 1, USER 2, MESSAGE 3 (USER and MESSAGE commands have
-an empty description); option types SUB_COMMAND 1, STRING 3, USER 6; at most 25
-options and 25 choices; names 1-32 characters, descriptions 1-100.
+an empty description); option types SUB_COMMAND 1, STRING 3, INTEGER 4, USER 6;
+at most 25 options and 25 choices; names 1-32 characters, descriptions 1-100;
+`min_value` for INTEGER, `min_length`/`max_length` for STRING options.
 `default_member_permissions` is a permission bit set as a string: staff commands
 ask for Moderate Members (1 << 40, developers/topics/permissions.mdx) so members
 don't see them; modsys still checks the linked staff account on every use.
@@ -16,12 +17,13 @@ from typing import Any
 
 import requests
 
+from modsys import kinds
 from modsys.config import Settings
 from modsys.discord import http_session
 from modsys.policy import Policy, SanctionKind, format_duration, parse_duration
 
 CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
-SUB_COMMAND, STRING, USER = 1, 3, 6
+SUB_COMMAND, STRING, INTEGER, USER = 1, 3, 4, 6
 MAX_CHOICES = 25
 MODERATE_MEMBERS = str(1 << 40)
 
@@ -33,6 +35,10 @@ PERMANENT = "permanent"
 # The sanction commands, by kind string; `kick` appears once the kind exists
 # (the kind registry is another issue's; until then the command isn't offered).
 SANCTION_COMMANDS: dict[str, str] = {"warn": "warning", "timeout": "timeout", "ban": "ban", "kick": "kick"}
+# The quick commands: a note, the lifts (a case of the registry's lifting kind) and
+# the statement of reasons of a case.
+NOTE, REASON = "note", "reason"
+LIFT_COMMANDS: dict[str, str] = {"unban": "unban", "untimeout": "untimeout"}
 
 
 def available_sanction_commands() -> dict[str, str]:
@@ -88,9 +94,38 @@ def _sanction_command(name: str, kind: str, policy: Policy) -> dict[str, Any]:
             "default_member_permissions": MODERATE_MEMBERS, "options": opts}
 
 
+def _staff_command(name: str, description: str, opts: list[dict[str, Any]]) -> dict[str, Any]:
+    opts = sorted(opts, key=lambda o: not o["required"])  # required options first (Discord's rule)
+    return {"type": CHAT_INPUT, "name": name, "description": description,
+            "default_member_permissions": MODERATE_MEMBERS, "options": opts}
+
+
+def _rule(required: bool, description: str = "The rule (from the policy)") -> dict[str, Any]:
+    return _opt(STRING, "rule", description, required, autocomplete=True)
+
+
+def quick_commands() -> list[dict[str, Any]]:
+    """/note, /unban, /untimeout and /reason."""
+    member = _opt(USER, "member", "The member", True)
+    out = [_staff_command(NOTE, "Add an internal note to a member's case file (staff only)", [
+        member, _rule(True), _opt(STRING, "text", "The note", True, min_length=10, max_length=2000)])]
+    for name, kind in LIFT_COMMANDS.items():
+        lifted = kinds.kind(kind).lifts
+        out.append(_staff_command(name, f"Lift the member's {lifted} in modsys and Discord, with a reason", [
+            member, _opt(STRING, "reason", "Why it is lifted: what the member will read", True, min_length=10,
+                         max_length=2000),
+            _rule(False, f"The rule (default: the {lifted}'s)")]))
+    out.append(_staff_command(REASON, "Write or amend the statement of reasons of a case", [
+        _opt(INTEGER, "case", "The case number", True, min_value=1),
+        _opt(STRING, "text", "Why: what the member will read", True, min_length=10, max_length=2000),
+        _rule(False, "The rule broken (needed to complete a case done in Discord)")]))
+    return out
+
+
 def definitions(policy: Policy) -> list[dict[str, Any]]:
     """Every command for a guild governed by `policy` (the body of the bulk overwrite)."""
     staff = [_sanction_command(name, kind, policy) for name, kind in available_sanction_commands().items()]
+    staff += quick_commands()
     staff.append({"type": CHAT_INPUT, "name": "case", "description": "Moderation records in modsys",
                   "default_member_permissions": MODERATE_MEMBERS,
                   "options": [_opt(SUB_COMMAND, "member", "A member's history and open appeals",

@@ -8,7 +8,12 @@ listed without the privileged members intent, and the audit-log sync records
 those anyway. Cases whose enforcement is still queued are not drift.
 
 Findings stay open on /admin until fixed (import as a case, re-apply, close)
-or a later check finds them gone.
+or a later check finds them gone. A ban found only in Discord keeps the ban's
+reason and the user's name from the ban list: an import keeps them as the draft.
+
+Runs daily, and now: `modsys discord drift [--community SLUG]`, or the /admin
+button, which asks the scheduler (`request_check`, run within a minute by
+`check_requested`: no web request ever waits on Discord).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from modsys import clock, permissions
 from modsys.config import Settings
 from modsys.db import writing
 from modsys.discord import enforcement, guild_id_for
+from modsys.discord.audit_log import cursor_of
 from modsys.discord.cases import Found, record
 from modsys.discord.client import UNKNOWN_MEMBER, DiscordClient, client_for
 from modsys.errors import Conflict, ValidationFailed
@@ -34,6 +40,7 @@ from modsys.models import (
     Community,
     DiscordDrift,
     DiscordEnforcement,
+    DiscordSyncCursor,
     EnforcementStatus,
     Member,
 )
@@ -77,34 +84,74 @@ def _active(session: Session, community_id: int, kind: str) -> dict[str, Action]
     return {uid: action for action, uid in rows}
 
 
-def check_drift(engine: Engine, *, settings: Settings, client: DiscordClient | None = None) -> dict[str, int]:
+def check_drift(engine: Engine, *, settings: Settings, client: DiscordClient | None = None,
+                community_id: int | None = None, requested_only: bool = False) -> dict[str, int]:
+    """Check every community with a guild (or `community_id`; or, with `requested_only`,
+    those whose check was asked for). Counts: open findings, errors, communities checked."""
     if not settings.discord_bot_token:
         return {}
-    client = client or client_for(settings)
     with Session(engine) as session:
-        communities = [(c.id, guild_id_for(c, settings)) for c in session.exec(select(Community))]
-    counts = {"open": 0, "errors": 0}
-    for community_id, guild in communities:
+        query = select(Community)
+        if community_id is not None:
+            query = query.where(Community.id == community_id)
+        if requested_only:
+            query = query.join(DiscordSyncCursor, DiscordSyncCursor.community_id == Community.id).where(
+                DiscordSyncCursor.drift_requested_at.is_not(None))
+        communities = [(c.id, guild_id_for(c, settings)) for c in session.exec(query)]
+    counts = {"open": 0, "errors": 0, "checked": 0}
+    if not communities:
+        return counts
+    client = client or client_for(settings)
+    for cid, guild in communities:
         if not guild:
             continue
         try:
-            findings = _findings(engine, client, community_id, guild)  # type: ignore[arg-type]
+            findings = _findings(engine, client, cid, guild)  # type: ignore[arg-type]
         except DriftError as e:  # keep the last findings: an outage is not "no drift"
-            log.warning("drift check of community %s failed: %s", community_id, e)
+            log.warning("drift check of community %s failed: %s", cid, e)
             counts["errors"] += 1
-            continue
-        counts["open"] += _store(engine, community_id, findings)  # type: ignore[arg-type]
+        else:
+            counts["open"] += _store(engine, cid, findings)  # type: ignore[arg-type]
+            counts["checked"] += 1
+        _checked(engine, cid)  # type: ignore[arg-type]
     return counts
 
 
+def check_requested(engine: Engine, *, settings: Settings | None = None,
+                    client: DiscordClient | None = None) -> dict[str, int]:
+    """The checks asked for from /admin (the scheduler runs this every minute)."""
+    return check_drift(engine, settings=settings, client=client, requested_only=True)
+
+
+def _checked(engine: Engine, community_id: int) -> None:
+    with writing(engine) as session:
+        cursor = cursor_of(session, community_id)
+        cursor.drift_requested_at, cursor.drift_checked_at = None, clock.now()
+        session.add(cursor)
+
+
+@service
+def request_check(uow: UnitOfWork, community_id: int) -> DiscordSyncCursor:
+    """"Check drift now" from /admin: the scheduler runs it within a minute. Audited."""
+    uow.bind(community_id)
+    uow.staff_with(permissions.can_fix_drift)
+    cursor = cursor_of(uow.session, community_id)
+    cursor.drift_requested_at = clock.now()
+    uow.session.add(cursor)
+    uow.record("discord.drift_requested", cursor, {})
+    return cursor
+
+
 def _findings(engine: Engine, client: DiscordClient, community_id: int, guild: str) -> list[tuple]:
+    """(kind, problem, user id, case id, Discord's ban object or None) for each difference."""
     bans = _discord_bans(client, guild)
     with Session(engine) as session:
         banned = _active(session, community_id, "ban")
         timed_out = _active(session, community_id, "timeout")
     found: list[tuple] = []
-    found += [("ban", "missing_case", uid, None) for uid in sorted(set(bans) - set(banned), key=int)]
-    found += [("ban", "missing_in_discord", uid, banned[uid].id) for uid in sorted(set(banned) - set(bans), key=int)]
+    found += [("ban", "missing_case", uid, None, bans[uid]) for uid in sorted(set(bans) - set(banned), key=int)]
+    found += [("ban", "missing_in_discord", uid, banned[uid].id, None)
+              for uid in sorted(set(banned) - set(bans), key=int)]
     now = clock.now()
     for uid, action in list(timed_out.items())[:MAX_TIMEOUT_LOOKUPS]:
         if action.ends_at is None or action.ends_at <= now:
@@ -116,8 +163,17 @@ def _findings(engine: Engine, client: DiscordClient, community_id: int, guild: s
             raise DriftError(reply.explain("Moderate Members"))
         until = (reply.data or {}).get("communication_disabled_until")
         if not until or datetime.fromisoformat(until) <= now:
-            found.append(("timeout", "missing_in_discord", uid, action.id))
+            found.append(("timeout", "missing_in_discord", uid, action.id, None))
     return found
+
+
+def _ban_facts(ban: dict[str, Any] | None) -> tuple[str, str]:
+    """(reason, name) from a ban object (guild.mdx "Ban Object": reason, user)."""
+    if not ban:
+        return "", ""
+    user = ban.get("user") or {}
+    name = user.get("global_name") or user.get("username") or ""
+    return str(ban.get("reason") or "")[:600], str(name)[:100]
 
 
 def _store(engine: Engine, community_id: int, findings: list[tuple]) -> int:
@@ -126,16 +182,17 @@ def _store(engine: Engine, community_id: int, findings: list[tuple]) -> int:
     with writing(engine) as session:
         open_rows = list(session.exec(select(DiscordDrift).where(DiscordDrift.community_id == community_id,
                                                                 DiscordDrift.resolved_at.is_(None))))
-        current = {(kind, problem, uid) for kind, problem, uid, _ in findings}
+        current = {(kind, problem, uid) for kind, problem, uid, _, _ in findings}
         known = {(d.kind, d.problem, d.platform_user_id): d for d in open_rows}
         for key, row in known.items():
             if key not in current:
                 row.resolved_at, row.resolution = now, "no longer differs"
                 session.add(row)
-        for kind, problem, uid, action_id in findings:
+        for kind, problem, uid, action_id, ban in findings:
             if (kind, problem, uid) not in known:
+                reason, name = _ban_facts(ban)
                 session.add(DiscordDrift(community_id=community_id, kind=kind, problem=problem, platform_user_id=uid,
-                                         action_id=action_id, found_at=now))
+                                         action_id=action_id, found_at=now, discord_reason=reason, user_name=name))
     return len(findings)
 
 
@@ -164,8 +221,8 @@ def fix(uow: UnitOfWork, drift_id: int, how: str) -> DiscordDrift:
     if how == "import":
         community = session.get(Community, drift.community_id)
         found = Found(entry_id=f"drift:{drift.platform_user_id}:{drift.id}", action_type=22, kind="ban",
-                      user_id=drift.platform_user_id, user_name=f"user {drift.platform_user_id}", executor_id=None,
-                      reason="", at=drift.found_at)
+                      user_id=drift.platform_user_id, user_name=drift.user_name or f"user {drift.platform_user_id}",
+                      executor_id=None, reason=drift.discord_reason, at=drift.found_at)
         action = record(session, actor, community, found)  # type: ignore[arg-type]
         result = f"imported as case #{action.id}" if action else "already imported"
     elif how == "reapply":

@@ -14,13 +14,15 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from modsys import queries
+from modsys import kinds, queries
 from modsys.actors import Actor
 from modsys.community import policy_for
 from modsys.config import Settings
 from modsys.discord import commands as cmd
+from modsys.discord import cases as discord_cases
+from modsys.discord import community_for_guild
 from modsys.discord import interactions as ix
-from modsys.errors import DomainError, PolicyError, ValidationFailed
+from modsys.errors import DomainError, NotFound, PolicyError, ValidationFailed
 from modsys.models import OPEN_APPEAL_STATES, Action, ActionStatus, Community, Member
 from modsys.notify.markdown import escape_markdown as md
 from modsys.notify.text import fit, literal
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def handle(session: Session, settings: Settings, interaction: dict[str, Any]) -> dict[str, Any]:
-    community = svc.community_for_guild(session, interaction.get("guild_id"))
+    community = community_for_guild(session, interaction.get("guild_id"), settings)
     user = ix.invoking_user(interaction)
     kind = interaction["type"]
     data = interaction.get("data") or {}
@@ -83,6 +85,12 @@ def _command(session: Session, settings: Settings, community: Community, user: i
     opts = ix.options(interaction)
     if name == "case" and ix.subcommand(interaction) == "member":
         return _history(session, settings, community, ix.resolved_user(interaction, str(opts.get("member"))))
+    if name == cmd.NOTE:
+        return _note(session, settings, community, actor, interaction, opts)
+    if name in cmd.LIFT_COMMANDS:
+        return _lift(session, settings, community, actor, interaction, opts, cmd.LIFT_COMMANDS[str(name)])
+    if name == cmd.REASON:
+        return _reason(session, settings, actor, opts)
     sanction = cmd.available_sanction_commands().get(str(name))
     if sanction is not None:
         target = ix.resolved_user(interaction, str(opts.get("member")))
@@ -93,6 +101,45 @@ def _command(session: Session, settings: Settings, community: Community, user: i
         return ix.message_reply(_filed(session, settings, community, action, rule, target.id))
     return ix.message_reply("modsys does not know this command; an admin may need to run "
                             "`modsys discord register-commands`.")
+
+
+# --- the quick commands: the dashboard's services, the same permissions ------------------
+
+
+def _note(session: Session, settings: Settings, community: Community, actor: Actor, interaction: dict[str, Any],
+          opts: dict[str, Any]) -> dict[str, Any]:
+    target = ix.resolved_user(interaction, str(opts.get("member")))
+    action = svc.file_from_discord(session, actor, community.id, _user(target), "note",  # type: ignore[arg-type]
+                                   [str(opts.get("rule") or "")], "", str(opts.get("text") or ""))
+    return ix.message_reply(f"Note #{action.id} added to {target.name}'s case file (staff only).\n"
+                            f"{case_url(settings, action.id)}")  # type: ignore[arg-type]
+
+
+def _lift(session: Session, settings: Settings, community: Community, actor: Actor, interaction: dict[str, Any],
+          opts: dict[str, Any], kind: str) -> dict[str, Any]:
+    target = ix.resolved_user(interaction, str(opts.get("member")))
+    action = svc.lift_from_discord(session, actor, community.id, _user(target), kind,  # type: ignore[arg-type]
+                                   str(opts.get("reason") or ""), str(opts.get("rule") or ""))
+    return ix.message_reply(f"Case #{action.id}: {target.name}'s {kinds.kind(kind).lifts} is lifted in modsys; "
+                            f"Discord follows within seconds.\n{case_url(settings, action.id)}")  # type: ignore[arg-type]
+
+
+def _reason(session: Session, settings: Settings, actor: Actor, opts: dict[str, Any]) -> dict[str, Any]:
+    try:
+        action_id = int(opts.get("case"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValidationFailed("say which case: /reason case:12 text:...", field="case") from None
+    if not 0 < action_id < 2**31:
+        raise NotFound(f"there is no case #{action_id}")
+    action, completed = discord_cases.write_reasons(session, actor, action_id, str(opts.get("text") or ""),
+                                                    str(opts.get("rule") or ""))
+    if not completed:
+        head = f"Case #{action_id}: statement of reasons amended (audited)."
+    else:
+        head = (f"Case #{action_id}: statement of reasons complete. The member is told by DM with their appeal "
+                "link" + (f"; they can appeal until {action.appeal_deadline:%Y-%m-%d %H:%M} UTC."
+                          if action.appeal_deadline else "."))
+    return ix.message_reply(f"{head}\n{case_url(settings, action_id)}")
 
 
 def _user(u: ix.User) -> svc.DiscordUser:
@@ -152,7 +199,7 @@ def _act_modal(session: Session, community: Community, draft: str, message: svc.
     rules = [{"label": f"{r.id}: {r.title}"[:100], "value": r.id} for r in policy.rules[:cmd.MAX_CHOICES]]
     first = policy.rules[0]
     hint = svc.ladder_hint(session, community.id, message.author.id, first.id)  # type: ignore[arg-type]
-    suggested = _measure_text(hint[0].kind, hint[0].duration) if hint else "warning"
+    suggested = _measure_text(hint.step.kind, hint.step.duration) if hint else "warning"
     rule_select = {"type": 18, "label": "Rule broken",
                    "component": {"type": 3, "custom_id": "rule", "options": rules, "required": True}}
     quoted = (message.content or "(empty message)")[:300]
@@ -226,8 +273,7 @@ def _filed(session: Session, settings: Settings, community: Community, action: A
     lines = [head]
     hint = svc.ladder_hint(session, community.id, discord_user_id, rule)  # type: ignore[arg-type]
     if hint is not None:
-        step, earlier = hint
-        lines.append(f"Ladder for {rule}: {earlier} earlier case(s) counted; the next step is now {step.describe()}.")
+        lines.append(f"Ladder for {rule}: the next step is now {hint.step.describe()} ({hint.why}).")
     lines.append(case_url(settings, action.id))  # type: ignore[arg-type]
     return "\n".join(lines)
 
@@ -262,9 +308,9 @@ def _autocomplete(session: Session, community: Community, user: ix.User, interac
             if typed.lower() not in f"{r.id} {r.title}".lower():
                 continue
             label = f"{r.id}: {r.title}"
-            if member_id:
+            if member_id and str((interaction.get("data") or {}).get("name")) in cmd.available_sanction_commands():
                 hint = svc.ladder_hint(session, community.id, str(member_id), r.id)  # type: ignore[arg-type]
                 if hint is not None:
-                    label += f" (ladder: {hint[0].describe()})"
+                    label += f" (ladder: {hint.step.describe()})"
             choices.append({"name": label[:100], "value": r.id})
     return ix.choices_reply(choices)

@@ -15,6 +15,7 @@ from modsys.models import (
     DiscordEnforcement,
     DiscordImport,
     DiscordSyncCursor,
+    Member,
 )
 
 
@@ -36,6 +37,32 @@ def admin_overview(session: Session, community_id: int, settings: Settings) -> A
 
 
 @dataclass(frozen=True)
+class NeedsReason:
+    action: Action
+    member: Member
+    executor: str  # who did it in Discord
+    discord_reason: str
+
+
+@dataclass(frozen=True)
+class ReasonNeeded:
+    """The moderators' list "done in Discord, reason needed": the count and the oldest cases."""
+
+    count: int
+    cases: list[NeedsReason]
+
+
+def reason_needed(session: Session, community_id: int, limit: int = 10) -> ReasonNeeded:
+    rows = []
+    for imported in cases.reason_needed(session, community_id, limit):
+        action = session.get(Action, imported.action_id)
+        member = session.get(Member, action.member_id) if action else None
+        if action is not None and member is not None:
+            rows.append(NeedsReason(action, member, cases.executor_label(session, imported), imported.discord_reason))
+    return ReasonNeeded(cases.reason_needed_count(session, community_id), rows)
+
+
+@dataclass(frozen=True)
 class CaseDiscord:
     enforcement: enforcement.EnforcementView
     imported: DiscordImport | None
@@ -44,6 +71,18 @@ class CaseDiscord:
     @property
     def reason_needed(self) -> bool:
         return self.imported is not None and self.imported.reason_completed_at is None
+
+    @property
+    def link_sent(self) -> str:
+        """What became of the member's appeal link, as the DM's record says (never assumed)."""
+        dm_rows = [r for r in self.enforcement.rows if r.op in ("apply", "notify")]
+        if any(r.dm_status == "delivered" for r in dm_rows):
+            return "It was sent to the member by DM."
+        if self.enforcement.dm:  # a DM that failed, with why
+            return f"{self.enforcement.dm[0].upper()}{self.enforcement.dm[1:]}; send it by hand."
+        if any(r.dm_status is None and r.status in ("pending", "held") for r in dm_rows):
+            return "It is queued for the member's DM."
+        return "No DM with it was sent: send it to the member by hand."
 
 
 def for_case(session: Session, action: Action) -> CaseDiscord:

@@ -121,6 +121,28 @@ def _expired(session: Session, e: events.ActionExpired, _: Settings) -> Spec:
             "link": case_path(action.id)}
 
 
+@renders(events.ActionRecordedFromDiscord)
+def _recorded(session: Session, e: events.ActionRecordedFromDiscord, _: Settings) -> Spec:
+    from modsys.discord import cases  # the Discord side of the record (imports the services)
+
+    action = _row(session, Action, e.action_id, "action")
+    member = _row(session, Member, action.member_id, "member")
+    imported = cases.imported_of(session, action.id)  # type: ignore[arg-type]
+    if imported is None:
+        raise Skip("the Discord record of this case no longer exists")
+    fields = [
+        {"name": "Member", "value": f"{md(member.display_name)} ({member.platform_user_id})", "inline": True},
+        {"name": "Measure", "value": measure(action.kind, duration_of(action)), "inline": True},
+        {"name": "Done by", "value": md(cases.executor_label(session, imported)), "inline": True},
+        {"name": "Discord's reason", "value": md(imported.discord_reason) or "(none given)", "inline": False},
+    ]
+    needed = imported.reason_completed_at is None
+    return {"title": f"Done in Discord{', reason needed' if needed else ''}: case #{action.id}",
+            "description": "Cite the rules and write the statement of reasons on the case page; the member is "
+                           "told then, with their appeal link." if needed else "Recorded from Discord.",
+            "fields": fields, "link": case_path(action.id)}
+
+
 # --- appeals (appeals and leadership channels) ------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from modsys import clock, events, kinds, permissions
@@ -26,7 +27,7 @@ from modsys.models import (
     Visibility,
 )
 from modsys.policy import LadderStep, Policy, format_duration
-from modsys.reasons import build_statement
+from modsys.reasons import build_statement, duration_of, measure
 from modsys.services._base import clean_text, service
 from modsys.services.evidence import EvidenceInput, build_evidence
 from modsys.services.members import find_or_add_member
@@ -75,21 +76,43 @@ def check_sanction(policy: Policy, kind: str, duration: timedelta | None) -> Non
             f"under this policy; {format_duration(duration)} is outside that", field="duration")
 
 
-def suggest_sanction(session: Session, member_id: int, rule_id: str, policy: Policy) -> tuple[LadderStep, int]:
-    """The next step on the rule's ladder, from the member's countable history.
-    Returns (step, number of earlier actions under the rule)."""
+@dataclass(frozen=True)
+class Suggestion:
+    """The ladder's next step for a member under a rule, and why."""
+
+    step: LadderStep
+    count: int  # earlier countable cases under the rule within the policy's lookback
+    basis: Action | None  # the most severe active or recent sanction under the rule
+    why: str
+
+
+def suggest_sanction(session: Session, member_id: int, rule_id: str, policy: Policy) -> Suggestion:
+    """The rule's next ladder step above the member's most severe sanction under it that
+    is in force or recent (within `sanctions.ladder_lookback`). Revoked and overturned
+    cases don't count; a sanction changed on appeal counts as its replacement."""
     rule = policy.rule(rule_id)
     if rule is None:
         raise PolicyViolation(f"rule {rule_id!r} is not in the current policy", field="rules")
-    since = clock.now() - policy.sanctions.ladder_lookback
-    history = session.exec(
-        select(Action).where(Action.member_id == member_id, Action.created_at >= since,
+    lookback = policy.sanctions.ladder_lookback
+    since = clock.now() - lookback
+    history = [a for a in session.exec(
+        select(Action).where(Action.member_id == member_id,
+                             sa.or_(Action.created_at >= since, Action.status == ActionStatus.active),
                              Action.status.not_in(DISCOUNTED + (ActionStatus.pending_cosign,)),
-                             Action.kind.in_(kinds.counted()),
-                             Action.supersedes_id.is_(None))
-    ).all()
-    count = sum(1 for a in history if rule_id in (a.rules or []))
-    return rule.ladder[min(count, len(rule.ladder) - 1)], count
+                             Action.kind.in_(kinds.counted()))
+    ).all() if rule_id in (a.rules or [])]
+    count = sum(1 for a in history if a.created_at >= since and a.supersedes_id is None)
+    in_force = [a for a in history if a.status != ActionStatus.modified]
+    basis = max(in_force, key=lambda a: (kinds.severity(a.kind, duration_of(a)), a.id), default=None)
+    if basis is None:
+        return Suggestion(rule.ladder[0], count, None,
+                          f"no {rule_id} sanction in force or in the last {format_duration(lookback)}: "
+                          "the ladder's first step")
+    step, higher = rule.step_above((basis.kind, duration_of(basis)))
+    what = (f"the most severe {rule_id} sanction is case #{basis.id}, a {measure(basis.kind, duration_of(basis))} "
+            f"({basis.status}, {basis.created_at:%Y-%m-%d})")
+    return Suggestion(step, count, basis, f"{what}: the next step above it" if higher
+                      else f"{what}: nothing on the ladder is more severe, so its top step")
 
 
 def validate_rules(policy: Policy, rules: list[str]) -> list[str]:

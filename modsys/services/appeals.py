@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 
 from modsys import clock, events, permissions
 from modsys.appeal_flow import next_status
+from modsys.discord import cases as discord_cases
 from modsys.errors import Conflict, PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import (
     OPEN_APPEAL_STATES,
@@ -39,6 +40,8 @@ def submit_appeal(uow: UnitOfWork, action_id: int, statement: str,
     policy = uow.policy
     session = uow.session
     now = clock.now()
+    if discord_cases.awaiting_reasons(session, action.id):  # type: ignore[arg-type]
+        raise PolicyViolation(discord_cases.APPEAL_WAITS.format(id=action.id))
     # The deadline first: once it passes, the scheduler also clears `appealable`.
     if action.appeal_deadline is not None and now > action.appeal_deadline:
         raise PolicyViolation(f"the appeal window closed on {action.appeal_deadline:%Y-%m-%d %H:%M} UTC")

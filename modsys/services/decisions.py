@@ -15,7 +15,7 @@ from modsys.appeal_flow import next_status
 from modsys.discord import enforcement
 from modsys.errors import PolicyViolation, ValidationFailed
 from modsys.models import Action, ActionSource, ActionStatus, Appeal, AppealOutcome
-from modsys.reasons import build_statement, duration_of, measure, severity
+from modsys.reasons import build_statement, duration_of, measure
 from modsys.services._base import clean_text, service
 from modsys.services.actions import check_sanction, lift_sanction
 from modsys.services.statements import publish_statement
@@ -42,7 +42,7 @@ def _check_modification(policy, action: Action, mod: Modification | None) -> Mod
     if declared is not None and (declared.rank is None or not declared.tells_member):
         raise ValidationFailed("replace the sanction with a warning, timeout or ban (or overturn it)", field="modification")
     check_sanction(policy, mod.kind, mod.duration)
-    new, old = severity(mod.kind, mod.duration), severity(action.kind, duration_of(action))
+    new, old = kinds.severity(mod.kind, mod.duration), kinds.severity(action.kind, duration_of(action))
     if new == old:
         raise ValidationFailed("the new sanction is the same as the old one; uphold instead", field="modification")
     if new > old:

@@ -16,13 +16,13 @@ from typing import Any
 
 from sqlmodel import Session, delete, select
 
-from modsys import clock, permissions
+from modsys import clock, kinds, permissions
 from modsys.actors import Actor
 from modsys.community import policy_for
-from modsys.errors import NotFound, PermissionDenied
+from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from modsys.models import (
     Action,
-    Community,
+    ActionStatus,
     DiscordDraft,
     Evidence,
     EvidenceKind,
@@ -32,9 +32,8 @@ from modsys.models import (
     StaffUser,
     Visibility,
 )
-from modsys.policy import LadderStep
 from modsys.services._base import service
-from modsys.services.actions import NewAction, file_action, suggest_sanction
+from modsys.services.actions import NewAction, Suggestion, file_action, suggest_sanction
 from modsys.services.evidence import EvidenceInput, build_evidence
 from modsys.services.flags import FlagReportInput, act_on_flag, report_flag
 from modsys.services.members import get_or_create_member
@@ -171,15 +170,16 @@ def linked_staff(session: Session, community_id: int, discord_user_id: str) -> S
         StaffUser.active.is_(True))).first()
 
 
-def ladder_hint(session: Session, community_id: int, discord_user_id: str, rule_id: str) -> tuple[LadderStep, int] | None:
-    """The rule's next ladder step for a member (read only; unknown members start at step one)."""
+def ladder_hint(session: Session, community_id: int, discord_user_id: str, rule_id: str) -> Suggestion | None:
+    """The rule's next ladder step for a member, and why (read only; unknown members start at step one)."""
     policy = policy_for(session, community_id)
-    if policy.rule(rule_id) is None:
+    rule = policy.rule(rule_id)
+    if rule is None:
         return None
     member = session.exec(select(Member).where(Member.community_id == community_id,
                                                Member.platform_user_id == discord_user_id)).first()
     if member is None:
-        return policy.rule(rule_id).ladder[0], 0  # type: ignore[union-attr]
+        return Suggestion(rule.ladder[0], 0, None, "no earlier case: the ladder's first step")
     return suggest_sanction(session, member.id, rule_id, policy)  # type: ignore[arg-type]
 
 
@@ -193,6 +193,27 @@ def file_from_discord(uow: UnitOfWork, community_id: int, target: DiscordUser, k
     return file_action(uow.session, uow.actor, NewAction(
         member_id=None, platform_user_id=target.id, display_name=target.name, kind=kind, rules=rules,
         public_reason=public_reason, private_note=private_note, duration=duration))
+
+
+@service
+def lift_from_discord(uow: UnitOfWork, community_id: int, target: DiscordUser, kind: str, public_reason: str,
+                      rule: str = "") -> Action:
+    """/unban, /untimeout: a case of the lifting kind, as the dashboard files it (the
+    lifted case is revoked, Discord is told). The rule defaults to the lifted case's."""
+    uow.bind(community_id)
+    uow.staff_with(lambda user: permissions.can_file(user, kind))
+    lifted_kind = kinds.kind(kind).lifts
+    member = uow.first(Member, Member.platform_user_id == target.id)
+    lifted = uow.first(Action, Action.member_id == member.id, Action.kind == lifted_kind,
+                       Action.status == ActionStatus.active) if member is not None else None
+    if lifted is None:
+        raise Conflict(f"{target.name} has no active {lifted_kind} in modsys to lift")
+    rules = [rule] if rule else list(lifted.rules)
+    if not rules:
+        raise ValidationFailed(f"case #{lifted.id} cites no rule yet (done in Discord): give the rule option",
+                               field="rules")
+    return file_action(uow.session, uow.actor, NewAction(
+        member_id=member.id, kind=kind, rules=rules, public_reason=public_reason))  # type: ignore[union-attr]
 
 
 @service
@@ -219,12 +240,6 @@ def act_on_message(uow: UnitOfWork, community_id: int, draft_id: str, discord_us
 
 
 # --- staff linking their Discord account ---------------------------------------------
-
-
-def community_for_guild(session: Session, guild_id: str | None) -> Community | None:
-    if not guild_id:
-        return None
-    return session.exec(select(Community).where(Community.discord_guild_id == str(guild_id))).first()
 
 
 def staff_for_discord_sign_in(session: Session, discord_user_id: str) -> StaffUser | None:

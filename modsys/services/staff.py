@@ -10,7 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from modsys import clock, permissions
 from modsys.errors import Conflict, ValidationFailed
-from modsys.models import Role, StaffUser
+from modsys.models import SYSTEM_ROLE, Role, StaffUser
 from modsys.services._base import service
 from modsys.services.members import DISCORD_ID
 from modsys.uow import UnitOfWork
@@ -59,9 +59,19 @@ def create_staff(uow: UnitOfWork, community_id: int, username: str, role: str, p
     return user
 
 
+PLACEHOLDER = ("{name} is modsys's placeholder for cases done in Discord by an unlinked moderator or "
+               "AutoMod: it is no one's account and can't be activated, given a role, a password or a Discord link")
+
+
+def _not_placeholder(user: StaffUser) -> StaffUser:
+    if user.role == SYSTEM_ROLE:
+        raise Conflict(PLACEHOLDER.format(name=user.username))
+    return user
+
+
 def _managed(uow: UnitOfWork, user_id: int) -> StaffUser:
     """A staff account of this community that the actor may manage."""
-    user = uow.get(StaffUser, user_id, "staff user")
+    user = _not_placeholder(uow.get(StaffUser, user_id, "staff user"))
     if uow.actor.kind != "system":
         uow.staff_with(lambda me: permissions.can_manage_staff(me, user))
     return user
@@ -76,7 +86,8 @@ def session_user(session: Session, user_id: int, token: str) -> StaffUser | None
     """The user a login session names, while it is still valid (not logged out,
     deactivated or given a new role since)."""
     user = session.get(StaffUser, user_id) if 0 < user_id < 2**31 else None
-    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
+    if (user is None or not user.active or user.role == SYSTEM_ROLE
+            or not secrets.compare_digest(user.session_token, token)):
         return None
     return user
 
@@ -87,7 +98,7 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
+    if not check_password_hash(user.password_hash, password) or not user.active or user.role == SYSTEM_ROLE:
         return None
     return user
 
@@ -179,6 +190,7 @@ def link_own_discord(uow: UnitOfWork, discord_user_id: str | None) -> StaffUser:
 
 def _link_discord(uow: UnitOfWork, user: StaffUser, discord_user_id: str | None) -> StaffUser:
     """One staff account per Discord user in a community (also a unique constraint)."""
+    _not_placeholder(user)
     value = (discord_user_id or "").strip() or None
     if value is not None and not DISCORD_ID.fullmatch(value):
         raise ValidationFailed("a Discord user id is a number of 17 to 20 digits (Developer Mode > Copy User ID)",

@@ -57,3 +57,23 @@ def test_link_staff(db_url, session, mod_a):
         "300000000000000001"
     bad = modsys(db_url, "discord", "link-staff", "mod_a", "not-a-number")
     assert bad.returncode == 1 and "17 to 20 digits" in bad.stderr
+
+
+def test_drift_now_lists_what_differs_and_says_when_nothing_can_be_checked(db_url, community, discord_bot,
+                                                                          monkeypatch):
+    nothing = modsys(db_url, "discord", "drift")
+    assert nothing.returncode == 1 and "no community has a Discord server id" in nothing.stderr
+    monkeypatch.setenv("MODSYS_DISCORD_GUILD_ID", GUILD)
+    guild = discord_bot.add_guild(GUILD)
+    guild.bans["600000000000000001"] = {"reason": "crypto scam DMs",
+                                        "user": {"id": "600000000000000001", "username": "scammer"}}
+    out = modsys(db_url, "discord", "drift", "--community", "default")
+    assert out.returncode == 0, out.stderr
+    assert ("default: 600000000000000001 scammer: banned in Discord without a case (Discord's reason: "
+            "crypto scam DMs)") in out.stdout
+    assert "1 difference(s) open" in out.stdout
+    guild.roles[1]["permissions"] = "0"  # the bot lost Ban Members: the check fails, and says so
+    failed = modsys(db_url, "discord", "drift")
+    assert failed.returncode == 1 and "1 community check(s) failed" in failed.stdout
+    monkeypatch.delenv("MODSYS_DISCORD_BOT_TOKEN")
+    assert "MODSYS_DISCORD_BOT_TOKEN is not set" in modsys(db_url, "discord", "drift").stderr

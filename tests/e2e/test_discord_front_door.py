@@ -41,16 +41,23 @@ def test_register_commands_bulk_overwrites_the_guilds_commands(db_url, session, 
     monkeypatch.setenv("MODSYS_DISCORD_CLIENT_SECRET", provider.client_secret)
     missing = modsys(db_url, "discord", "register-commands")
     assert missing.returncode == 1 and "has no Discord guild id" in missing.stderr
+    # The default community's guild from MODSYS_DISCORD_GUILD_ID, as enforcement and interactions read it.
+    monkeypatch.setenv("MODSYS_DISCORD_GUILD_ID", "880000000000000007")
+    from_env = modsys(db_url, "discord", "register-commands")
+    assert from_env.returncode == 0 and "registered 12 commands in guild 880000000000000007" in from_env.stdout
+    monkeypatch.delenv("MODSYS_DISCORD_GUILD_ID")
     community.discord_guild_id = "880000000000000001"
     session.add(community)
     session.commit()
     done = modsys(db_url, "discord", "register-commands", "--community", "default")
     assert done.returncode == 0, done.stderr
-    assert "registered 8 commands in guild 880000000000000001" in done.stdout
+    assert "registered 12 commands in guild 880000000000000001" in done.stdout
     assert re.search(r"Report to moderators\s+message menu\s+everyone", done.stdout)
     assert re.search(r"/ban\s+slash\s+staff", done.stdout)
     assert re.search(r"/kick\s+slash\s+staff", done.stdout)  # every kind the registry enforces
-    (put,) = provider.registered
+    for quick in ("note", "unban", "untimeout", "reason"):
+        assert re.search(rf"/{quick}\s+slash\s+staff", done.stdout), quick
+    put = provider.registered[-1]
     assert put["path"] == "/api/v10/applications/424242/guilds/880000000000000001/commands"
     assert [c["name"] for c in put["body"]][:2] == ["Report to moderators", "warn"]
     assert provider.client_secret not in done.stdout + done.stderr

@@ -80,17 +80,38 @@ def test_only_active_moderators_file(session, make_staff, make_member, mod_a):
 def test_ladder_suggests_the_next_step(session, mod_a, make_member):
     member = make_member()
     policy = policy_for(session, member.community_id)
-    step, count = suggest_sanction(session, member.id, "respectful", policy)
-    assert (step.kind, count) == ("warning", 0)
+    hint = suggest_sanction(session, member.id, "respectful", policy)
+    assert (hint.step.kind, hint.count) == ("warning", 0)
     file_action(session, mod_a, NewAction(member_id=member.id, kind="warning", rules=["respectful"],
                                           public_reason="Insulting another member."))
-    step, count = suggest_sanction(session, member.id, "respectful", policy)
-    assert step.describe() == "1 hour timeout" and count == 1
+    hint = suggest_sanction(session, member.id, "respectful", policy)
+    assert hint.step.describe() == "1 hour timeout" and hint.count == 1
     t = timeout(session, mod_a, member, hours=1)
     revoke_action(session, mod_a, t.id, "Filed against the wrong member.")
-    step, _ = suggest_sanction(session, member.id, "respectful", policy)
-    assert step.describe() == "1 hour timeout"  # a revoked action does not count
-    assert suggest_sanction(session, member.id, "spam", policy)[0].kind == "warning"  # per rule
+    assert suggest_sanction(session, member.id, "respectful", policy).step.describe() == "1 hour timeout"  # revoked
+    assert suggest_sanction(session, member.id, "spam", policy).step.kind == "warning"  # per rule
+
+
+def test_ladder_goes_above_the_most_severe_sanction_in_force_or_recent_and_says_why(session, mod_a, mod_b,
+                                                                                     make_member, clock):
+    member = make_member()
+    policy = policy_for(session, member.community_id)
+    month = ban(session, mod_a, member, days=30)
+    hint = suggest_sanction(session, member.id, "respectful", policy)
+    assert hint.step.describe() == "permanent ban"  # after a 30-day ban, never a 1 hour timeout
+    assert hint.basis.id == month.id and f"case #{month.id}, a 30 days ban (active" in hint.why
+    assert hint.why.endswith("the next step above it")
+    clock.advance(timedelta(days=31))
+    expire_due_actions(session, SCHEDULER.within(member.community_id))
+    assert suggest_sanction(session, member.id, "respectful", policy).step.describe() == "permanent ban"  # recent
+    clock.advance(timedelta(days=365))
+    hint = suggest_sanction(session, member.id, "respectful", policy)
+    assert hint.step.kind == "warning" and "no respectful sanction in force or in the last" in hint.why
+    forever = ban(session, mod_a, member, days=None)
+    cosign_action(session, mod_b, forever.id)
+    clock.advance(timedelta(days=800))  # a permanent ban stays in force: it still counts
+    hint = suggest_sanction(session, member.id, "respectful", policy)
+    assert hint.step.describe() == "permanent ban" and "nothing on the ladder is more severe" in hint.why
 
 
 def test_permanent_ban_needs_a_second_signature(session, mod_a, mod_b, make_member, clock):

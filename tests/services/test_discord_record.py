@@ -53,13 +53,15 @@ def test_bans_kicks_and_timeouts_done_in_discord_become_attributed_cases_once(
     recorded = discord_cases(session)
     assert [a.kind for a in recorded] == ["ban", "kick", "timeout", "timeout"]
     banned = recorded[0]
-    assert banned.moderator_id == mod_a.id and banned.public_reason == "spam links in #general"
+    assert banned.moderator_id == mod_a.id and banned.public_reason == cases.PENDING_REASON
     assert banned.ends_at is None and banned.appealable and banned.rules == []
+    assert banned.appeal_deadline is None  # the window starts when the reasons are written
     assert recorded[2].ends_at.isoformat() == until
     imports = {i.action_id: i for i in session.exec(select(DiscordImport))}
+    assert imports[banned.id].discord_reason == "spam links in #general"  # the staff-only draft
     assert cases.executor_label(session, imports[recorded[1].id]) == "unlinked moderator 300000000000000099"
     assert cases.executor_label(session, imports[recorded[3].id]) == "Discord AutoMod"
-    assert recorded[1].public_reason == cases.NO_REASON
+    assert imports[recorded[1].id].discord_reason == ""
     assert len(cases.reason_needed(session, community.id)) == 4
 
     guild.log(22, "400000000000000006", MOD_DISCORD_ID, reason="raid")
@@ -144,7 +146,7 @@ def test_drift_lists_both_directions_and_each_fix_resolves_one(engine, session, 
     for i in range(1005):  # more than one page of bans
         guild.bans[str(600000000000000000 + i)] = {"reason": None, "user": {"id": str(600000000000000000 + i)}}
 
-    assert drift.check_drift(engine, settings=settings(discord_bot)) == {"open": 1007, "errors": 0}
+    assert drift.check_drift(engine, settings=settings(discord_bot)) == {"open": 1007, "errors": 0, "checked": 1}
     assert [c.query["after"] for c in discord_bot.calls_to("bans")] == ["0", "600000000000000999"]  # ascending by user id
     assert drift.check_drift(engine, settings=settings(discord_bot))["open"] == 1007  # same findings, not doubled
     findings = drift.open_findings(session, community.id, limit=2000)

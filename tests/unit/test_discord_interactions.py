@@ -95,6 +95,10 @@ def test_command_definitions_follow_discords_limits_and_the_policy():
     choices = next(o for o in timeout["options"] if o["name"] == "duration")["choices"]
     bounds = policy.sanctions.timeout
     assert choices and all(bounds.min <= cmd.parse_choice(c["value"]) <= bounds.max for c in choices)
+    assert {"note", "unban", "untimeout", "reason"} <= set(names)
+    reason = next(d for d in defs if d["name"] == "reason")
+    assert [(o["name"], o["type"], o["required"]) for o in reason["options"]] == [
+        ("case", cmd.INTEGER, True), ("text", cmd.STRING, True), ("rule", cmd.STRING, False)]
     ban = next(d for d in defs if d["name"] == "ban")
     assert {"name": "permanent", "value": "permanent"} in next(o for o in ban["options"] if o["name"] == "duration")["choices"]
 

@@ -26,7 +26,7 @@ document.addEventListener("DOMContentLoaded", () => {
       document.querySelector("select[name=kind]").value = s.kind;
       document.querySelector("input[name=duration]").value = s.duration || "";
       const hint = document.getElementById("ladder-hint");
-      if (hint) hint.textContent = `Suggested from the ladder: ${s.label} (${s.count} earlier under this rule)`;
+      if (hint) hint.textContent = `Suggested from the ladder: ${s.label} (${s.why}; ${s.count} earlier under this rule)`;
     });
   }
   // Disable submit buttons once clicked: no accidental double submissions.
