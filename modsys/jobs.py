@@ -304,8 +304,7 @@ def check_discord_drift(engine: Engine, *, settings: Settings, **options: Any) -
     return discord_drift.check_drift(engine, settings=settings, **options)
 
 
-def check_requested_discord_drift(engine: Engine, *, settings: Settings | None = None,
-                                  **options: Any) -> dict[str, int]:
+def check_requested_discord_drift(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
     """The drift checks asked for from /admin ("check drift now")."""
     return discord_drift.check_requested(engine, settings=settings, **options)
 
@@ -329,7 +328,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
 # Jobs given the process's settings (one object, built at the entry point: `modsys serve`'s
 # generated SECRET_KEY must reach Discord delivery as it reaches the outbox).
 NEEDS_SETTINGS = {"checkpoint_audit_chain", "deliver_outbox", "deliver_discord_enforcement",
-                  "sync_discord_audit_log", "check_discord_drift"}
+                  "sync_discord_audit_log", "check_discord_drift", "check_requested_discord_drift"}
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,

@@ -117,7 +117,7 @@ def check_drift(engine: Engine, *, settings: Settings, client: DiscordClient | N
     return counts
 
 
-def check_requested(engine: Engine, *, settings: Settings | None = None,
+def check_requested(engine: Engine, *, settings: Settings,
                     client: DiscordClient | None = None) -> dict[str, int]:
     """The checks asked for from /admin (the scheduler runs this every minute)."""
     return check_drift(engine, settings=settings, client=client, requested_only=True)
