@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from modsys import discord
+from modsys import discord, events
 from modsys.config import Settings
 from modsys.discord import cases, drift, enforcement
 from modsys.models import (
@@ -16,7 +16,13 @@ from modsys.models import (
     DiscordImport,
     DiscordSyncCursor,
     Member,
+    OutboxMessage,
+    OutboxStatus,
 )
+
+# The member notices that carry the appeal link: the sanction's, or (for a case done
+# in Discord) the one sent once its statement of reasons is written.
+_LINK_NOTICES = (events.MemberNotified.name, events.ActionReasonCompleted.name)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class CaseDiscord:
     enforcement: enforcement.EnforcementView
     imported: DiscordImport | None
     executor: str | None  # who did it in Discord, for a recorded case
+    link_notice: OutboxMessage | None  # the latest DM that carries the appeal link
 
     @property
     def reason_needed(self) -> bool:
@@ -74,18 +81,24 @@ class CaseDiscord:
 
     @property
     def link_sent(self) -> str:
-        """What became of the member's appeal link, as the DM's record says (never assumed)."""
-        dm_rows = [r for r in self.enforcement.rows if r.op in ("apply", "notify")]
-        if any(r.dm_status == "delivered" for r in dm_rows):
+        """What became of the member's appeal link, as its DM's outbox row says (never assumed)."""
+        if self.link_notice is None:
+            return "No DM with it was sent: send it to the member by hand."
+        if self.link_notice.status == OutboxStatus.sent:
             return "It was sent to the member by DM."
-        if self.enforcement.dm:  # a DM that failed, with why
-            return f"{self.enforcement.dm[0].upper()}{self.enforcement.dm[1:]}; send it by hand."
-        if any(r.dm_status is None and r.status in ("pending", "held") for r in dm_rows):
+        if self.link_notice.status == OutboxStatus.pending:
             return "It is queued for the member's DM."
-        return "No DM with it was sent: send it to the member by hand."
+        return f"Not notified: {self.link_notice.last_error}; send it by hand."
+
+
+def _link_notice(session: Session, action: Action) -> OutboxMessage | None:
+    return session.exec(select(OutboxMessage).where(
+        OutboxMessage.community_id == action.community_id, OutboxMessage.channel == events.member_channel(action.id),
+        OutboxMessage.event.in_(_LINK_NOTICES))  # type: ignore[attr-defined]
+        .order_by(OutboxMessage.id.desc())).first()  # type: ignore[union-attr]
 
 
 def for_case(session: Session, action: Action) -> CaseDiscord:
     imported = cases.imported_of(session, action.id)  # type: ignore[arg-type]
     return CaseDiscord(enforcement.view(session, action), imported,
-                       cases.executor_label(session, imported) if imported else None)
+                       cases.executor_label(session, imported) if imported else None, _link_notice(session, action))

@@ -15,7 +15,7 @@ from modsys.actors import CLI, Actor
 from modsys.config import DEFAULT_POLICY
 from modsys.discord import cases, drift
 from modsys.discord.audit_log import sync_audit_log
-from modsys.discord.delivery import deliver_enforcement
+from modsys.delivery import deliver_outbox
 from modsys.errors import Conflict, NotFound, PermissionDenied, PolicyViolation, ValidationFailed
 from modsys.models import (
     SYSTEM_ROLE,
@@ -78,7 +78,7 @@ def test_a_ban_done_in_discord_waits_for_its_reasons_before_the_member_can_appea
     (completed,) = _outbox(session, "member.reason_completed")
     assert completed.payload == {"action_id": case.id}
 
-    deliver_enforcement(engine, settings=settings)
+    deliver_outbox(engine, settings=settings)  # the member's notices are DMs from the outbox
     (dm,) = discord_bot.dms[BANNED]
     assert "/appeal/" in dm["content"] and "Joined with a bot" in dm["content"]
     assert appeal(session, member, case).status == "submitted"

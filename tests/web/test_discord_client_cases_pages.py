@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from modsys.discord import drift
 from modsys.discord.audit_log import sync_audit_log
-from modsys.discord.delivery import deliver_enforcement
+from modsys.delivery import deliver_outbox
 from modsys.kinds import KINDS, SOURCES
 from modsys.models import Action, DiscordSyncCursor, Member
 from modsys.portal_links import make_token
@@ -99,7 +99,7 @@ def test_the_case_page_says_what_became_of_the_link(app, engine, session, mod_a,
         "csrf_token": token, "rule": "spam", "public_reason": "Joined with a bot that spammed every channel."})
     assert "It is queued for the member&#39;s DM." in page(client, f"/actions/{case.id}")
     discord_bot.closed_dms.add(BANNED)
-    deliver_enforcement(engine, settings=bot_settings(discord_bot))
+    deliver_outbox(engine, settings=bot_settings(discord_bot))
     text = page(client, f"/actions/{case.id}")
     assert "was also queued in the member notice" not in text
     assert "Not notified: the member does not accept DMs" in text and "send it by hand" in text

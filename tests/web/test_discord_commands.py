@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from modsys.discord import cases, community_for_guild, guild_id_for
 from modsys.discord.audit_log import sync_audit_log
+from modsys.delivery import deliver_outbox
 from modsys.discord.delivery import deliver_enforcement
 from modsys.models import Action, AuditEvent, Community, Flag, OutboxMessage, StaffUser
 from modsys.services.members import get_or_create_member
@@ -104,7 +105,10 @@ def _opts(**values) -> list[dict]:
 
 
 def run_bot(engine, discord_bot):
-    deliver_enforcement(engine, settings=bot_settings(discord_bot, MODSYS_BASE_URL="https://modsys.example"))
+    """One scheduler pass: the outbox (the member's DMs), then Discord enforcement."""
+    settings = bot_settings(discord_bot, MODSYS_BASE_URL="https://modsys.example")
+    deliver_outbox(engine, settings=settings)
+    deliver_enforcement(engine, settings=settings)
 
 
 def test_note_files_an_internal_note_through_the_dashboards_service(bot, signer, session):
