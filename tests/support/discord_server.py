@@ -171,11 +171,17 @@ class BotApi:
         ("PUT", r"/guilds/(?P<guild_id>\d+)/bans/(?P<user_id>\d+)", "put_ban"),
         ("DELETE", r"/guilds/(?P<guild_id>\d+)/bans/(?P<user_id>\d+)", "delete_ban"),
         ("GET", r"/guilds/(?P<guild_id>\d+)/audit-logs", "audit_log"),
+        # the gateway (issue 21): what discord.py asks before it connects
+        ("GET", r"/gateway/bot", "gateway_bot"),
+        ("GET", r"/oauth2/applications/@me", "application"),
     ]
 
     def _init_bot_api(self) -> None:
         self.bot_token = BOT_TOKEN
-        self.bot_user = {"id": BOT_USER_ID, "username": "modsys", "bot": True}
+        self.bot_user = {"id": BOT_USER_ID, "username": "modsys", "bot": True, "discriminator": "0", "avatar": None}
+        # GET /gateway/bot names this: a FakeGateway's url, else a closed local port (never Discord's)
+        self.gateway_url = "ws://127.0.0.1:9/"
+        self.recommended_shards = 1
         self.guilds: dict[str, FakeGuild] = {}
         self.closed_dms: set[str] = set()  # users whose DMs are closed (50007)
         self.dms: dict[str, list[dict[str, Any]]] = {}  # user id -> messages the bot sent them
@@ -428,6 +434,19 @@ class BotApi:
         return Reply(200, {"audit_log_entries": entries, "users": users, "webhooks": [], "integrations": [],
                            "threads": [], "application_commands": [], "auto_moderation_rules": [],
                            "guild_scheduled_events": []})
+
+    def _api_gateway_bot(self, call: Call, guild: None) -> Reply:
+        # gateway.mdx "Get Gateway Bot"
+        return Reply(200, {"url": self.gateway_url, "shards": self.recommended_shards,
+                           "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
+                                                   "max_concurrency": 1}})
+
+    def _api_application(self, call: Call, guild: None) -> Reply:
+        # application.mdx "Get Current Application": the fields discord.py reads at login
+        return Reply(200, {"id": BOT_USER_ID, "name": "modsys", "description": "", "icon": None,
+                           "bot_public": False, "bot_require_code_grant": False, "verify_key": "0" * 64,
+                           "owner": {"id": "100", "username": "owner", "discriminator": "0", "avatar": None},
+                           "flags": 0, "rpc_origins": [], "summary": "", "team": None})
 
     def _api_create_dm(self, call: Call, guild: None) -> Reply:
         recipient = str((call.json or {}).get("recipient_id", ""))

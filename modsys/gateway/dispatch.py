@@ -1,0 +1,92 @@
+"""Gateway events into modsys's records, one at a time, in the order received.
+
+discord.py reads the socket on its event loop; the database work happens here,
+on one thread fed by a queue, so a slow write never delays a heartbeat and two
+events are never applied out of order. An event that fails is logged and
+skipped (the next catch-up from REST covers moderation); the stream goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from modsys.config import Settings
+from modsys.discord import guild_id_for
+from modsys.gateway import moderation
+from modsys.models import Community
+
+log = logging.getLogger(__name__)
+CATCH_UP = "modsys:catch-up"  # not Discord's: queued after a READY
+
+Handler = Callable[["Dispatcher", int, dict[str, Any]], None]
+
+
+class Dispatcher:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self.applied = 0  # events handled (tests and the log)
+        self._thread: threading.Thread | None = None
+        self._communities: dict[str, int] | None = None
+
+    # --- the thread ------------------------------------------------------------------
+
+    def start(self) -> Dispatcher:
+        self._thread = threading.Thread(target=self._run, name="modsys-gateway-dispatch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def put(self, event: str, data: dict[str, Any]) -> None:
+        self.queue.put((event, data))
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            event, data = item
+            try:
+                self.handle(event, data)
+            except Exception:
+                log.exception("gateway event %s could not be recorded", event)
+            self.applied += 1
+
+    # --- routing -----------------------------------------------------------------------
+
+    def community_of(self, guild_id: Any) -> int | None:
+        """The community that moderates `guild_id` (None: not one of ours)."""
+        if self._communities is None or str(guild_id) not in self._communities:
+            with Session(self.engine) as session:
+                self._communities = {g: c.id for c in session.exec(select(Community))  # type: ignore[misc]
+                                     if (g := guild_id_for(c, self.settings))}
+        return self._communities.get(str(guild_id)) if guild_id else None
+
+    def handle(self, event: str, data: dict[str, Any]) -> None:
+        if event == CATCH_UP:
+            moderation.catch_up(self.engine, self.settings)
+            return
+        handler = HANDLERS.get(event)
+        if handler is None:
+            return
+        community_id = self.community_of(data.get("guild_id"))
+        if community_id is not None:
+            handler(self, community_id, data)
+
+
+def _audit_entry(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:
+    moderation.record_entry(dispatcher.engine, community_id, data)
+
+
+# Discord's event name -> what modsys does with it (events of other guilds are ignored).
+HANDLERS: dict[str, Handler] = {
+    "GUILD_AUDIT_LOG_ENTRY_CREATE": _audit_entry,
+}
