@@ -305,6 +305,13 @@ def check_discord_drift(engine: Engine, *, settings: Settings | None = None, **o
     return discord_drift.check_drift(engine, settings=settings, **options)
 
 
+def purge_message_log(engine: Engine, **options: Any) -> dict[str, int]:
+    """Delete logged messages past the policy's retention (see `modsys.gateway.message_log`)."""
+    from modsys.gateway.message_log import purge_expired
+
+    return purge_expired(engine, **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -319,6 +326,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "deliver_discord_enforcement": deliver_discord_enforcement,
     "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
+    "purge_message_log": purge_message_log,
 }
 NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
 

@@ -642,3 +642,28 @@ def search_index_ddl() -> list[tuple[str, str]]:
 for _table, _ddl in search_index_ddl():
     event.listen(SQLModel.metadata.tables[_table], "after_create",
                     sa.DDL(_ddl).execute_if(dialect="postgresql"))
+
+
+# --- the gateway (issue 21): message log -------------------------------------------------
+
+
+class LoggedMessage(SQLModel, table=True):
+    """A message in a channel the policy's `message_log` names, as the gateway saw
+    it: its content, attachments and edits, sealed (modsys.crypto, bound to the
+    community and message id), kept until `expires_at` unless it became evidence."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "platform_message_id"),
+                      sa.Index("ix_loggedmessage_author", "community_id", "author_id", "changed_at"),
+                      sa.Index("ix_loggedmessage_channel", "community_id", "channel_id", "platform_message_id"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    platform_message_id: str = _str(32)
+    channel_id: str = _str(32)
+    author_id: str = _str(32)  # the author's Discord user id
+    sealed: bytes = Field(sa_type=sa.LargeBinary)  # {"content", "attachments", "edits"}, encrypted
+    sent_at: datetime = _time()
+    changed_at: datetime = _time()  # the last create, edit or deletion seen
+    edited_at: Optional[datetime] = _time(default=None)
+    deleted_at: Optional[datetime] = _time(default=None)
+    expires_at: datetime = _time(index=True)  # purged then, unless kept as evidence
+    kept_as_evidence: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})

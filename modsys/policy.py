@@ -306,6 +306,20 @@ class Flags(_Strict):
     reopen_after_new_reporters: Annotated[int, Field(ge=1, le=1000)] = 3
 
 
+class MessageLog(_Strict):
+    """What the gateway keeps of messages (docs/discord.md, section 8): only in
+    these channels, only this long, unless a message became evidence."""
+
+    channels: list[Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]] = []  # channel ids
+    retention: Duration = timedelta(days=30)
+    context_messages: Annotated[int, Field(ge=0, le=20)] = 5  # kept around a reported message
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return [str(c) if isinstance(c, int) and not isinstance(c, bool) else c for c in v] if isinstance(v, list) else v
+
+
 class CommunityInfo(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     platform: str = "discord"
@@ -327,6 +341,7 @@ class Policy(_Strict):
     claims: Claims = Claims()
     accounts: Accounts = Accounts()
     flags: Flags = Flags()
+    message_log: MessageLog = MessageLog()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

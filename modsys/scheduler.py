@@ -65,6 +65,8 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "check_discord_drift": (CronTrigger(hour=4, minute=15, timezone=UTC), 6 * 3600),
     # Hourly: rows written since the last checkpoint are the ones it can't vouch for.
     "checkpoint_audit_chain": (IntervalTrigger(hours=1), 3600),
+    # The message log's retention (docs/discord.md, section 8).
+    "purge_message_log": (IntervalTrigger(hours=1), 3600),
 }
 
 

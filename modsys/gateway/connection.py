@@ -6,8 +6,9 @@ GUILD_MODERATION (bans and audit log entries), GUILD_MESSAGES, MESSAGE_CONTENT
 drop or an op 7 RECONNECT (replayed events included) and identifies afresh when
 Discord invalidates the session; a fresh READY makes modsys catch up from REST.
 
-Caches are off (no member chunking, no message cache): modsys reads the raw
-DISPATCH payloads (`socket_raw_receive`) and keeps what it needs in its database.
+Caches are off (no member chunking, no message cache, no models beyond READY
+and GUILD_CREATE): modsys reads the raw DISPATCH payloads (`socket_raw_receive`)
+and keeps what it needs in its database.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def point_at(settings: Settings) -> None:
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
+def _ignore(data: Any) -> None:
+    pass
+
+
 class GatewayClient(discord.AutoShardedClient):
     """One process's shards (`shard_ids` of `shard_count`; both None: Discord's
     recommended count, every shard in this process)."""
@@ -57,6 +62,13 @@ class GatewayClient(discord.AutoShardedClient):
                          enable_debug_events=True, chunk_guilds_at_startup=False, max_messages=None,
                          member_cache_flags=discord.MemberCacheFlags.none())
         self.dispatcher, self.settings = dispatcher, settings
+        # discord.py builds its models only for what its connection needs; every other
+        # event reaches modsys as Discord sent it (a shape discord.py doesn't expect
+        # must not end the connection).
+        parsers = self._connection.parsers
+        for event in parsers:
+            if event not in ("READY", "RESUMED", "GUILD_CREATE"):
+                parsers[event] = _ignore
 
     async def launch_shards(self) -> None:
         if self.shard_count is None:  # gateway.mdx "Get Gateway Bot": the recommended shards

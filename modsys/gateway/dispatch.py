@@ -19,7 +19,8 @@ from sqlmodel import Session, select
 
 from modsys.config import Settings
 from modsys.discord import guild_id_for
-from modsys.gateway import moderation
+from modsys.crypto import Cipher, cipher_for
+from modsys.gateway import message_log, moderation
 from modsys.models import Community
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Dispatcher:
         self.applied = 0  # events handled (tests and the log)
         self._thread: threading.Thread | None = None
         self._communities: dict[str, int] | None = None
+        self.cipher: Cipher = cipher_for(settings)  # refuses a missing key in production, before connecting
 
     # --- the thread ------------------------------------------------------------------
 
@@ -86,7 +88,24 @@ def _audit_entry(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]
     moderation.record_entry(dispatcher.engine, community_id, data)
 
 
+def _message_create(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:
+    message_log.on_create(dispatcher.engine, dispatcher.cipher, community_id, data)
+
+
+def _message_update(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:
+    message_log.on_update(dispatcher.engine, dispatcher.cipher, community_id, data)
+
+
+def _message_delete(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:
+    ids = data.get("ids") if "ids" in data else [data.get("id")]  # MESSAGE_DELETE_BULK carries `ids`
+    message_log.on_delete(dispatcher.engine, community_id, [str(i) for i in ids or []])
+
+
 # Discord's event name -> what modsys does with it (events of other guilds are ignored).
 HANDLERS: dict[str, Handler] = {
     "GUILD_AUDIT_LOG_ENTRY_CREATE": _audit_entry,
+    "MESSAGE_CREATE": _message_create,
+    "MESSAGE_UPDATE": _message_update,
+    "MESSAGE_DELETE": _message_delete,
+    "MESSAGE_DELETE_BULK": _message_delete,
 }

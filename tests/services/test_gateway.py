@@ -5,15 +5,12 @@ new session catching up from the audit log."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlmodel import select
 
 from modsys.gateway.connection import start_embedded
 from modsys.models import Action, DiscordImport
 from tests.conftest import fresh
-from tests.support.discord_gateway import FakeGateway
+from tests.support.discord_gateway import fake_gateway, running  # noqa: F401  (fixtures)
 from tests.support.discord_server import GUILD, bot_settings
 from tests.support.wait import wait_until
 
@@ -21,24 +18,6 @@ MOD = "300000000000000001"
 # gateway.mdx "List of Intents": GUILDS 1<<0, GUILD_MEMBERS 1<<1, GUILD_MODERATION 1<<2,
 # GUILD_MESSAGES 1<<9, DIRECT_MESSAGES 1<<12, MESSAGE_CONTENT 1<<15
 INTENTS = 1 | 2 | 4 | (1 << 9) | (1 << 12) | (1 << 15)
-
-
-@pytest.fixture
-def fake_gateway(discord_bot) -> Iterator[FakeGateway]:
-    with FakeGateway() as gw:
-        gw.add_guild(GUILD)
-        discord_bot.gateway_url = gw.url
-        yield gw
-
-
-@pytest.fixture
-def running(engine, guild, discord_bot, fake_gateway) -> Iterator[FakeGateway]:
-    stop = start_embedded(engine, bot_settings(discord_bot, MODSYS_DISCORD_GATEWAY_URL=fake_gateway.url))
-    try:
-        assert fake_gateway.wait_identified(), "the gateway never identified"
-        yield fake_gateway
-    finally:
-        stop()
 
 
 def entry(guild, action_type: int, target: str, reason: str = "raid account") -> dict:
@@ -84,9 +63,10 @@ def test_reconnect_and_a_dropped_connection_resume_and_replay_what_was_missed(se
     wait_until(lambda: recorded(session) == [missed["id"]], 10, "the replayed event to be recorded")
 
 
-def test_a_new_session_catches_up_from_the_audit_log(engine, session, guild, discord_bot, fake_gateway):
+def test_a_new_session_catches_up_from_the_audit_log(engine, session, guild, discord_bot, fake_gateway, tmp_path):
     before = entry(guild, 22, "400000000000000004")  # happened while no gateway ran
-    stop = start_embedded(engine, bot_settings(discord_bot, MODSYS_DISCORD_GATEWAY_URL=fake_gateway.url))
+    stop = start_embedded(engine, bot_settings(discord_bot, MODSYS_DISCORD_GATEWAY_URL=fake_gateway.url,
+                                               MODSYS_AUDIT_CHECKPOINTS=str(tmp_path / "instance" / "c.log")))
     try:
         wait_until(lambda: recorded(session) == [before["id"]], 20, "the catch-up from REST")
     finally:

@@ -245,3 +245,36 @@ class FakeGateway:
             await self._send(session, message)
         await self._dispatch_to(session, "RESUMED", {})
         return session
+
+
+# --- fixtures (import them into a test module) ------------------------------------------
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def fake_gateway(discord_bot: Any) -> Any:
+    """A started FakeGateway that announces the test guild; GET /gateway/bot names it."""
+    from tests.support.discord_server import GUILD
+
+    with FakeGateway() as gw:
+        gw.add_guild(GUILD)
+        discord_bot.gateway_url = gw.url
+        yield gw
+
+
+@pytest.fixture
+def running(engine: Any, guild: Any, discord_bot: Any, fake_gateway: FakeGateway, tmp_path: Any) -> Any:
+    """modsys's gateway, in this process, connected to `fake_gateway`."""
+    from modsys.gateway.connection import start_embedded
+    from tests.support.discord_server import bot_settings
+
+    settings = bot_settings(discord_bot, MODSYS_DISCORD_GATEWAY_URL=fake_gateway.url,
+                            MODSYS_AUDIT_CHECKPOINTS=str(tmp_path / "instance" / "checkpoints.log"))
+    stop = start_embedded(engine, settings)
+    try:
+        assert fake_gateway.wait_identified(), "the gateway never identified"
+        fake_gateway.settings = settings  # type: ignore[attr-defined]
+        yield fake_gateway
+    finally:
+        stop()
