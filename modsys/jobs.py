@@ -312,6 +312,14 @@ def purge_message_log(engine: Engine, **options: Any) -> dict[str, int]:
     return purge_expired(engine, **options)
 
 
+def fetch_evidence_files(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+    """Download Discord attachments that became evidence (see `modsys.vault`)."""
+    from modsys.config import load_settings
+    from modsys.vault import fetch_due
+
+    return fetch_due(engine, settings or load_settings(), **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -327,10 +335,11 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
     "purge_message_log": purge_message_log,
+    "fetch_evidence_files": fetch_evidence_files,
 }
 NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
 
-NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox")
+NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox", "fetch_evidence_files")
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,

@@ -667,3 +667,33 @@ class LoggedMessage(SQLModel, table=True):
     deleted_at: Optional[datetime] = _time(default=None)
     expires_at: datetime = _time(index=True)  # purged then, unless kept as evidence
     kept_as_evidence: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+# --- the gateway (issue 21): evidence vault ----------------------------------------------
+
+
+class VaultStatus(StrEnum):
+    pending = "pending"  # waiting for the fetch job
+    stored = "stored"  # downloaded: `evidence_id` holds the file
+    refused = "refused"  # never downloaded: `reason` says why (host, redirect, size, type, link dead)
+
+
+class VaultFile(SQLModel, table=True):
+    """A Discord attachment that became evidence (or a report's candidate), to be
+    downloaded while its signed link still works (modsys.vault)."""
+
+    __table_args__ = (sa.Index("ix_vaultfile_due", "status", "next_attempt_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    action_id: Optional[int] = _fk("action.id", default=None)
+    flag_id: Optional[int] = _fk("flag.id", default=None)
+    url: str = Field(sa_type=sa.Text)
+    filename: str = _str(255, default="")
+    visibility: str = _str(16, default=Visibility.private)
+    status: str = _str(16, default=VaultStatus.pending)
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    reason: str = _str(500, default="")
+    evidence_id: Optional[int] = _fk("evidence.id", default=None)
+    created_at: datetime = _time()
+    done_at: Optional[datetime] = _time(default=None)

@@ -67,6 +67,8 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "checkpoint_audit_chain": (IntervalTrigger(hours=1), 3600),
     # The message log's retention (docs/discord.md, section 8).
     "purge_message_log": (IntervalTrigger(hours=1), 3600),
+    # Discord's signed attachment links expire: files that became evidence are fetched at once.
+    "fetch_evidence_files": (IntervalTrigger(seconds=2), 30),
 }
 
 

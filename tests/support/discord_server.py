@@ -43,6 +43,7 @@ class Reply:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to sit on the request before answering
+    raw: bytes | None = None  # a file's bytes (the CDN), sent as they are instead of `body`
 
 
 def ok() -> Reply:
@@ -182,6 +183,10 @@ class BotApi:
         # GET /gateway/bot names this: a FakeGateway's url, else a closed local port (never Discord's)
         self.gateway_url = "ws://127.0.0.1:9/"
         self.recommended_shards = 1
+        self.cdn_files: dict[str, tuple[bytes, str]] = {}  # path -> (bytes, content type)
+        self.cdn_redirects: dict[str, str] = {}  # path -> Location
+        self.cdn_requests: list[str] = []
+        self.cdn_down = False  # True: every link is dead (404), as after Discord's links expire
         self.guilds: dict[str, FakeGuild] = {}
         self.closed_dms: set[str] = set()  # users whose DMs are closed (50007)
         self.dms: dict[str, list[dict[str, Any]]] = {}  # user id -> messages the bot sent them
@@ -210,6 +215,25 @@ class BotApi:
             self.guilds[guild_id] = guild
         return guild
 
+    # --- the CDN (cdn.discordapp.com): attachments behind signed links ---------------------
+
+    def attach(self, name: str, data: bytes, content_type: str = "image/png") -> str:
+        """Serve `data` as an attachment; returns its URL (signed as Discord signs them)."""
+        path = f"/attachments/{snowflake()}/{snowflake()}/{name}"
+        with self._api_lock:
+            self.cdn_files[path] = (data, content_type)
+        return f"{self.base_url}{path}?ex=67c0a2f1&is=67bf5171&hm=0f1e2d3c"  # type: ignore[attr-defined]
+
+    def cdn(self, path: str) -> Reply:
+        with self._api_lock:
+            self.cdn_requests.append(path)
+            if path in self.cdn_redirects:
+                return Reply(302, None, {"Location": self.cdn_redirects[path]})
+            if self.cdn_down or path not in self.cdn_files:
+                return Reply(404, {"message": "This content is no longer available."})
+            data, content_type = self.cdn_files[path]
+        return Reply(200, raw=data, headers={"Content-Type": content_type})
+
     def fail(self, route: str, reply: Reply, times: int = 1) -> None:
         """The next `times` requests to the route named `route` get `reply`."""
         with self._api_lock:
@@ -237,6 +261,8 @@ class BotApi:
 
     def rest(self, method: str, raw_path: str, headers: Any, raw: bytes) -> Reply | None:
         parts = urlsplit(raw_path)
+        if parts.path.startswith("/attachments/"):
+            return self.cdn(parts.path)
         path = re.sub(r"^/api(/v\d+)?", "", parts.path)
         for m, pattern, name in self._compiled:
             if m == method and (match := pattern.match(path)):
@@ -611,11 +637,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(reply)
 
     def _answer(self, reply: Reply) -> None:
-        body = json.dumps(reply.body).encode() if reply.body is not None else b""
+        body = reply.raw if reply.raw is not None else json.dumps(reply.body).encode() if reply.body is not None else b""
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        if body:
+        if body and reply.raw is None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -1,4 +1,4 @@
-"""gateway: the message log
+"""gateway: the message log and the evidence vault
 
 Messages in the channels a policy's `message_log` names, sealed (AES-GCM), with
 their edits and deletions, kept until they expire unless they became evidence.
@@ -44,8 +44,41 @@ def upgrade() -> None:
         batch_op.create_index('ix_loggedmessage_channel', ['community_id', 'channel_id', 'platform_message_id'],
                               unique=False)
 
+    op.create_table('vaultfile',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('action_id', sa.Integer(), nullable=True),
+    sa.Column('flag_id', sa.Integer(), nullable=True),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('visibility', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('evidence_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['action_id'], ['action.id'], ),
+    sa.ForeignKeyConstraint(['community_id'], ['community.id'], ),
+    sa.ForeignKeyConstraint(['evidence_id'], ['evidence.id'], ),
+    sa.ForeignKeyConstraint(['flag_id'], ['flag.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('vaultfile', schema=None) as batch_op:
+        batch_op.create_index('ix_vaultfile_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_vaultfile_action_id'), ['action_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_vaultfile_community_id'), ['community_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_vaultfile_evidence_id'), ['evidence_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_vaultfile_flag_id'), ['flag_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('vaultfile', schema=None) as batch_op:
+        for name in ('ix_vaultfile_flag_id', 'ix_vaultfile_evidence_id', 'ix_vaultfile_community_id',
+                     'ix_vaultfile_action_id', 'ix_vaultfile_due'):
+            batch_op.drop_index(name)
+    op.drop_table('vaultfile')
     with op.batch_alter_table('loggedmessage', schema=None) as batch_op:
         batch_op.drop_index('ix_loggedmessage_channel')
         batch_op.drop_index('ix_loggedmessage_author')
