@@ -174,6 +174,15 @@ class AuditChainBroken(Event):
     reason: str
 
 
+@dataclass(frozen=True)
+class RaidDetected(Event):
+    """A join or message burst (modsys.raids); pings the policy's `raids.alert_role_id`."""
+
+    name: ClassVar[str] = "raid.detected"
+    channel: ClassVar[str] = Channel.modlog
+    incident_id: int
+
+
 EVENTS: dict[str, type[Event]] = {cls.name: cls for cls in Event.__subclasses__()}
 
 

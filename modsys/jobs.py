@@ -320,6 +320,14 @@ def fetch_evidence_files(engine: Engine, *, settings: Settings | None = None, **
     return fetch_due(engine, settings or load_settings(), **options)
 
 
+def deliver_raid_responses(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+    """Lockdowns, DMs and bulk bans of raid incidents (see `modsys.raids`)."""
+    from modsys.config import load_settings
+    from modsys.raids import deliver
+
+    return deliver(engine, settings=settings or load_settings(), **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -331,6 +339,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
     "release_idle_claims": release_idle_claims,
     "deliver_outbox": deliver,
+    "deliver_raid_responses": deliver_raid_responses,  # before the queue: it falls back to it
     "deliver_discord_enforcement": deliver_discord_enforcement,
     "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
@@ -339,7 +348,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
 
-NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox", "fetch_evidence_files")
+NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox", "fetch_evidence_files", "deliver_raid_responses")
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,

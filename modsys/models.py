@@ -488,6 +488,7 @@ class EnforcementStatus(StrEnum):
     done = "done"  # Discord did it (or it was already so)
     dead = "dead"  # gave up: `last_error` says what a person must fix; retryable
     skipped = "skipped"  # no longer wanted when its turn came (the case was lifted meanwhile)
+    incident = "incident"  # sent by its raid incident (DM, then one bulk ban; modsys.raids)
 
 
 class DiscordEnforcement(SQLModel, table=True):
@@ -697,3 +698,45 @@ class VaultFile(SQLModel, table=True):
     evidence_id: Optional[int] = _fk("evidence.id", default=None)
     created_at: datetime = _time()
     done_at: Optional[datetime] = _time(default=None)
+
+
+# --- the gateway (issue 21): raids ------------------------------------------------------------
+
+
+class RaidStatus(StrEnum):
+    open = "open"  # detected: moderators decide
+    banning = "banning"  # lockdown and bans on their way to Discord
+    done = "done"  # banned (and locked down)
+    dismissed = "dismissed"  # not a raid
+    undone = "undone"  # the response was lifted as a whole
+
+
+class RaidIncident(SQLModel, table=True):
+    """A join burst or repeated-message burst the gateway saw, and the response to it."""
+
+    __table_args__ = (sa.Index("ix_raidincident_open", "community_id", "status", "last_seen_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    trigger: str = _str(16)  # "joins" | "messages"
+    status: str = _str(16, default=RaidStatus.open)
+    started_at: datetime = _time()
+    last_seen_at: datetime = _time()
+    responded_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    responded_at: Optional[datetime] = _time(default=None)
+    lockdown_until: Optional[datetime] = _time(default=None)  # invites and DMs paused until then
+    lockdown_state: str = _str(200, default="")  # "", "pending", "done", "lifting", "lifted", or the error
+    bulk_ban_result: str = _str(500, default="")
+    undone_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    undone_at: Optional[datetime] = _time(default=None)
+
+
+class RaidAccount(SQLModel, table=True):
+    """An account involved in a raid incident, and its case once banned."""
+
+    __table_args__ = (sa.UniqueConstraint("incident_id", "platform_user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = _fk("raidincident.id")
+    platform_user_id: str = _str(32)
+    display_name: str = _str(100, default="")
+    seen_at: datetime = _time()
+    action_id: Optional[int] = _fk("action.id", default=None)

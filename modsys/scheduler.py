@@ -69,6 +69,7 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "purge_message_log": (IntervalTrigger(hours=1), 3600),
     # Discord's signed attachment links expire: files that became evidence are fetched at once.
     "fetch_evidence_files": (IntervalTrigger(seconds=2), 30),
+    "deliver_raid_responses": (IntervalTrigger(seconds=1), 30),
 }
 
 

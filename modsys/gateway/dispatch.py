@@ -21,6 +21,7 @@ from modsys.config import Settings
 from modsys.discord import guild_id_for
 from modsys.crypto import Cipher, cipher_for
 from modsys.gateway import message_log, moderation
+from modsys.raids import Detector
 from modsys.models import Community
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._communities: dict[str, int] | None = None
         self.cipher: Cipher = cipher_for(settings)  # refuses a missing key in production, before connecting
+        self.raids = Detector()
 
     # --- the thread ------------------------------------------------------------------
 
@@ -90,6 +92,20 @@ def _audit_entry(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]
 
 def _message_create(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:
     message_log.on_create(dispatcher.engine, dispatcher.cipher, community_id, data)
+    author = data.get("author") or {}
+    if not author.get("bot") and data.get("content"):
+        dispatcher.raids.on_message(dispatcher.engine, community_id, str(author.get("id")), _name(author),
+                                    str(data["content"]))
+
+
+def _member_add(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:
+    user = data.get("user") or {}
+    if user.get("id") and not user.get("bot"):
+        dispatcher.raids.on_join(dispatcher.engine, community_id, str(user["id"]), _name(user))
+
+
+def _name(user: dict[str, Any]) -> str:
+    return str(user.get("global_name") or user.get("username") or user.get("id") or "")
 
 
 def _message_update(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:
@@ -108,4 +124,5 @@ HANDLERS: dict[str, Handler] = {
     "MESSAGE_UPDATE": _message_update,
     "MESSAGE_DELETE": _message_delete,
     "MESSAGE_DELETE_BULK": _message_delete,
+    "GUILD_MEMBER_ADD": _member_add,
 }

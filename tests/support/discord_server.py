@@ -131,6 +131,7 @@ class FakeGuild:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> member object
     bans: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> ban object
     audit_log: list[dict[str, Any]] = field(default_factory=list)
+    incident_actions: dict[str, Any] = field(default_factory=dict)  # invites/DMs paused until
 
     def add_member(self, user_id: str, *roles: str, name: str = "") -> dict[str, Any]:
         member = {"user": {"id": user_id, "username": name or f"user{user_id[-4:]}"}, "roles": list(roles),
@@ -175,6 +176,9 @@ class BotApi:
         # the gateway (issue 21): what discord.py asks before it connects
         ("GET", r"/gateway/bot", "gateway_bot"),
         ("GET", r"/oauth2/applications/@me", "application"),
+        # raids (issue 21): guild.mdx "Bulk Guild Ban", "Modify Guild Incident Actions"
+        ("POST", r"/guilds/(?P<guild_id>\d+)/bulk-ban", "bulk_ban"),
+        ("PUT", r"/guilds/(?P<guild_id>\d+)/incident-actions", "incident_actions"),
     ]
 
     def _init_bot_api(self) -> None:
@@ -460,6 +464,33 @@ class BotApi:
         return Reply(200, {"audit_log_entries": entries, "users": users, "webhooks": [], "integrations": [],
                            "threads": [], "application_commands": [], "auto_moderation_rules": [],
                            "guild_scheduled_events": []})
+
+    def _api_bulk_ban(self, call: Call, guild: FakeGuild) -> Reply:
+        ids = (call.json or {}).get("user_ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 200:
+            return discord_error(400, 50035, "Invalid Form Body: user_ids (1 to 200)")
+        if denied := self._may(guild, BAN_MEMBERS):
+            return denied
+        banned, failed = [], []
+        for user_id in map(str, ids):
+            if user_id in guild.members and self._may(guild, BAN_MEMBERS, user_id):
+                failed.append(user_id)  # above the bot's role
+                continue
+            if user_id not in guild.bans:
+                guild.bans[user_id] = {"reason": call.reason, "user": {"id": user_id, "username": f"user{user_id[-4:]}"}}
+                guild.members.pop(user_id, None)
+                self._logged(guild, call, 22, user_id)
+            banned.append(user_id)
+        return Reply(200, {"banned_users": banned, "failed_users": failed})
+
+    def _api_incident_actions(self, call: Call, guild: FakeGuild) -> Reply:
+        body = call.json or {}
+        for key in ("invites_disabled_until", "dms_disabled_until"):
+            value = body.get(key)
+            if value is not None and datetime.fromisoformat(value) > datetime.now(UTC) + timedelta(hours=24, minutes=1):
+                return discord_error(400, 50035, f"Invalid Form Body: {key} over 24 hours")
+        guild.incident_actions = {k: body.get(k) for k in ("invites_disabled_until", "dms_disabled_until")}
+        return Reply(200, guild.incident_actions)
 
     def _api_gateway_bot(self, call: Call, guild: None) -> Reply:
         # gateway.mdx "Get Gateway Bot"

@@ -1,4 +1,4 @@
-"""gateway: the message log and the evidence vault
+"""gateway: the message log, the evidence vault and raid incidents
 
 Messages in the channels a policy's `message_log` names, sealed (AES-GCM), with
 their edits and deletions, kept until they expire unless they became evidence.
@@ -72,8 +72,51 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_vaultfile_evidence_id'), ['evidence_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_vaultfile_flag_id'), ['flag_id'], unique=False)
 
+    op.create_table('raidincident',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('trigger', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('responded_by_id', sa.Integer(), nullable=True),
+    sa.Column('responded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('lockdown_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('lockdown_state', sa.String(length=200), nullable=False),
+    sa.Column('bulk_ban_result', sa.String(length=500), nullable=False),
+    sa.Column('undone_by_id', sa.Integer(), nullable=True),
+    sa.Column('undone_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['community_id'], ['community.id'], ),
+    sa.ForeignKeyConstraint(['responded_by_id'], ['staffuser.id'], ),
+    sa.ForeignKeyConstraint(['undone_by_id'], ['staffuser.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('raidincident', schema=None) as batch_op:
+        batch_op.create_index('ix_raidincident_open', ['community_id', 'status', 'last_seen_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_raidincident_community_id'), ['community_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_raidincident_responded_by_id'), ['responded_by_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_raidincident_undone_by_id'), ['undone_by_id'], unique=False)
+
+    op.create_table('raidaccount',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('incident_id', sa.Integer(), nullable=False),
+    sa.Column('platform_user_id', sa.String(length=32), nullable=False),
+    sa.Column('display_name', sa.String(length=100), nullable=False),
+    sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('action_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['action_id'], ['action.id'], ),
+    sa.ForeignKeyConstraint(['incident_id'], ['raidincident.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('incident_id', 'platform_user_id')
+    )
+    with op.batch_alter_table('raidaccount', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_raidaccount_action_id'), ['action_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_raidaccount_incident_id'), ['incident_id'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table('raidaccount')
+    op.drop_table('raidincident')
     with op.batch_alter_table('vaultfile', schema=None) as batch_op:
         for name in ('ix_vaultfile_flag_id', 'ix_vaultfile_evidence_id', 'ix_vaultfile_community_id',
                      'ix_vaultfile_action_id', 'ix_vaultfile_due'):
