@@ -4,12 +4,17 @@ bans of at most 200); one click undoes it all."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from sqlmodel import select
 
+from modsys.config import DEFAULT_POLICY, load_settings
 from modsys.discord.delivery import deliver_enforcement
 from modsys.jobs import deliver_raid_responses
 from modsys.models import Action, OutboxMessage, RaidAccount, RaidIncident
-from modsys.raids import respond, undo
+from modsys.notify.messages import render
+from modsys.raids import raise_alert, respond, undo
 from tests.conftest import fresh
 from tests.support.discord_gateway import fake_gateway, running  # noqa: F401  (fixtures)
 from tests.support.discord_server import GUILD
@@ -57,3 +62,24 @@ def test_a_raid_of_300_joins_one_alert_one_click_bans_and_one_click_undoes(engin
     assert guild.incident_actions == {"invites_disabled_until": None, "dms_disabled_until": None}
     assert {c.status for c in session.exec(select(Action).where(Action.kind == "ban"))} == {"revoked"}
     assert session.get(RaidIncident, incident.id).status == "undone"
+
+
+@pytest.mark.parametrize("role", [None, "700000000000000001"])
+def test_the_alert_names_the_accounts_and_pings_the_policys_role(engine, session, community, tmp_path, clock, role):
+    path = tmp_path / "policy.yaml"
+    path.write_text(DEFAULT_POLICY.read_text().replace("alert_role_id: null", f"alert_role_id: {role or 'null'}"))
+    community.policy_path = str(path)
+    session.add(community)
+    session.commit()
+    now = clock.now()
+    raise_alert(engine, community.id, "joins", [(now, RAIDERS[i], f"raider{i}") for i in range(25)],
+                timedelta(seconds=60))
+    message = session.exec(select(OutboxMessage).where(OutboxMessage.event == "raid.detected")).one()
+    rendered = render(session, message, load_settings({"SECRET_KEY": "test-secret-key-not-for-production"}))
+    embed = rendered["embeds"][0]
+    assert embed["title"] == "Raid alert: 25 accounts joined within seconds"
+    assert "raider0 (1400000000000000000)" in embed["description"] and "and 5 more" in embed["description"]
+    if role:
+        assert rendered["content"].startswith(f"<@&{role}>") and rendered["allowed_mentions"] == {"roles": [role]}
+    else:
+        assert "<@&" not in (rendered.get("content") or "")
