@@ -16,6 +16,7 @@ requests (open the channel, send), so the DMs bound the whole: 2N requests at
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -47,6 +48,9 @@ def main() -> None:
     print(machine_facts())
     with tempfile.TemporaryDirectory() as tmp, FakeDiscord() as fake:
         fake.add_guild(GUILD)
+        # The services read whether a bot is configured from the environment (modsys.discord.target).
+        os.environ.update({"MODSYS_DISCORD_BOT_TOKEN": fake.bot_token, "MODSYS_DISCORD_API_URL": fake.api_url,
+                           "no_proxy": "127.0.0.1"})
         fake.global_limit, fake.bucket_limit = 50, (25, 1.0)
         engine = make_engine(f"sqlite:///{tmp}/bench.db")
         upgrade_engine(engine)

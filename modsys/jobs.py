@@ -328,6 +328,14 @@ def deliver_raid_responses(engine: Engine, *, settings: Settings | None = None, 
     return deliver(engine, settings=settings or load_settings(), **options)
 
 
+def deliver_modmail(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+    """Moderators' replies and appeal-link answers as DMs, forum copies (see `modsys.modmail`)."""
+    from modsys.config import load_settings
+    from modsys.modmail import deliver
+
+    return deliver(engine, settings=settings or load_settings(), **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -339,6 +347,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
     "release_idle_claims": release_idle_claims,
     "deliver_outbox": deliver,
+    "deliver_modmail": deliver_modmail,
     "deliver_raid_responses": deliver_raid_responses,  # before the queue: it falls back to it
     "deliver_discord_enforcement": deliver_discord_enforcement,
     "sync_discord_audit_log": sync_discord_audit_log,
@@ -348,7 +357,8 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
 
-NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox", "fetch_evidence_files", "deliver_raid_responses")
+NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox", "fetch_evidence_files", "deliver_raid_responses",
+                  "deliver_modmail")
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,

@@ -740,3 +740,41 @@ class RaidAccount(SQLModel, table=True):
     display_name: str = _str(100, default="")
     seen_at: datetime = _time()
     action_id: Optional[int] = _fk("action.id", default=None)
+
+
+# --- the gateway (issue 21): modmail ------------------------------------------------------------
+
+
+class ModmailThread(SQLModel, table=True):
+    """A member writing to the bot, and the moderators answering (modsys.modmail)."""
+
+    __table_args__ = (sa.Index("ix_modmailthread_member", "community_id", "member_id", "status"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    member_id: int = Field(foreign_key="member.id")
+    status: str = _str(16, default="open")  # "open" | "closed"
+    created_at: datetime = _time()
+    last_message_at: datetime = _time()
+    forum_thread_id: Optional[str] = _str(32, default=None)  # the post in the policy's forum channel
+
+
+class ModmailMessage(SQLModel, table=True):
+    """One message of a thread: the member's DM ("in"), a moderator's reply or modsys's
+    answer ("out": sent as a DM by the `deliver_modmail` job, retried), or its copy in
+    the forum post ("forum")."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "platform_message_id"),
+                      sa.Index("ix_modmailmessage_due", "status", "next_attempt_at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    thread_id: int = _fk("modmailthread.id")
+    direction: str = _str(8)  # "in" | "out" | "forum"
+    body: str = Field(sa_type=sa.Text, default="")
+    author_staff_id: Optional[int] = _fk("staffuser.id", default=None)
+    appeal_action_id: Optional[int] = _fk("action.id", default=None)  # "out": answer with this case's appeal link
+    platform_message_id: Optional[str] = _str(32, default=None)  # "in": the DM (a replayed event is kept once)
+    status: str = _str(16, default="sent")  # "pending" | "sent" | "failed" (with `last_error`)
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    last_error: str = _str(500, default="")
+    created_at: datetime = _time()

@@ -350,6 +350,16 @@ class Raids(_Strict):
         return v
 
 
+class Modmail(_Strict):
+    # A forum channel where each modmail thread also gets a post (its id); None: modsys only.
+    forum_channel_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
+
+    @field_validator("forum_channel_id", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
 class CommunityInfo(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     platform: str = "discord"
@@ -373,6 +383,7 @@ class Policy(_Strict):
     flags: Flags = Flags()
     message_log: MessageLog = MessageLog()
     raids: Raids = Raids()
+    modmail: Modmail = Modmail()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

@@ -70,6 +70,7 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     # Discord's signed attachment links expire: files that became evidence are fetched at once.
     "fetch_evidence_files": (IntervalTrigger(seconds=2), 30),
     "deliver_raid_responses": (IntervalTrigger(seconds=1), 30),
+    "deliver_modmail": (IntervalTrigger(seconds=2), 30),
 }
 
 

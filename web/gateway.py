@@ -1,6 +1,6 @@
 """What the gateway saw, for moderators: raid alerts with their one-click
-response and undo, and a member's deleted and edited messages, each of which can
-be attached to a case. Parse, call a read model or a service, render."""
+response and undo, a member's deleted and edited messages, each of which can
+be attached to a case, and modmail threads with their replies. Parse, call a read model or a service, render."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from modsys import permissions, raids
+from modsys import modmail, permissions, raids
 from modsys.crypto import cipher_for
 from modsys.errors import ValidationFailed
 from modsys.gateway import message_log
-from modsys.models import Action, LoggedMessage, Member, RaidIncident
+from modsys.models import Action, LoggedMessage, Member, ModmailThread, RaidIncident
 from modsys.permissions import Cap
 from modsys.services.message_log import attach_logged_message
 from web.context import actor, db, scoped, state, staff
@@ -97,3 +97,39 @@ def attach(logged_id: int):
     attach_logged_message(db(), actor(), int(case), logged_id, cipher_for(state().settings), visibility)
     flash(f"The message is now evidence on case #{case}.", "info")
     return redirect(url_for("dashboard.action", action_id=int(case)))
+
+
+@bp.route("/modmail")
+@roles_required(*STAFF)
+def modmail_list():
+    found = modmail.threads(db(), staff().community_id)
+    members = {m.id: m for m in db().exec(scoped().select(Member).where(
+        Member.id.in_([t.member_id for t in found])))} if found else {}  # type: ignore[union-attr]
+    return render_template("gateway/modmail.html", threads=found, members=members)
+
+
+@bp.route("/modmail/<int:thread_id>")
+@roles_required(*STAFF)
+def modmail_thread(thread_id: int):
+    thread = scoped().get(ModmailThread, thread_id, "modmail thread")
+    member = scoped().get(Member, thread.member_id, "member")
+    cases = list(db().exec(scoped().select(Action).where(Action.member_id == member.id)
+                           .order_by(Action.id.desc()).limit(20)))  # type: ignore[union-attr]
+    return render_template("gateway/modmail_thread.html", thread=thread, member=member, cases=cases,
+                           messages=modmail.messages(db(), thread.id))
+
+
+@bp.route("/modmail/<int:thread_id>/reply", methods=["POST"])
+@roles_required(*MODS)
+def modmail_reply(thread_id: int):
+    modmail.reply(db(), actor(), thread_id, request.form.get("body", ""))
+    flash("Reply queued: it reaches the member as a DM.", "info")
+    return redirect(url_for("gateway.modmail_thread", thread_id=thread_id))
+
+
+@bp.route("/modmail/<int:thread_id>/close", methods=["POST"])
+@roles_required(*MODS)
+def modmail_close(thread_id: int):
+    modmail.close(db(), actor(), thread_id)
+    flash(f"Modmail thread #{thread_id} closed.", "info")
+    return redirect(url_for("gateway.modmail_thread", thread_id=thread_id))

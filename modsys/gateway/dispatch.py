@@ -21,6 +21,7 @@ from modsys.config import Settings
 from modsys.discord import guild_id_for
 from modsys.crypto import Cipher, cipher_for
 from modsys.gateway import message_log, moderation
+from modsys import modmail
 from modsys.raids import Detector
 from modsys.models import Community
 
@@ -68,7 +69,7 @@ class Dispatcher:
 
     def community_of(self, guild_id: Any) -> int | None:
         """The community that moderates `guild_id` (None: not one of ours)."""
-        if self._communities is None or str(guild_id) not in self._communities:
+        if self._communities is None or (guild_id and str(guild_id) not in self._communities):
             with Session(self.engine) as session:
                 self._communities = {g: c.id for c in session.exec(select(Community))  # type: ignore[misc]
                                      if (g := guild_id_for(c, self.settings))}
@@ -78,12 +79,27 @@ class Dispatcher:
         if event == CATCH_UP:
             moderation.catch_up(self.engine, self.settings)
             return
+        if event == "MESSAGE_CREATE" and not data.get("guild_id"):
+            self._direct_message(data)
+            return
         handler = HANDLERS.get(event)
         if handler is None:
             return
         community_id = self.community_of(data.get("guild_id"))
         if community_id is not None:
             handler(self, community_id, data)
+
+
+    def _direct_message(self, data: dict[str, Any]) -> None:
+        """A DM to the bot: modmail (the bot's own DMs come back as events too: skipped)."""
+        author = data.get("author") or {}
+        if author.get("bot") or not author.get("id"):
+            return
+        self.community_of(None)  # fills the guild -> community map
+        with Session(self.engine) as session:
+            targets = modmail.communities_for(session, str(author["id"]), self._communities or {})
+        for community_id in targets:
+            modmail.receive(self.engine, community_id, data)
 
 
 def _audit_entry(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:

@@ -179,6 +179,8 @@ class BotApi:
         # raids (issue 21): guild.mdx "Bulk Guild Ban", "Modify Guild Incident Actions"
         ("POST", r"/guilds/(?P<guild_id>\d+)/bulk-ban", "bulk_ban"),
         ("PUT", r"/guilds/(?P<guild_id>\d+)/incident-actions", "incident_actions"),
+        # modmail (issue 21): channel.mdx "Start Thread in Forum or Media Channel"
+        ("POST", r"/channels/(?P<channel_id>\d+)/threads", "forum_post"),
     ]
 
     def _init_bot_api(self) -> None:
@@ -190,6 +192,7 @@ class BotApi:
         self.cdn_files: dict[str, tuple[bytes, str]] = {}  # path -> (bytes, content type)
         self.cdn_redirects: dict[str, str] = {}  # path -> Location
         self.cdn_requests: list[str] = []
+        self.forum_posts: dict[str, dict[str, Any]] = {}  # thread id -> {"parent", "name", "messages"}
         self.cdn_down = False  # True: every link is dead (404), as after Discord's links expire
         self.guilds: dict[str, FakeGuild] = {}
         self.closed_dms: set[str] = set()  # users whose DMs are closed (50007)
@@ -492,6 +495,15 @@ class BotApi:
         guild.incident_actions = {k: body.get(k) for k in ("invites_disabled_until", "dms_disabled_until")}
         return Reply(200, guild.incident_actions)
 
+    def _api_forum_post(self, call: Call, guild: None, channel_id: str) -> Reply:
+        body = call.json or {}
+        content = (body.get("message") or {}).get("content")
+        if not body.get("name") or not content or len(content) > 2000:
+            return discord_error(400, 50035, "Invalid Form Body: name and message.content")
+        thread_id = snowflake()
+        self.forum_posts[thread_id] = {"parent": channel_id, "name": body["name"], "messages": [content]}
+        return Reply(201, {"id": thread_id, "parent_id": channel_id, "name": body["name"], "type": 11})
+
     def _api_gateway_bot(self, call: Call, guild: None) -> Reply:
         # gateway.mdx "Get Gateway Bot"
         return Reply(200, {"url": self.gateway_url, "shards": self.recommended_shards,
@@ -514,6 +526,9 @@ class BotApi:
     def _api_create_message(self, call: Call, guild: None, channel_id: str) -> Reply:
         user_id = channel_id[1:]
         payload = call.json or {}
+        if channel_id in self.forum_posts:  # a message in a forum post (modmail's copy)
+            self.forum_posts[channel_id]["messages"].append(payload.get("content"))
+            return Reply(200, {"id": snowflake(), "channel_id": channel_id, "content": payload.get("content")})
         if user_id in self.closed_dms:
             return discord_error(403, 50007, "Cannot send messages to this user")
         if not payload.get("content") or len(payload["content"]) > 2000:

@@ -75,3 +75,25 @@ def test_a_members_deleted_message_is_shown_and_attached_to_a_case(app, engine, 
     fresh(session)
     snapshot = session.exec(select(Evidence).where(Evidence.kind == "message_snapshot")).one()
     assert snapshot.action_id == action.id and "a rude remark" in snapshot.content
+
+
+def test_a_modmail_thread_shows_the_members_cases_and_takes_a_reply(app, engine, session, community, mod_a,
+                                                                    make_member):
+    from modsys.models import ModmailMessage
+    from modsys.modmail import receive
+
+    member = make_member("writer")
+    action = ban(session, mod_a, member, days=7)
+    thread = receive(engine, community.id, {"id": "1300000000000000051", "content": "hello mods",
+                                            "author": {"id": member.platform_user_id, "username": "writer"}})
+    client = app.test_client()
+    login(client, "mod_a")
+    assert f"/modmail/{thread.id}" in client.get("/modmail").get_data(as_text=True)
+    page = client.get(f"/modmail/{thread.id}").get_data(as_text=True)
+    assert "hello mods" in page and f"Case #{action.id}" in page and "answered with their appeal link" in page
+    token = csrf_token(client, f"/modmail/{thread.id}")
+    assert client.post(f"/modmail/{thread.id}/reply", data={"csrf_token": token, "body": " "}).status_code == 422
+    assert client.post(f"/modmail/{thread.id}/reply", data={"csrf_token": token, "body": "We read you."}).status_code == 302
+    fresh(session)
+    out = session.exec(select(ModmailMessage).where(ModmailMessage.body == "We read you.")).one()
+    assert out.direction == "out" and out.status == "pending"  # the job sends it, never the request

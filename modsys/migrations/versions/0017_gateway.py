@@ -1,4 +1,4 @@
-"""gateway: the message log, the evidence vault and raid incidents
+"""gateway: the message log, the evidence vault, raid incidents and modmail
 
 Messages in the channels a policy's `message_log` names, sealed (AES-GCM), with
 their edits and deletions, kept until they expire unless they became evidence.
@@ -113,8 +113,54 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_raidaccount_action_id'), ['action_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_raidaccount_incident_id'), ['incident_id'], unique=False)
 
+    op.create_table('modmailthread',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_message_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('forum_thread_id', sa.String(length=32), nullable=True),
+    sa.ForeignKeyConstraint(['community_id'], ['community.id'], ),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('modmailthread', schema=None) as batch_op:
+        batch_op.create_index('ix_modmailthread_member', ['community_id', 'member_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_modmailthread_community_id'), ['community_id'], unique=False)
+
+    op.create_table('modmailmessage',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('thread_id', sa.Integer(), nullable=False),
+    sa.Column('direction', sa.String(length=8), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('author_staff_id', sa.Integer(), nullable=True),
+    sa.Column('appeal_action_id', sa.Integer(), nullable=True),
+    sa.Column('platform_message_id', sa.String(length=32), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_error', sa.String(length=500), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['appeal_action_id'], ['action.id'], ),
+    sa.ForeignKeyConstraint(['author_staff_id'], ['staffuser.id'], ),
+    sa.ForeignKeyConstraint(['community_id'], ['community.id'], ),
+    sa.ForeignKeyConstraint(['thread_id'], ['modmailthread.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('community_id', 'platform_message_id')
+    )
+    with op.batch_alter_table('modmailmessage', schema=None) as batch_op:
+        batch_op.create_index('ix_modmailmessage_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_modmailmessage_appeal_action_id'), ['appeal_action_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_modmailmessage_author_staff_id'), ['author_staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_modmailmessage_community_id'), ['community_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_modmailmessage_thread_id'), ['thread_id'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table('modmailmessage')
+    op.drop_table('modmailthread')
     op.drop_table('raidaccount')
     op.drop_table('raidincident')
     with op.batch_alter_table('vaultfile', schema=None) as batch_op:
