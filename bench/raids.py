@@ -3,8 +3,8 @@
     python bench/raids.py [--accounts 1000]
 
 On a SQLite file: the alert is raised with N accounts, `modsys.raids.respond`
-files one appealable ban case per account (one transaction), and
-`deliver_raid_responses` runs until done against a fake Discord that enforces
+records the decision (the web request's share), and `deliver_raid_responses`
+(which files one appealable ban case per account, 100 per transaction) runs until done against a fake Discord that enforces
 the documented global limit (50 requests per second, topics/rate-limits.mdx)
 and a per-route bucket of 25 per second, answering 429 like Discord. Reported:
 the time to file, the time to deliver (lockdown, a DM each, bulk bans of at
@@ -68,7 +68,7 @@ def main() -> None:
         with new_session(engine) as session:
             started = time.monotonic()
             respond(session, mod, incident)
-            filed = time.monotonic() - started
+            clicked = time.monotonic() - started
         settings = load_settings({"SECRET_KEY": SECRET, "MODSYS_DISCORD_BOT_TOKEN": fake.bot_token,
                                   "MODSYS_DISCORD_API_URL": fake.api_url,
                                   "MODSYS_AUDIT_CHECKPOINTS": f"{tmp}/checkpoints.log"})
@@ -81,8 +81,8 @@ def main() -> None:
         calls = fake.calls
         per_second = Counter(int(c.at) for c in calls)
         routes = Counter(c.route for c in calls)
-        print(f"raid of {n} accounts: filed {n} cases in {filed:.1f} s (one transaction); "
-              f"delivered in {delivered:.1f} s over {runs} job run(s)")
+        print(f"raid of {n} accounts: the click took {clicked * 1000:.0f} ms; the job filed {n} cases, DMed and "
+              f"banned them in {delivered:.1f} s over {runs} run(s)")
         print(f"requests: {dict(routes)}; 429s: {sum(c.status == 429 for c in calls)}; "
               f"busiest second: {max(per_second.values())}")
         print(f"banned: {len(fake.guilds[GUILD].bans)}, DMed: {len(fake.dms)}, "

@@ -8,9 +8,10 @@ sliding window per community; past the policy's threshold (`raids.joins`,
 join the same incident while it is open and the burst goes on: one alert
 (dashboard, and the mod log pinging `raids.alert_role_id`).
 
-The response (`respond`, one transaction) files one ban case per account, each
-appealable with its own statement of reasons, and queues the lockdown. The
-`deliver_raid_responses` job then, outside any request: pauses invites and DMs
+The response (`respond`) records the moderator's decision; the
+`deliver_raid_responses` job then, outside any request, files one ban case per
+account (`file_cases`, 100 per transaction, as the moderator who responded),
+each appealable with its own statement of reasons; pauses invites and DMs
 (`PUT /guilds/{id}/incident-actions`, guild.mdx "Modify Guild Incident Actions",
 at most 24 hours ahead), DMs every member their case and appeal link (before the
 ban: a banned member shares no server with the bot), and bans them with
@@ -35,6 +36,7 @@ from sqlmodel import Session, col, select
 from modsys import clock, discord, events, permissions
 from modsys.community import policy_for
 from modsys.config import Settings
+from modsys.actors import Actor
 from modsys.db import writing
 from modsys.discord import dm
 from modsys.discord.client import DiscordClient, client_for
@@ -49,6 +51,7 @@ from modsys.models import (
     RaidAccount,
     RaidIncident,
     RaidStatus,
+    StaffUser,
 )
 from modsys.services._base import clean_text, service
 from modsys.services.actions import NewAction, file_action, revoke_action
@@ -57,6 +60,7 @@ from modsys.uow import UnitOfWork
 log = logging.getLogger(__name__)
 BULK_BAN_MAX = 200  # guild.mdx "Bulk Guild Ban": user_ids, max 200
 LOCKDOWN_MAX = timedelta(hours=24)  # guild.mdx "Incident Actions": at most 24 hours in the future
+FILE_BATCH = 100  # cases per transaction: a large raid never holds the database for long
 
 
 # --- detection (the gateway) ------------------------------------------------------------
@@ -150,21 +154,41 @@ def accounts_of(session: Session, incident_id: int) -> list[RaidAccount]:
 
 @service
 def respond(uow: UnitOfWork, incident_id: int, lockdown: timedelta | None = None) -> RaidIncident:
-    """One click: lock down (invites and DMs paused) and ban every account, one appealable case each."""
+    """One click: lock down (invites and DMs paused) and ban every account, one appealable
+    case each. The request only decides; the job files the cases in batches and sends."""
     incident = uow.get(RaidIncident, incident_id, "raid incident")
     staff = uow.staff_with(lambda user: permissions.can_file(user, "ban"))
     if incident.status != RaidStatus.open:
         raise Conflict(f"raid incident #{incident.id} is {incident.status}; only an open alert can be acted on")
-    policy = uow.policy.raids
-    lockdown = policy.lockdown if lockdown is None else lockdown
+    lockdown = uow.policy.raids.lockdown if lockdown is None else lockdown
     if not timedelta(0) <= lockdown <= LOCKDOWN_MAX:
         raise ValidationFailed("Discord pauses invites and DMs for at most 24 hours", field="lockdown")
-    accounts = accounts_of(uow.session, incident.id)  # type: ignore[arg-type]
-    for account in accounts:
+    now = clock.now()
+    incident.status, incident.responded_by_id, incident.responded_at = RaidStatus.banning, staff.id, now
+    if lockdown:
+        incident.lockdown_until, incident.lockdown_state = now + lockdown, "pending"
+    uow.session.add(incident)
+    uow.record("raid.responded", incident, {"accounts": len(accounts_of(uow.session, incident.id)),  # type: ignore[arg-type]
+                                            "lockdown_until": incident.lockdown_until})
+    return incident
+
+
+@service
+def file_cases(uow: UnitOfWork, incident_id: int, limit: int = FILE_BATCH) -> int:
+    """The next `limit` accounts' ban cases, filed by the moderator who responded (the job)."""
+    incident = uow.get(RaidIncident, incident_id, "raid incident")
+    if incident.status != RaidStatus.banning:
+        return 0
+    policy = uow.policy.raids
+    total = len(accounts_of(uow.session, incident.id))  # type: ignore[arg-type]
+    todo = list(uow.session.exec(select(RaidAccount).where(RaidAccount.incident_id == incident.id,
+                                                           col(RaidAccount.action_id).is_(None))
+                                 .order_by(col(RaidAccount.id)).limit(limit)))
+    for account in todo:
         action = file_action(uow.session, uow.actor, NewAction(
             member_id=None, platform_user_id=account.platform_user_id, display_name=account.display_name,
             kind="ban", rules=[policy.ban_rule], public_reason=policy.ban_reason,
-            facts=f"Your account was one of {len(accounts)} in raid incident #{incident.id}, "
+            facts=f"Your account was one of {total} in raid incident #{incident.id}, "
                   f"first seen {incident.started_at:%Y-%m-%d %H:%M} UTC.",
             duration=policy.ban_duration))
         account.action_id = action.id
@@ -174,13 +198,7 @@ def respond(uow: UnitOfWork, incident_id: int, lockdown: timedelta | None = None
                                                                      DiscordEnforcement.status == EnforcementStatus.pending)):
             row.status = EnforcementStatus.incident
             uow.session.add(row)
-    now = clock.now()
-    incident.status, incident.responded_by_id, incident.responded_at = RaidStatus.banning, staff.id, now
-    if lockdown:
-        incident.lockdown_until, incident.lockdown_state = now + lockdown, "pending"
-    uow.session.add(incident)
-    uow.record("raid.responded", incident, {"accounts": len(accounts), "lockdown_until": incident.lockdown_until})
-    return incident
+    return len(todo)
 
 
 @service
@@ -242,11 +260,24 @@ def deliver(engine: Engine, *, settings: Settings, client: DiscordClient | None 
         if guild is None:
             continue
         counts["incidents"] += 1
+        if incident.status == RaidStatus.banning:
+            _file_all(engine, incident)
         if incident.lockdown_state in ("pending", "lifting"):
             _lockdown(engine, client, guild, incident)
         if incident.status == RaidStatus.banning:
             _ban(engine, client, settings, guild, incident, counts, dm_wait)
     return counts
+
+
+def _file_all(engine: Engine, incident: RaidIncident) -> None:
+    with Session(engine) as session:
+        staff = session.get(StaffUser, incident.responded_by_id)
+    if staff is None:
+        return
+    while True:
+        with Session(engine) as session:
+            if not file_cases(session, Actor.staff(staff), incident.id):
+                return
 
 
 def _lockdown(engine: Engine, client: DiscordClient, guild: str, incident: RaidIncident) -> None:
