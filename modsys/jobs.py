@@ -336,6 +336,13 @@ def deliver_modmail(engine: Engine, *, settings: Settings | None = None, **optio
     return deliver(engine, settings=settings or load_settings(), **options)
 
 
+def settle_triage(engine: Engine, **options: Any) -> dict[str, int]:
+    """Scored live-triage messages: over the thresholds into the queue, the rest deleted (`modsys.triage`)."""
+    from modsys.triage import settle
+
+    return settle(engine, **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -353,6 +360,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "sync_discord_audit_log": sync_discord_audit_log,
     "check_discord_drift": check_discord_drift,
     "purge_message_log": purge_message_log,
+    "settle_triage": settle_triage,
     "fetch_evidence_files": fetch_evidence_files,
 }
 NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}

@@ -97,6 +97,7 @@ class FlagStatus(StrEnum):
     open = "open"
     dismissed = "dismissed"
     actioned = "actioned"
+    triage = "triage"  # live triage (modsys.triage): waits for its score; opened as automated detection or deleted
 
 
 class ScoreState(StrEnum):

@@ -350,6 +350,19 @@ class Raids(_Strict):
         return v
 
 
+class Triage(_Strict):
+    """Live triage (opt-in per channel): messages scored by the toxicity worker, those over
+    `toxicity.thresholds` put in the flag queue as automated detection. Never a sanction."""
+
+    channels: list[Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]] = []
+    max_per_second: Annotated[float, Field(gt=0, le=1000)] = 5.0  # the load budget; more is not scored
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return [str(c) if isinstance(c, int) and not isinstance(c, bool) else c for c in v] if isinstance(v, list) else v
+
+
 class Modmail(_Strict):
     # A forum channel where each modmail thread also gets a post (its id); None: modsys only.
     forum_channel_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
@@ -384,6 +397,7 @@ class Policy(_Strict):
     message_log: MessageLog = MessageLog()
     raids: Raids = Raids()
     modmail: Modmail = Modmail()
+    triage: Triage = Triage()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

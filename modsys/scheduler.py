@@ -71,6 +71,7 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "fetch_evidence_files": (IntervalTrigger(seconds=2), 30),
     "deliver_raid_responses": (IntervalTrigger(seconds=1), 30),
     "deliver_modmail": (IntervalTrigger(seconds=2), 30),
+    "settle_triage": (IntervalTrigger(seconds=5), 60),
 }
 
 

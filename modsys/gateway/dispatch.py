@@ -21,7 +21,7 @@ from modsys.config import Settings
 from modsys.discord import guild_id_for
 from modsys.crypto import Cipher, cipher_for
 from modsys.gateway import message_log, moderation
-from modsys import modmail
+from modsys import modmail, triage
 from modsys.raids import Detector
 from modsys.models import Community
 
@@ -40,6 +40,7 @@ class Dispatcher:
         self._communities: dict[str, int] | None = None
         self.cipher: Cipher = cipher_for(settings)  # refuses a missing key in production, before connecting
         self.raids = Detector()
+        self.triage = triage.Budget()
 
     # --- the thread ------------------------------------------------------------------
 
@@ -108,6 +109,7 @@ def _audit_entry(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]
 
 def _message_create(dispatcher: Dispatcher, community_id: int, data: dict[str, Any]) -> None:
     message_log.on_create(dispatcher.engine, dispatcher.cipher, community_id, data)
+    triage.on_message(dispatcher.engine, dispatcher.triage, community_id, data)
     author = data.get("author") or {}
     if not author.get("bot") and data.get("content"):
         dispatcher.raids.on_message(dispatcher.engine, community_id, str(author.get("id")), _name(author),
