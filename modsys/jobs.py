@@ -343,6 +343,14 @@ def settle_triage(engine: Engine, **options: Any) -> dict[str, int]:
     return settle(engine, **options)
 
 
+def keep_report_context(engine: Engine, *, settings: Settings | None = None, **options: Any) -> dict[str, int]:
+    """Messages around reported ones, and report candidates into the vault (`modsys.gateway.context`)."""
+    from modsys.config import load_settings
+    from modsys.gateway.context import keep
+
+    return keep(engine, settings or load_settings(), **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -361,12 +369,13 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "check_discord_drift": check_discord_drift,
     "purge_message_log": purge_message_log,
     "settle_triage": settle_triage,
+    "keep_report_context": keep_report_context,  # before the vault: it queues downloads
     "fetch_evidence_files": fetch_evidence_files,
 }
 NEEDS_SETTINGS = {"deliver_outbox", "deliver_discord_enforcement", "sync_discord_audit_log", "check_discord_drift"}
 
 NEEDS_SETTINGS = ("checkpoint_audit_chain", "deliver_outbox", "fetch_evidence_files", "deliver_raid_responses",
-                  "deliver_modmail")
+                  "deliver_modmail", "keep_report_context")
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,

@@ -72,6 +72,7 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "deliver_raid_responses": (IntervalTrigger(seconds=1), 30),
     "deliver_modmail": (IntervalTrigger(seconds=2), 30),
     "settle_triage": (IntervalTrigger(seconds=5), 60),
+    "keep_report_context": (IntervalTrigger(seconds=2), 30),
 }
 
 
