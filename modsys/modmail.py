@@ -135,6 +135,17 @@ def threads(session: Session, community_id: int, limit: int = 50) -> list[Modmai
                              .limit(limit)))
 
 
+def members_of(session: Session, found: list[ModmailThread]) -> dict[int, Member]:
+    ids = [t.member_id for t in found]
+    return {m.id: m for m in session.exec(select(Member).where(col(Member.id).in_(ids)))} if ids else {}  # type: ignore[misc]
+
+
+def cases_of(session: Session, member_id: int, limit: int = 20) -> list[Action]:
+    """The member's latest cases (the thread page and the message log page link them)."""
+    return list(session.exec(select(Action).where(Action.member_id == member_id)
+                             .order_by(col(Action.id).desc()).limit(limit)))
+
+
 def messages(session: Session, thread_id: int) -> list[ModmailMessage]:
     return list(session.exec(select(ModmailMessage).where(ModmailMessage.thread_id == thread_id,
                                                           ModmailMessage.direction != "forum")

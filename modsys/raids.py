@@ -144,6 +144,12 @@ def open_incidents(session: Session, community_id: int) -> list[RaidIncident]:
                              .order_by(col(RaidIncident.id).desc())))
 
 
+def recent(session: Session, community_id: int, limit: int = 50) -> list[RaidIncident]:
+    """The community's incidents, newest first (/raids)."""
+    return list(session.exec(select(RaidIncident).where(RaidIncident.community_id == community_id)
+                             .order_by(col(RaidIncident.id).desc()).limit(limit)))
+
+
 def accounts_of(session: Session, incident_id: int) -> list[RaidAccount]:
     return list(session.exec(select(RaidAccount).where(RaidAccount.incident_id == incident_id)
                              .order_by(col(RaidAccount.id))))

@@ -12,7 +12,7 @@ from modsys import modmail, permissions, raids
 from modsys.crypto import cipher_for
 from modsys.errors import ValidationFailed
 from modsys.gateway import message_log
-from modsys.models import Action, LoggedMessage, Member, ModmailThread, RaidIncident
+from modsys.models import LoggedMessage, Member, ModmailThread, RaidIncident
 from modsys.permissions import Cap
 from modsys.services.message_log import attach_logged_message
 from web.context import actor, db, scoped, state, staff
@@ -35,7 +35,7 @@ def _open_raids() -> dict:
 @bp.route("/raids")
 @roles_required(*STAFF)
 def raid_list():
-    incidents = list(db().exec(scoped().select(RaidIncident).order_by(RaidIncident.id.desc()).limit(50)))  # type: ignore[union-attr]
+    incidents = raids.recent(db(), staff().community_id)
     return render_template("gateway/raids.html", incidents=incidents)
 
 
@@ -81,8 +81,7 @@ def member_messages(member_id: int):
     member = scoped().get(Member, member_id, "member")
     changes = message_log.recent_changes(db(), cipher_for(state().settings), member.community_id,
                                          member.platform_user_id)
-    cases = list(db().exec(scoped().select(Action).where(Action.member_id == member.id)
-                           .order_by(Action.id.desc()).limit(20)))  # type: ignore[union-attr]
+    cases = modmail.cases_of(db(), member.id)  # type: ignore[arg-type]
     return render_template("gateway/member_messages.html", member=member, changes=changes, cases=cases)
 
 
@@ -103,8 +102,7 @@ def attach(logged_id: int):
 @roles_required(*STAFF)
 def modmail_list():
     found = modmail.threads(db(), staff().community_id)
-    members = {m.id: m for m in db().exec(scoped().select(Member).where(
-        Member.id.in_([t.member_id for t in found])))} if found else {}  # type: ignore[union-attr]
+    members = modmail.members_of(db(), found)
     return render_template("gateway/modmail.html", threads=found, members=members)
 
 
@@ -113,8 +111,7 @@ def modmail_list():
 def modmail_thread(thread_id: int):
     thread = scoped().get(ModmailThread, thread_id, "modmail thread")
     member = scoped().get(Member, thread.member_id, "member")
-    cases = list(db().exec(scoped().select(Action).where(Action.member_id == member.id)
-                           .order_by(Action.id.desc()).limit(20)))  # type: ignore[union-attr]
+    cases = modmail.cases_of(db(), member.id)  # type: ignore[arg-type]
     return render_template("gateway/modmail_thread.html", thread=thread, member=member, cases=cases,
                            messages=modmail.messages(db(), thread.id))
 

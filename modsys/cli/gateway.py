@@ -8,7 +8,7 @@ import signal
 import click
 
 from modsys.cli.base import fail, main, open_db
-from modsys.config import load_settings
+from modsys.config import ConfigError, load_settings
 
 
 def _shard_ids(value: str | None) -> list[int] | None:
@@ -26,6 +26,7 @@ def _shard_ids(value: str | None) -> list[int] | None:
               help="Shards across all gateway processes (default: Discord's recommendation, GET /gateway/bot).")
 def gateway(shard_ids: str | None, shard_count: int | None) -> None:
     """Connect to Discord's gateway: message log, moderation seen live, catch-up after outages."""
+    from modsys.crypto import cipher_for
     from modsys.gateway.connection import run
     from modsys.logging_setup import configure_logging
 
@@ -38,6 +39,10 @@ def gateway(shard_ids: str | None, shard_count: int | None) -> None:
         fail("--shard-ids needs --shard-count (the total across every gateway process)")
     if ids is not None and shard_count is not None and ids[-1] >= shard_count:
         fail(f"shard ids run from 0 to {shard_count - 1} with --shard-count {shard_count}")
+    try:
+        cipher_for(settings)  # production refuses to store message content without MODSYS_DATA_KEY
+    except ConfigError as e:
+        fail(str(e))
     engine, _ = open_db(settings)
 
     def on_signals(client, loop: asyncio.AbstractEventLoop) -> None:

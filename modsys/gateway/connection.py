@@ -107,7 +107,8 @@ def run(engine: Engine, settings: Settings, *, shard_ids: list[int] | None = Non
         dispatcher.stop()
 
 
-def start_embedded(engine: Engine, settings: Settings) -> Callable[[], None]:
+def start_embedded(engine: Engine, settings: Settings, *, shard_ids: list[int] | None = None,
+                   shard_count: int | None = None) -> Callable[[], None]:
     """For `modsys serve`: the gateway on a thread of this process; returns its stop function."""
     started: dict[str, Any] = {}
     up = threading.Event()
@@ -118,7 +119,7 @@ def start_embedded(engine: Engine, settings: Settings) -> Callable[[], None]:
 
     def body() -> None:
         try:
-            run(engine, settings, ready=hold)
+            run(engine, settings, shard_ids=shard_ids, shard_count=shard_count, ready=hold)
         except Exception:
             log.exception("the gateway stopped")
         finally:

@@ -66,3 +66,21 @@ def test_sigkill_and_restart_records_nothing_twice_and_misses_nothing(db_url, en
     fresh(session)
     kinds = sorted(a.kind for a in session.exec(select(Action).where(Action.source == "discord")))
     assert kinds == ["ban", "ban", "ban", "kick", "timeout"]
+
+
+def test_serve_runs_the_gateway_in_process_when_a_bot_token_is_set(db_url, tmp_path, discord_bot):
+    env = {**os.environ, "DATABASE_URL": db_url, "MODSYS_DISCORD_BOT_TOKEN": discord_bot.bot_token,
+           "MODSYS_DISCORD_API_URL": discord_bot.api_url, "MODSYS_MODEL_AUTOFETCH": "0"}
+    env.pop("SECRET_KEY", None)
+    with FakeGateway() as gw:
+        env["MODSYS_DISCORD_GATEWAY_URL"] = gw.url
+        log = tmp_path / "serve.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "modsys.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
+                                    cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            assert gw.wait_identified(1, timeout=90), log.read_text(errors="replace")[-3000:]
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    assert (tmp_path / "instance" / "data_key").exists()  # generated outside production, like the others

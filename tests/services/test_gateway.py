@@ -71,3 +71,39 @@ def test_a_new_session_catches_up_from_the_audit_log(engine, session, guild, dis
         wait_until(lambda: recorded(session) == [before["id"]], 20, "the catch-up from REST")
     finally:
         stop()
+
+
+def test_the_gateway_command_refuses_what_it_cannot_run_with(monkeypatch):
+    from click.testing import CliRunner
+
+    from modsys.cli import main
+
+    runner = CliRunner()
+    monkeypatch.delenv("MODSYS_DISCORD_BOT_TOKEN", raising=False)
+    assert "MODSYS_DISCORD_BOT_TOKEN" in runner.invoke(main, ["gateway"]).output
+    monkeypatch.setenv("MODSYS_DISCORD_BOT_TOKEN", "x")
+    assert "--shard-ids needs --shard-count" in runner.invoke(main, ["gateway", "--shard-ids", "0"]).output
+    assert "from 0 to 1" in runner.invoke(main, ["gateway", "--shard-ids", "0,2", "--shard-count", "2"]).output
+    monkeypatch.setenv("MODSYS_ENV", "production")
+    monkeypatch.delenv("MODSYS_DATA_KEY", raising=False)
+    refused = runner.invoke(main, ["gateway"])
+    assert refused.exit_code == 1 and "MODSYS_DATA_KEY is not set" in refused.output
+
+
+def test_two_processes_of_two_shards_each_get_their_guilds_events(engine, session, guild, discord_bot, fake_gateway,
+                                                                  tmp_path):
+    settings = bot_settings(discord_bot, MODSYS_DISCORD_GATEWAY_URL=fake_gateway.url,
+                            MODSYS_AUDIT_CHECKPOINTS=str(tmp_path / "instance" / "c.log"))
+    stops = [start_embedded(engine, settings, shard_ids=[i], shard_count=2) for i in (0, 1)]
+    try:
+        assert fake_gateway.wait_identified(2)
+        assert sorted(tuple(i["shard"]) for i in fake_gateway.identifies) == [(0, 2), (1, 2)]
+        ban = entry(guild, 22, "400000000000000005")
+        fake_gateway.dispatch("GUILD_AUDIT_LOG_ENTRY_CREATE", ban, guild_id=GUILD)
+        wait_until(lambda: recorded(session) == [ban["id"]], 20, "the ban, via the guild's shard")
+        shard = (int(GUILD) >> 22) % 2  # gateway.mdx "Sharding"
+        assert [s.shard for s in fake_gateway.sessions.values() if s.events and
+                any(e["t"] == "GUILD_AUDIT_LOG_ENTRY_CREATE" for e in s.events)] == [(shard, 2)]
+    finally:
+        for stop in stops:
+            stop()
