@@ -13,6 +13,7 @@ Only recent flags and cases are looked at (`LOOKBACK`), each once.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 from typing import Any
@@ -52,8 +53,6 @@ def _has_context(session: Session, **owner: Any) -> bool:
 
 
 def _add(session: Session, community_id: int, text: str, **owner: int) -> None:
-    import hashlib
-
     session.add(Evidence(community_id=community_id, kind=EvidenceKind.message_snapshot, visibility=Visibility.private,
                          content=text, size=len(text.encode()), sha256=hashlib.sha256(text.encode()).hexdigest(),
                          created_at=clock.now(), **owner))

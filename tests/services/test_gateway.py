@@ -10,7 +10,6 @@ from sqlmodel import select
 from modsys.gateway.connection import start_embedded
 from modsys.models import Action, DiscordImport
 from tests.conftest import fresh
-from tests.support.discord_gateway import fake_gateway, running  # noqa: F401  (fixtures)
 from tests.support.discord_server import GUILD, bot_settings
 from tests.support.wait import wait_until
 

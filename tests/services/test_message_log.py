@@ -19,7 +19,6 @@ from modsys.models import Evidence, LoggedMessage
 from modsys.services.message_log import attach_logged_message
 from tests.conftest import fresh
 from tests.factories import ban
-from tests.support.discord_gateway import fake_gateway, running  # noqa: F401  (fixtures)
 from tests.support.discord_server import GUILD
 from tests.support.wait import wait_until
 

@@ -16,7 +16,6 @@ from modsys.models import ModmailMessage, ModmailThread
 from modsys.modmail import reply
 from tests.conftest import fresh
 from tests.factories import ban
-from tests.support.discord_gateway import fake_gateway, running  # noqa: F401  (fixtures)
 from tests.support.wait import wait_until
 
 FORUM = "800000000000000001"

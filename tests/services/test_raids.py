@@ -16,7 +16,6 @@ from modsys.models import Action, OutboxMessage, RaidAccount, RaidIncident
 from modsys.notify.messages import render
 from modsys.raids import raise_alert, respond, undo
 from tests.conftest import fresh
-from tests.support.discord_gateway import fake_gateway, running  # noqa: F401  (fixtures)
 from tests.support.discord_server import GUILD
 from tests.support.wait import wait_until
 

@@ -17,7 +17,6 @@ from modsys.scoring import score_batch
 from modsys.toxicity import clear_scorer_cache, get_scorer, install_model
 from modsys.triage import Budget
 from tests.conftest import fresh
-from tests.support.discord_gateway import fake_gateway, running  # noqa: F401  (fixtures)
 from tests.support.discord_server import GUILD
 from tests.support.tiny_model import build_tiny_checkpoint
 from tests.support.wait import wait_until

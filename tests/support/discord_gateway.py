@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -247,9 +248,7 @@ class FakeGateway:
         return session
 
 
-# --- fixtures (import them into a test module) ------------------------------------------
-
-import pytest  # noqa: E402
+# --- fixtures (a pytest plugin: tests/conftest.py registers this module) ------------------
 
 
 @pytest.fixture
