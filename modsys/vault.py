@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,7 @@ from modsys import audit, clock
 from modsys.actors import SCHEDULER
 from modsys.community import policy_for
 from modsys.config import Settings
+from modsys.discord.client import client_for
 from modsys.db import writing
 from modsys.errors import ValidationFailed
 from modsys.models import VaultFile, VaultStatus, Visibility
@@ -44,6 +46,8 @@ BATCH = 20
 IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 # Discord's attachment paths (reference.mdx "Image Formatting": /attachments/, /ephemeral-attachments/)
 ATTACHMENT_PATHS = ("/attachments/", "/ephemeral-attachments/")
+# A message's jump link (reference.mdx "Message Formatting"): its attachments are kept too.
+MESSAGE_LINK = re.compile(r"^https://(?:(?:canary|ptb)\.)?discord(?:app)?\.com/channels/\d+/(\d+)/(\d+)$")
 
 
 class Refused(Exception):
@@ -65,6 +69,11 @@ def looks_like_attachment(url: str) -> bool:
     """A link whose path is a Discord attachment's (the fetch still checks the host)."""
     parts = urlsplit(url.strip())
     return parts.scheme in ("http", "https") and parts.path.startswith(ATTACHMENT_PATHS)
+
+
+def wanted(url: str) -> bool:
+    """An attachment link, or a link to a Discord message (whose attachments are then fetched)."""
+    return looks_like_attachment(url) or MESSAGE_LINK.match(url.strip()) is not None
 
 
 def queue(session: Session, community_id: int, url: str, filename: str = "", *, action_id: int | None = None,
@@ -144,6 +153,9 @@ def fetch_due(engine: Engine, settings: Settings, *, batch: int = BATCH) -> dict
                                                         VaultFile.next_attempt_at <= clock.now())
                                 .order_by(col(VaultFile.id)).limit(batch)))
     for row in due:
+        if (link := MESSAGE_LINK.match(row.url)) is not None:
+            counts[_resolve_message(engine, settings, row, link.group(1), link.group(2))] += 1
+            continue
         with Session(engine) as session:
             limits = policy_for(session, row.community_id).evidence
         try:
@@ -155,6 +167,36 @@ def fetch_due(engine: Engine, settings: Settings, *, batch: int = BATCH) -> dict
         else:
             counts["stored"] += _finish(engine, row.id, got=got)  # type: ignore[arg-type]
     return counts
+
+
+def _resolve_message(engine: Engine, settings: Settings, row: VaultFile, channel_id: str, message_id: str) -> str:
+    """A message link: its attachments are queued (message.mdx "Get Channel Message")."""
+    if not settings.discord_bot_token:
+        _finish(engine, row.id, refused="no bot configured to read the message")  # type: ignore[arg-type]
+        return "refused"
+    reply = client_for(settings).request("GET", "/channels/{channel_id}/messages/{message_id}",
+                                         channel_id=channel_id, message_id=message_id)
+    if reply.status in (403, 404):
+        why = "the message is gone, or the bot can't read that channel" if reply.status == 404 else \
+            reply.explain("View Channel, Read Message History")
+        _finish(engine, row.id, refused=why)  # type: ignore[arg-type]
+        return "refused"
+    if not reply.ok:
+        _retry(engine, row.id, reply.explain())  # type: ignore[arg-type]
+        return "retry"
+    attachments = [a for a in (reply.data or {}).get("attachments") or [] if isinstance(a, dict) and a.get("url")]
+    with writing(engine) as session:
+        current = session.get(VaultFile, row.id)
+        if current is None or current.status != VaultStatus.pending:
+            return "stored"
+        for a in attachments:
+            queue(session, row.community_id, str(a["url"]), str(a.get("filename") or ""), action_id=row.action_id,
+                  flag_id=row.flag_id, visibility=row.visibility)
+        current.status, current.done_at = VaultStatus.stored, clock.now()
+        current.reason = f"the message's {len(attachments)} attachment(s) queued" if attachments else \
+            "the message has no attachments"
+        session.add(current)
+    return "stored"
 
 
 def _finish(engine: Engine, vault_id: int, *, got: Download | None = None, refused: str = "") -> int:

@@ -88,7 +88,7 @@ def _queue_candidates(session: Session, flag: Flag) -> int:
     known = set(session.exec(select(VaultFile.url).where(VaultFile.flag_id == flag.id)))
     for url in session.exec(select(Evidence.content).where(Evidence.flag_id == flag.id,
                                                            Evidence.kind == EvidenceKind.link)):
-        if vault.looks_like_attachment(url) and url not in known:
+        if vault.wanted(url) and url not in known:
             vault.queue(session, flag.community_id, url, flag_id=flag.id)
             known.add(url)
             queued += 1

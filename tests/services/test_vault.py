@@ -113,3 +113,25 @@ def test_a_logged_messages_attachments_are_kept_with_it(engine, session, communi
     fresh(session)
     files = {e.kind: e for e in session.exec(select(Evidence).where(Evidence.action_id == action.id))}
     assert files["file"].filename == "proof.png" and "look at this" in files["message_snapshot"].content
+
+
+def test_a_link_to_a_discord_message_keeps_its_attachments(engine, session, community, mod_a, make_member,
+                                                           discord_bot):
+    action = ban(session, mod_a, make_member())
+    url = discord_bot.attach("in-message.png", PNG)
+    discord_bot.channel_messages[(CHANNEL, "1300000000000000061")] = {
+        "id": "1300000000000000061", "channel_id": CHANNEL, "content": "see",
+        "attachments": [{"id": "9", "filename": "in-message.png", "url": url, "size": len(PNG)}]}
+    jump = f"https://discord.com/channels/500000000000000001/{CHANNEL}/1300000000000000061"
+    gone = f"https://discord.com/channels/500000000000000001/{CHANNEL}/1300000000000000062"
+    link(session, mod_a, action, jump)
+    link(session, mod_a, action, gone)
+    settings = cdn(discord_bot)
+    assert fetch_evidence_files(engine, settings=settings) == {"stored": 1, "refused": 1, "retry": 0}
+    assert fetch_evidence_files(engine, settings=settings)["stored"] == 1  # the attachment it found
+    fresh(session)
+    rows = {r.url: r for r in session.exec(select(VaultFile))}
+    assert rows[jump].reason == "the message's 1 attachment(s) queued"
+    assert rows[gone].status == "refused" and "the message is gone" in rows[gone].reason
+    stored = session.get(Evidence, rows[url].evidence_id)
+    assert stored.action_id == action.id and stored.sha256 == hashlib.sha256(PNG).hexdigest()

@@ -181,6 +181,8 @@ class BotApi:
         ("PUT", r"/guilds/(?P<guild_id>\d+)/incident-actions", "incident_actions"),
         # modmail (issue 21): channel.mdx "Start Thread in Forum or Media Channel"
         ("POST", r"/channels/(?P<channel_id>\d+)/threads", "forum_post"),
+        # the evidence vault: message.mdx "Get Channel Message"
+        ("GET", r"/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)", "channel_message"),
     ]
 
     def _init_bot_api(self) -> None:
@@ -193,6 +195,7 @@ class BotApi:
         self.cdn_redirects: dict[str, str] = {}  # path -> Location
         self.cdn_requests: list[str] = []
         self.forum_posts: dict[str, dict[str, Any]] = {}  # thread id -> {"parent", "name", "messages"}
+        self.channel_messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, message) -> message
         self.cdn_down = False  # True: every link is dead (404), as after Discord's links expire
         self.guilds: dict[str, FakeGuild] = {}
         self.closed_dms: set[str] = set()  # users whose DMs are closed (50007)
@@ -494,6 +497,10 @@ class BotApi:
                 return discord_error(400, 50035, f"Invalid Form Body: {key} over 24 hours")
         guild.incident_actions = {k: body.get(k) for k in ("invites_disabled_until", "dms_disabled_until")}
         return Reply(200, guild.incident_actions)
+
+    def _api_channel_message(self, call: Call, guild: None, channel_id: str, message_id: str) -> Reply:
+        message = self.channel_messages.get((channel_id, message_id))
+        return Reply(200, message) if message else discord_error(404, 10008, "Unknown Message")
 
     def _api_forum_post(self, call: Call, guild: None, channel_id: str) -> Reply:
         body = call.json or {}
