@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY = REPO_ROOT / "policies" / "default.yaml"
@@ -64,6 +65,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODSYS_DISCORD_CLIENT_SECRET", "(none)", "OAuth2 client secret (a secret)"),
     EnvVar("MODSYS_DISCORD_OAUTH_URL", "https://discord.com/oauth2/authorize", "Discord's OAuth2 authorization page"),
     EnvVar("MODSYS_DISCORD_STAFF_LOGIN", "0", "`1`: staff with a linked Discord account may also sign in with Discord"),
+    # The gateway, message log and evidence vault (issue 21); see docs/discord.md.
+    EnvVar("MODSYS_DISCORD_GATEWAY_URL", "(Discord's, from GET /gateway/bot)", "the gateway's websocket URL (tests point it at a fake)"),
+    EnvVar("MODSYS_DISCORD_CDN_URL", "https://cdn.discordapp.com", "the only origins evidence files are downloaded from, comma-separated (Discord's CDN hosts; tests point it at a fake)"),
+    EnvVar("MODSYS_DATA_KEY", "(generated into instance/ outside production)", "encrypts stored message content (AES-GCM); production: at least 32 random characters (a secret)"),
 )
 KNOWN_ENV_VARS: tuple[str, ...] = tuple(v.name for v in ENV_VARS)
 
@@ -107,6 +112,9 @@ class Settings:
     @property
     def discord_oauth_enabled(self) -> bool:
         return bool(self.discord_client_id and self.discord_client_secret)
+    discord_gateway_url: str | None = None  # None: the URL Discord's GET /gateway/bot names
+    discord_cdn_urls: tuple[str, ...] = ("https://cdn.discordapp.com", "https://media.discordapp.net")
+    data_key: str | None = field(default=None, repr=False)  # MODSYS_DATA_KEY (see modsys.crypto)
     toxicity_backend: str | None = None  # None: the policy's, else auto
     model_url_base: str | None = None  # None: detoxify's release URLs and huggingface.co
     model_autofetch: bool = True
@@ -210,10 +218,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         discord_client_secret=env.get("MODSYS_DISCORD_CLIENT_SECRET") or None,
         discord_oauth_url=env.get("MODSYS_DISCORD_OAUTH_URL") or "https://discord.com/oauth2/authorize",
         discord_staff_login=_flag(env.get("MODSYS_DISCORD_STAFF_LOGIN")),
+        discord_gateway_url=(env.get("MODSYS_DISCORD_GATEWAY_URL") or "").strip() or None,
+        discord_cdn_urls=_origins(env.get("MODSYS_DISCORD_CDN_URL")),
+        data_key=env.get("MODSYS_DATA_KEY") or None,
         toxicity_backend=_backend(env.get("MODSYS_TOXICITY_BACKEND")),
         model_url_base=(env.get("MODSYS_MODEL_URL_BASE") or "").strip().rstrip("/") or None,
         model_autofetch=(env.get("MODSYS_MODEL_AUTOFETCH") or "1").strip().lower() not in ("0", "false", "no", "off"),
     )
+
+
+def _origins(value: str | None) -> tuple[str, ...]:
+    """Discord's CDN origins (scheme://host[:port]): attachment and media links."""
+    if not (value or "").strip():
+        return Settings.discord_cdn_urls
+    origins = tuple(v.strip().rstrip("/") for v in value.split(",") if v.strip())  # type: ignore[union-attr]
+    for origin in origins:
+        if not origin.startswith(("https://", "http://")) or "/" in origin.split("://", 1)[1]:
+            raise ConfigError(f"MODSYS_DISCORD_CDN_URL: {origin!r} is not an origin like https://cdn.discordapp.com")
+    return origins
 
 
 def _backend(value: str | None) -> str | None:

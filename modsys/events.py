@@ -224,6 +224,15 @@ class AuditChainBroken(Event):
     reason: str
 
 
+@dataclass(frozen=True)
+class RaidDetected(Event):
+    """A join or message burst (modsys.raids); pings the policy's `raids.alert_role_id`."""
+
+    name: ClassVar[str] = "raid.detected"
+    channel: ClassVar[str] = Channel.modlog
+    incident_id: int
+
+
 def _concrete(cls: type[Event]) -> list[type[Event]]:
     subs = cls.__subclasses__()
     return [c for sub in subs for c in ([sub] if "name" in vars(sub) else []) + _concrete(sub)]

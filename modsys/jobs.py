@@ -309,6 +309,48 @@ def check_requested_discord_drift(engine: Engine, *, settings: Settings, **optio
     return discord_drift.check_requested(engine, settings=settings, **options)
 
 
+def purge_message_log(engine: Engine, **options: Any) -> dict[str, int]:
+    """Delete logged messages past the policy's retention (see `modsys.gateway.message_log`)."""
+    from modsys.gateway.message_log import purge_expired
+
+    return purge_expired(engine, **options)
+
+
+def fetch_evidence_files(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
+    """Download Discord attachments that became evidence (see `modsys.vault`)."""
+    from modsys.vault import fetch_due
+
+    return fetch_due(engine, settings, **options)
+
+
+def deliver_raid_responses(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
+    """Lockdowns, DMs and bulk bans of raid incidents (see `modsys.raids`)."""
+    from modsys.raids import deliver
+
+    return deliver(engine, settings=settings, **options)
+
+
+def deliver_modmail(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
+    """Moderators' replies and appeal-link answers as DMs, forum copies (see `modsys.modmail`)."""
+    from modsys.modmail import deliver
+
+    return deliver(engine, settings=settings, **options)
+
+
+def settle_triage(engine: Engine, **options: Any) -> dict[str, int]:
+    """Scored live-triage messages: over the thresholds into the queue, the rest deleted (`modsys.triage`)."""
+    from modsys.triage import settle
+
+    return settle(engine, **options)
+
+
+def keep_report_context(engine: Engine, *, settings: Settings, **options: Any) -> dict[str, int]:
+    """Messages around reported ones, and report candidates into the vault (`modsys.gateway.context`)."""
+    from modsys.gateway.context import keep
+
+    return keep(engine, settings, **options)
+
+
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -321,14 +363,21 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "release_idle_claims": release_idle_claims,
     "sync_discord_audit_log": sync_discord_audit_log,  # records cases done in Discord: their modlog post follows
     "deliver_outbox": deliver,
+    "deliver_modmail": deliver_modmail,
+    "deliver_raid_responses": deliver_raid_responses,  # before the queue: it falls back to it
     "deliver_discord_enforcement": deliver_discord_enforcement,
     "check_discord_drift": check_discord_drift,
     "check_requested_discord_drift": check_requested_discord_drift,
+    "purge_message_log": purge_message_log,
+    "settle_triage": settle_triage,
+    "keep_report_context": keep_report_context,  # before the vault: it queues downloads
+    "fetch_evidence_files": fetch_evidence_files,
 }
 # Jobs given the process's settings (one object, built at the entry point: `modsys serve`'s
 # generated SECRET_KEY must reach Discord delivery as it reaches the outbox).
 NEEDS_SETTINGS = {"checkpoint_audit_chain", "deliver_outbox", "deliver_discord_enforcement",
-                  "sync_discord_audit_log", "check_discord_drift", "check_requested_discord_drift"}
+                  "sync_discord_audit_log", "check_discord_drift", "check_requested_discord_drift",
+                  "fetch_evidence_files", "deliver_raid_responses", "deliver_modmail", "keep_report_context"}
 
 
 def run_jobs(engine: Engine, names: Iterable[str] | None = None, *, settings: Settings | None = None,

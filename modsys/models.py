@@ -98,6 +98,7 @@ class FlagStatus(StrEnum):
     open = "open"
     dismissed = "dismissed"
     actioned = "actioned"
+    triage = "triage"  # live triage (modsys.triage): waits for its score; opened as automated detection or deleted
 
 
 class ScoreState(StrEnum):
@@ -493,6 +494,7 @@ class EnforcementStatus(StrEnum):
     done = "done"  # Discord did it (or it was already so)
     dead = "dead"  # gave up: `last_error` says what a person must fix; retryable
     skipped = "skipped"  # no longer wanted when its turn came (the case was lifted meanwhile)
+    incident = "incident"  # sent by its raid incident (DM, then one bulk ban; modsys.raids)
 
 
 class DiscordEnforcement(SQLModel, table=True):
@@ -665,3 +667,138 @@ def search_index_ddl() -> list[tuple[str, str]]:
 for _table, _ddl in search_index_ddl():
     event.listen(SQLModel.metadata.tables[_table], "after_create",
                     sa.DDL(_ddl).execute_if(dialect="postgresql"))
+
+
+# --- the gateway (issue 21): message log -------------------------------------------------
+
+
+class LoggedMessage(SQLModel, table=True):
+    """A message in a channel the policy's `message_log` names, as the gateway saw
+    it: its content, attachments and edits, sealed (modsys.crypto, bound to the
+    community and message id), kept until `expires_at` unless it became evidence."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "platform_message_id"),
+                      sa.Index("ix_loggedmessage_author", "community_id", "author_id", "changed_at"),
+                      sa.Index("ix_loggedmessage_channel", "community_id", "channel_id", "platform_message_id"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    platform_message_id: str = _str(32)
+    channel_id: str = _str(32)
+    author_id: str = _str(32)  # the author's Discord user id
+    sealed: bytes = Field(sa_type=sa.LargeBinary)  # {"content", "attachments", "edits"}, encrypted
+    sent_at: datetime = _time()
+    changed_at: datetime = _time()  # the last create, edit or deletion seen
+    edited_at: Optional[datetime] = _time(default=None)
+    deleted_at: Optional[datetime] = _time(default=None)
+    expires_at: datetime = _time(index=True)  # purged then, unless kept as evidence
+    kept_as_evidence: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+# --- the gateway (issue 21): evidence vault ----------------------------------------------
+
+
+class VaultStatus(StrEnum):
+    pending = "pending"  # waiting for the fetch job
+    stored = "stored"  # downloaded: `evidence_id` holds the file
+    refused = "refused"  # never downloaded: `reason` says why (host, redirect, size, type, link dead)
+
+
+class VaultFile(SQLModel, table=True):
+    """A Discord attachment that became evidence (or a report's candidate), to be
+    downloaded while its signed link still works (modsys.vault)."""
+
+    __table_args__ = (sa.Index("ix_vaultfile_due", "status", "next_attempt_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    action_id: Optional[int] = _fk("action.id", default=None)
+    flag_id: Optional[int] = _fk("flag.id", default=None)
+    url: str = Field(sa_type=sa.Text)
+    filename: str = _str(255, default="")
+    visibility: str = _str(16, default=Visibility.private)
+    status: str = _str(16, default=VaultStatus.pending)
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    reason: str = _str(500, default="")
+    evidence_id: Optional[int] = _fk("evidence.id", default=None)
+    created_at: datetime = _time()
+    done_at: Optional[datetime] = _time(default=None)
+
+
+# --- the gateway (issue 21): raids ------------------------------------------------------------
+
+
+class RaidStatus(StrEnum):
+    open = "open"  # detected: moderators decide
+    banning = "banning"  # lockdown and bans on their way to Discord
+    done = "done"  # banned (and locked down)
+    dismissed = "dismissed"  # not a raid
+    undone = "undone"  # the response was lifted as a whole
+
+
+class RaidIncident(SQLModel, table=True):
+    """A join burst or repeated-message burst the gateway saw, and the response to it."""
+
+    __table_args__ = (sa.Index("ix_raidincident_open", "community_id", "status", "last_seen_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    trigger: str = _str(16)  # "joins" | "messages"
+    status: str = _str(16, default=RaidStatus.open)
+    started_at: datetime = _time()
+    last_seen_at: datetime = _time()
+    responded_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    responded_at: Optional[datetime] = _time(default=None)
+    lockdown_until: Optional[datetime] = _time(default=None)  # invites and DMs paused until then
+    lockdown_state: str = _str(200, default="")  # "", "pending", "done", "lifting", "lifted", or the error
+    bulk_ban_result: str = _str(500, default="")
+    undone_by_id: Optional[int] = _fk("staffuser.id", default=None)
+    undone_at: Optional[datetime] = _time(default=None)
+
+
+class RaidAccount(SQLModel, table=True):
+    """An account involved in a raid incident, and its case once banned."""
+
+    __table_args__ = (sa.UniqueConstraint("incident_id", "platform_user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = _fk("raidincident.id")
+    platform_user_id: str = _str(32)
+    display_name: str = _str(100, default="")
+    seen_at: datetime = _time()
+    action_id: Optional[int] = _fk("action.id", default=None)
+
+
+# --- the gateway (issue 21): modmail ------------------------------------------------------------
+
+
+class ModmailThread(SQLModel, table=True):
+    """A member writing to the bot, and the moderators answering (modsys.modmail)."""
+
+    __table_args__ = (sa.Index("ix_modmailthread_member", "community_id", "member_id", "status"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    member_id: int = Field(foreign_key="member.id")
+    status: str = _str(16, default="open")  # "open" | "closed"
+    created_at: datetime = _time()
+    last_message_at: datetime = _time()
+    forum_thread_id: Optional[str] = _str(32, default=None)  # the post in the policy's forum channel
+
+
+class ModmailMessage(SQLModel, table=True):
+    """One message of a thread: the member's DM ("in"), a moderator's reply or modsys's
+    answer ("out": sent as a DM by the `deliver_modmail` job, retried), or its copy in
+    the forum post ("forum")."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "platform_message_id"),
+                      sa.Index("ix_modmailmessage_due", "status", "next_attempt_at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = _fk("community.id")
+    thread_id: int = _fk("modmailthread.id")
+    direction: str = _str(8)  # "in" | "out" | "forum"
+    body: str = Field(sa_type=sa.Text, default="")
+    author_staff_id: Optional[int] = _fk("staffuser.id", default=None)
+    appeal_action_id: Optional[int] = _fk("action.id", default=None)  # "out": answer with this case's appeal link
+    platform_message_id: Optional[str] = _str(32, default=None)  # "in": the DM (a replayed event is kept once)
+    status: str = _str(16, default="sent")  # "pending" | "sent" | "failed" (with `last_error`)
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    last_error: str = _str(500, default="")
+    created_at: datetime = _time()

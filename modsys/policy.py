@@ -341,6 +341,73 @@ class Flags(_Strict):
     reopen_after_new_reporters: Annotated[int, Field(ge=1, le=1000)] = 3
 
 
+class MessageLog(_Strict):
+    """What the gateway keeps of messages (docs/discord.md, section 8): only in
+    these channels, only this long, unless a message became evidence."""
+
+    channels: list[Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]] = []  # channel ids
+    retention: Duration = timedelta(days=30)
+    context_messages: Annotated[int, Field(ge=0, le=20)] = 5  # kept around a reported message
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return [str(c) if isinstance(c, int) and not isinstance(c, bool) else c for c in v] if isinstance(v, list) else v
+
+
+class Burst(_Strict):
+    count: Annotated[int, Field(ge=2, le=100_000)]
+    within: Duration
+
+
+class Raids(_Strict):
+    """Raid detection on the gateway and the one-click response (docs/discord.md, section 8)."""
+
+    joins: Burst = Burst(count=10, within=timedelta(seconds=60))  # this many joins this fast
+    messages: Burst = Burst(count=5, within=timedelta(seconds=30))  # this many accounts posting the same text
+    # Pinged with the alert on the mod log (right-click the role > Copy Role ID); None: nobody.
+    alert_role_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
+    lockdown: Duration = timedelta(hours=6)  # invites and DMs paused (Discord allows up to 24 hours)
+    ban_rule: str = "spam"
+    ban_duration: Duration | None = timedelta(days=365)  # None: permanent (then the two-person rule applies)
+    ban_reason: str = "Joined the server in a coordinated raid."
+
+    @field_validator("alert_role_id", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("lockdown")
+    @classmethod
+    def _discord_limit(cls, v: timedelta) -> timedelta:
+        if v > timedelta(hours=24):
+            raise ValueError("Discord pauses invites and DMs for at most 24 hours")
+        return v
+
+
+class Triage(_Strict):
+    """Live triage (opt-in per channel): messages scored by the toxicity worker, those over
+    `toxicity.thresholds` put in the flag queue as automated detection. Never a sanction."""
+
+    channels: list[Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]] = []
+    max_per_second: Annotated[float, Field(gt=0, le=1000)] = 5.0  # the load budget; more is not scored
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return [str(c) if isinstance(c, int) and not isinstance(c, bool) else c for c in v] if isinstance(v, list) else v
+
+
+class Modmail(_Strict):
+    # A forum channel where each modmail thread also gets a post (its id); None: modsys only.
+    forum_channel_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
+
+    @field_validator("forum_channel_id", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
 class CommunityInfo(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     platform: str = "discord"
@@ -362,6 +429,10 @@ class Policy(_Strict):
     claims: Claims = Claims()
     accounts: Accounts = Accounts()
     flags: Flags = Flags()
+    message_log: MessageLog = MessageLog()
+    raids: Raids = Raids()
+    modmail: Modmail = Modmail()
+    triage: Triage = Triage()
     # Filled by the loader, not the file.
     version: str = ""
     source: str = ""

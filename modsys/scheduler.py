@@ -66,6 +66,14 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "check_requested_discord_drift": (IntervalTrigger(seconds=30), 300),
     # Hourly: rows written since the last checkpoint are the ones it can't vouch for.
     "checkpoint_audit_chain": (IntervalTrigger(hours=1), 3600),
+    # The message log's retention (docs/discord.md, section 8).
+    "purge_message_log": (IntervalTrigger(hours=1), 3600),
+    # Discord's signed attachment links expire: files that became evidence are fetched at once.
+    "fetch_evidence_files": (IntervalTrigger(seconds=2), 30),
+    "deliver_raid_responses": (IntervalTrigger(seconds=1), 30),
+    "deliver_modmail": (IntervalTrigger(seconds=2), 30),
+    "settle_triage": (IntervalTrigger(seconds=5), 60),
+    "keep_report_context": (IntervalTrigger(seconds=2), 30),
 }
 
 

@@ -26,7 +26,7 @@ from modsys.models import AuditHead, Community, Member
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
 
-pytest_plugins = ["tests.support.discord_server"]  # the `fake_discord` fixture
+pytest_plugins = ["tests.support.discord_server", "tests.support.discord_gateway"]  # `fake_discord`, `fake_gateway`
 
 PG_URL = os.environ.get("MODSYS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")

@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         auth,
         dashboard,
         discord,
+        gateway,
         leadership,
         ops,
         portal,
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         workspace,
     )
 
-    for module in (auth, dashboard, leadership, admin, portal, public, api, ops, discord, workspace):
+    for module in (auth, dashboard, leadership, admin, portal, public, api, ops, discord, workspace, gateway):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # API clients authenticate with a key, not a cookie
     return app

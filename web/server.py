@@ -62,7 +62,7 @@ def serve(host: str, port: int) -> None:
 
 
 def start_background_work(engine, settings) -> list:
-    """The embedded mode's scheduler and scoring worker, and on first start the
+    """The embedded mode's scheduler, scoring worker and (with a bot token) gateway, and on first start the
     model download (a thread of its own, never inside a request); returns
     their stop functions."""
     import threading
@@ -81,4 +81,8 @@ def start_background_work(engine, settings) -> list:
                                            bar=terminal_bar(f"downloading toxicity model {plan.model!r}"))
         if fetching is not None:
             stops.insert(0, fetching)
+    if settings.discord_bot_token:  # the gateway too (docs/discord.md); `modsys gateway` runs it alone
+        from modsys.gateway.connection import start_embedded as start_gateway
+
+        stops.insert(0, start_gateway(engine, settings))
     return stops

@@ -44,7 +44,7 @@ def _require_two_factor():
     """A role the policy makes use two-factor reaches only the enrolment page until it is on."""
     if not current_user.is_authenticated or request.endpoint in _ENROLMENT_ENDPOINTS:
         return None
-    if request.blueprint not in ("dashboard", "leadership", "admin", "workspace"):
+    if request.blueprint not in ("dashboard", "leadership", "admin", "workspace", "gateway"):
         return None
     user = staff()
     if two_factor_svc.required(db(), user) and not two_factor_svc.enrolled(user):

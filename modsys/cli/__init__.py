@@ -6,6 +6,7 @@ from modsys.cli import (  # noqa: F401  (registers commands)
     community,
     discord,
     export,
+    gateway,
     model,
     notifications,
     policy,

@@ -55,7 +55,10 @@ def render(session: Session, message: OutboxMessage, settings: Settings) -> dict
     rendered = build_message(with_url(spec, settings.base_url))  # every embed links back to its page
     role = policy_for(session, message.community_id).notifications.leadership_role_id
     if isinstance(event, events.AppealEscalated) and role:
-        rendered = ping_role(rendered, role)  # the one ping modsys makes (policy: notifications)
+        rendered = ping_role(rendered, role)  # the pings modsys makes: escalations (policy: notifications)
+    raid_role = policy_for(session, message.community_id).raids.alert_role_id
+    if isinstance(event, events.RaidDetected) and raid_role:
+        rendered = ping_role(rendered, raid_role)  # and raid alerts (policy: raids)
     return rendered
 
 
@@ -237,3 +240,21 @@ def _audit_broken(session: Session, e: events.AuditChainBroken, _: Settings) -> 
             "description": f"{e.reason}. The log may have been edited outside modsys; "
                            "run `modsys audit verify` and investigate before trusting it.",
             "color": 0xD0021B}
+
+
+# --- raids (modsys.raids) -----------------------------------------------------------
+
+
+@renders(events.RaidDetected)
+def _raid(session: Session, e: events.RaidDetected, _: Settings) -> Spec:
+    from modsys.models import RaidAccount, RaidIncident
+
+    incident = _row(session, RaidIncident, e.incident_id, "raid incident")
+    accounts = list(session.exec(select(RaidAccount).where(RaidAccount.incident_id == incident.id)
+                                 .order_by(RaidAccount.id)))
+    shown = ", ".join(f"{md(a.display_name)} ({a.platform_user_id})" for a in accounts[:20])
+    more = f" and {len(accounts) - 20} more" if len(accounts) > 20 else ""
+    what = "joined within seconds" if incident.trigger == "joins" else "posted the same message"
+    return {"title": f"Raid alert: {len(accounts)} accounts {what}",
+            "description": f"Accounts: {shown}{more}.\nLock down and ban them with one click, or dismiss the alert.",
+            "link": f"/raids/{incident.id}"}

@@ -125,6 +125,11 @@ def add_evidence(uow: UnitOfWork, action_id: int, item: EvidenceInput) -> Eviden
     uow.session.flush()
     uow.record("evidence.added", evidence,
                {"action_id": action.id, "kind": evidence.kind, "visibility": evidence.visibility, "sha256": evidence.sha256})
+    if evidence.kind == EvidenceKind.link:  # a Discord attachment or message: keep the files before links expire
+        from modsys import vault
+
+        if vault.wanted(evidence.content):
+            vault.queue(uow.session, uow.scope, evidence.content, action_id=action.id, visibility=evidence.visibility)
     return evidence
 
 

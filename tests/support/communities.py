@@ -19,7 +19,12 @@ from modsys.models import (
     Community,
     DiscordDrift,
     Evidence,
+    LoggedMessage,
     Member,
+    ModmailMessage,
+    ModmailThread,
+    RaidAccount,
+    RaidIncident,
     OutboxStatus,
     StaffUser,
 )
@@ -55,7 +60,8 @@ class World:
     def markers(self) -> list[str]:
         """Text that must never appear in the other community's pages and answers."""
         return [self.community.name, f"{self.prefix}-member", f"{self.prefix}-mod", f"{self.prefix}-secret-note",
-                f"{self.prefix} flagged words", f"{self.prefix}-appeal-statement"]
+                f"{self.prefix} flagged words", f"{self.prefix}-appeal-statement", f"{self.prefix}-raider",
+                f"{self.prefix}-modmail-body"]
 
 
 def build(session: Session, community: Community, prefix: str, secret_key: str) -> World:
@@ -99,11 +105,27 @@ def build(session: Session, community: Community, prefix: str, secret_key: str) 
     drift = DiscordDrift(community_id=community.id, kind="ban", problem="missing_case",
                          platform_user_id="300000000000000001", found_at=clock.now())
     session.add(drift)
+    raid = RaidIncident(community_id=community.id, trigger="joins", started_at=clock.now(), last_seen_at=clock.now())
+    session.add(raid)
+    session.flush()
+    session.add(RaidAccount(incident_id=raid.id, platform_user_id="1400000000000000001",
+                            display_name=f"{prefix}-raider", seen_at=clock.now()))
+    logged = LoggedMessage(community_id=community.id, platform_message_id="1300000000000000001",
+                           channel_id="600000000000000001", author_id="1", sealed=b"\x01", sent_at=clock.now(),
+                           changed_at=clock.now(), expires_at=clock.now())
+    session.add(logged)
+    thread = ModmailThread(community_id=community.id, member_id=member.id, created_at=clock.now(),
+                           last_message_at=clock.now())
+    session.add(thread)
+    session.flush()
+    session.add(ModmailMessage(community_id=community.id, thread_id=thread.id, direction="in",
+                               body=f"{prefix}-modmail-body", created_at=clock.now(), next_attempt_at=clock.now()))
     session.commit()
     file_ev = next(e for e in _evidence(session, ban.id) if e.kind == "file")
     w.ids = {"flag_id": other.id, "member_id": member.id, "action_id": ban.id, "appeal_id": appeal.id,
              "evidence_id": file_ev.id, "user_id": w.staff["moderator"].id, "key_id": _key(session, f"{prefix}-bot").id,
-             "pending_id": pending.id, "decided_appeal_id": decided.id, "drift_id": drift.id}
+             "pending_id": pending.id, "decided_appeal_id": decided.id, "drift_id": drift.id,
+             "incident_id": raid.id, "logged_id": logged.id, "thread_id": thread.id}
     w.token = make_token(secret_key, ban.id, member.id, session.get(Action, ban.id).appeal_deadline)
     return w
 

@@ -44,6 +44,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to sit on the request before answering
     reset: bool = False  # answer nothing: reset the connection (TCP RST), as a dropped proxy would
+    raw: bytes | None = None  # a file's bytes (the CDN), sent as they are instead of `body`
 
 
 def ok() -> Reply:
@@ -189,6 +190,7 @@ class FakeGuild:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> member object
     bans: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> ban object
     audit_log: list[dict[str, Any]] = field(default_factory=list)
+    incident_actions: dict[str, Any] = field(default_factory=dict)  # invites/DMs paused until
 
     def add_member(self, user_id: str, *roles: str, name: str = "") -> dict[str, Any]:
         member = {"user": {"id": user_id, "username": name or f"user{user_id[-4:]}"}, "roles": list(roles),
@@ -230,11 +232,30 @@ class BotApi:
         ("PUT", r"/guilds/(?P<guild_id>\d+)/bans/(?P<user_id>\d+)", "put_ban"),
         ("DELETE", r"/guilds/(?P<guild_id>\d+)/bans/(?P<user_id>\d+)", "delete_ban"),
         ("GET", r"/guilds/(?P<guild_id>\d+)/audit-logs", "audit_log"),
+        # the gateway (issue 21): what discord.py asks before it connects
+        ("GET", r"/gateway/bot", "gateway_bot"),
+        ("GET", r"/oauth2/applications/@me", "application"),
+        # raids (issue 21): guild.mdx "Bulk Guild Ban", "Modify Guild Incident Actions"
+        ("POST", r"/guilds/(?P<guild_id>\d+)/bulk-ban", "bulk_ban"),
+        ("PUT", r"/guilds/(?P<guild_id>\d+)/incident-actions", "incident_actions"),
+        # modmail (issue 21): channel.mdx "Start Thread in Forum or Media Channel"
+        ("POST", r"/channels/(?P<channel_id>\d+)/threads", "forum_post"),
+        # the evidence vault: message.mdx "Get Channel Message"
+        ("GET", r"/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)", "channel_message"),
     ]
 
     def _init_bot_api(self) -> None:
         self.bot_token = BOT_TOKEN
-        self.bot_user = {"id": BOT_USER_ID, "username": "modsys", "bot": True}
+        self.bot_user = {"id": BOT_USER_ID, "username": "modsys", "bot": True, "discriminator": "0", "avatar": None}
+        # GET /gateway/bot names this: a FakeGateway's url, else a closed local port (never Discord's)
+        self.gateway_url = "ws://127.0.0.1:9/"
+        self.recommended_shards = 1
+        self.cdn_files: dict[str, tuple[bytes, str]] = {}  # path -> (bytes, content type)
+        self.cdn_redirects: dict[str, str] = {}  # path -> Location
+        self.cdn_requests: list[str] = []
+        self.forum_posts: dict[str, dict[str, Any]] = {}  # thread id -> {"parent", "name", "messages"}
+        self.channel_messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, message) -> message
+        self.cdn_down = False  # True: every link is dead (404), as after Discord's links expire
         self.guilds: dict[str, FakeGuild] = {}
         self.closed_dms: set[str] = set()  # users whose DMs are closed (50007)
         self.dms: dict[str, list[dict[str, Any]]] = {}  # user id -> messages the bot sent them
@@ -264,6 +285,25 @@ class BotApi:
             self.guilds[guild_id] = guild
         return guild
 
+    # --- the CDN (cdn.discordapp.com): attachments behind signed links ---------------------
+
+    def attach(self, name: str, data: bytes, content_type: str = "image/png") -> str:
+        """Serve `data` as an attachment; returns its URL (signed as Discord signs them)."""
+        path = f"/attachments/{snowflake()}/{snowflake()}/{name}"
+        with self._api_lock:
+            self.cdn_files[path] = (data, content_type)
+        return f"{self.base_url}{path}?ex=67c0a2f1&is=67bf5171&hm=0f1e2d3c"  # type: ignore[attr-defined]
+
+    def cdn(self, path: str) -> Reply:
+        with self._api_lock:
+            self.cdn_requests.append(path)
+            if path in self.cdn_redirects:
+                return Reply(302, None, {"Location": self.cdn_redirects[path]})
+            if self.cdn_down or path not in self.cdn_files:
+                return Reply(404, {"message": "This content is no longer available."})
+            data, content_type = self.cdn_files[path]
+        return Reply(200, raw=data, headers={"Content-Type": content_type})
+
     def fail(self, route: str, reply: Reply, times: int = 1) -> None:
         """The next `times` requests to the route named `route` get `reply`."""
         with self._api_lock:
@@ -291,6 +331,8 @@ class BotApi:
 
     def rest(self, method: str, raw_path: str, headers: Any, raw: bytes) -> Reply | None:
         parts = urlsplit(raw_path)
+        if parts.path.startswith("/attachments/"):
+            return self.cdn(parts.path)
         path = re.sub(r"^/api(/v\d+)?", "", parts.path)
         for m, pattern, name in self._compiled:
             if m == method and (match := pattern.match(path)):
@@ -490,6 +532,59 @@ class BotApi:
                            "threads": [], "application_commands": [], "auto_moderation_rules": [],
                            "guild_scheduled_events": []})
 
+    def _api_bulk_ban(self, call: Call, guild: FakeGuild) -> Reply:
+        ids = (call.json or {}).get("user_ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 200:
+            return discord_error(400, 50035, "Invalid Form Body: user_ids (1 to 200)")
+        if denied := self._may(guild, BAN_MEMBERS):
+            return denied
+        banned, failed = [], []
+        for user_id in map(str, ids):
+            if user_id in guild.members and self._may(guild, BAN_MEMBERS, user_id):
+                failed.append(user_id)  # above the bot's role
+                continue
+            if user_id not in guild.bans:
+                guild.bans[user_id] = {"reason": call.reason, "user": {"id": user_id, "username": f"user{user_id[-4:]}"}}
+                guild.members.pop(user_id, None)
+                self._logged(guild, call, 22, user_id)
+            banned.append(user_id)
+        return Reply(200, {"banned_users": banned, "failed_users": failed})
+
+    def _api_incident_actions(self, call: Call, guild: FakeGuild) -> Reply:
+        body = call.json or {}
+        for key in ("invites_disabled_until", "dms_disabled_until"):
+            value = body.get(key)
+            if value is not None and datetime.fromisoformat(value) > datetime.now(UTC) + timedelta(hours=24, minutes=1):
+                return discord_error(400, 50035, f"Invalid Form Body: {key} over 24 hours")
+        guild.incident_actions = {k: body.get(k) for k in ("invites_disabled_until", "dms_disabled_until")}
+        return Reply(200, guild.incident_actions)
+
+    def _api_channel_message(self, call: Call, guild: None, channel_id: str, message_id: str) -> Reply:
+        message = self.channel_messages.get((channel_id, message_id))
+        return Reply(200, message) if message else discord_error(404, 10008, "Unknown Message")
+
+    def _api_forum_post(self, call: Call, guild: None, channel_id: str) -> Reply:
+        body = call.json or {}
+        content = (body.get("message") or {}).get("content")
+        if not body.get("name") or not content or len(content) > 2000:
+            return discord_error(400, 50035, "Invalid Form Body: name and message.content")
+        thread_id = snowflake()
+        self.forum_posts[thread_id] = {"parent": channel_id, "name": body["name"], "messages": [content]}
+        return Reply(201, {"id": thread_id, "parent_id": channel_id, "name": body["name"], "type": 11})
+
+    def _api_gateway_bot(self, call: Call, guild: None) -> Reply:
+        # gateway.mdx "Get Gateway Bot"
+        return Reply(200, {"url": self.gateway_url, "shards": self.recommended_shards,
+                           "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
+                                                   "max_concurrency": 1}})
+
+    def _api_application(self, call: Call, guild: None) -> Reply:
+        # application.mdx "Get Current Application": the fields discord.py reads at login
+        return Reply(200, {"id": BOT_USER_ID, "name": "modsys", "description": "", "icon": None,
+                           "bot_public": False, "bot_require_code_grant": False, "verify_key": "0" * 64,
+                           "owner": {"id": "100", "username": "owner", "discriminator": "0", "avatar": None},
+                           "flags": 0, "rpc_origins": [], "summary": "", "team": None})
+
     def _api_create_dm(self, call: Call, guild: None) -> Reply:
         recipient = str((call.json or {}).get("recipient_id", ""))
         if not recipient.isdigit():
@@ -499,6 +594,9 @@ class BotApi:
     def _api_create_message(self, call: Call, guild: None, channel_id: str) -> Reply:
         user_id = channel_id[1:]
         payload = call.json or {}
+        if channel_id in self.forum_posts:  # a message in a forum post (modmail's copy)
+            self.forum_posts[channel_id]["messages"].append(payload.get("content"))
+            return Reply(200, {"id": snowflake(), "channel_id": channel_id, "content": payload.get("content")})
         if user_id in self.closed_dms:
             return discord_error(403, 50007, "Cannot send messages to this user")
         if not payload.get("content") or len(payload["content"]) > 2000:
@@ -672,11 +770,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(reply)
 
     def _answer(self, reply: Reply) -> None:
-        body = json.dumps(reply.body).encode() if reply.body is not None else b""
+        body = reply.raw if reply.raw is not None else json.dumps(reply.body).encode() if reply.body is not None else b""
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        if body:
+        if body and reply.raw is None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -28,7 +28,7 @@ from modsys.config import (
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-MODSYS_SERVICES = ("migrate", "web", "scheduler", "worker")  # built from our Dockerfile
+MODSYS_SERVICES = ("migrate", "web", "scheduler", "worker", "gateway")  # built from our Dockerfile
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 # Set by compose users for interpolation only (never seen by a modsys process as such).
 COMPOSE_ONLY_VARS = {"POSTGRES_PASSWORD", "WEB_PORT"}
@@ -71,7 +71,7 @@ def test_the_topology():
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     assert postgres["volumes"][0].split(":")[0] in COMPOSE["volumes"]  # a named volume, not a bind mount
     assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("web", "scheduler", "worker"):
+    for name in ("web", "scheduler", "worker", "gateway"):
         assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert SERVICES[name]["restart"] == "unless-stopped"
     # Several gunicorn workers: their rate-limit counters are shared in Redis (memory:// is refused).
@@ -101,6 +101,7 @@ def test_migrations_run_before_anything_else_and_web_never_schedules():
     assert invocations(SERVICES["web"]["command"])[0][0] == "gunicorn"
     assert invocations(SERVICES["scheduler"]["command"]) == [["modsys", "scheduler"]]
     assert invocations(SERVICES["worker"]["command"]) == [["modsys", "worker"]]
+    assert invocations(SERVICES["gateway"]["command"]) == [["modsys", "gateway"]]
     conf = (REPO / "gunicorn.conf.py").read_text()
     assert re.search(r"^preload_app = False$", conf, re.M) and re.search(r'^wsgi_app = "web\.wsgi:app"$', conf, re.M)
     assert "scheduler" not in (REPO / "web" / "wsgi.py").read_text().split('"""')[-1]  # code, not docstring

@@ -22,7 +22,7 @@ SECRET = "test-secret-key-not-for-production"
 ROLES = ("moderator", "leadership", "admin")
 # URL arguments the sweep knows how to fill; a route with any other argument fails the sweep until added.
 ARGS = {"flag_id", "member_id", "action_id", "appeal_id", "evidence_id", "user_id", "key_id", "verb", "token",
-        "drift_id", "how", "subject", "subject_id", "move"}
+        "drift_id", "how", "subject", "subject_id", "move", "incident_id", "logged_id", "thread_id"}
 # The API is swept below; ops serve operators, not a community; the Discord front
 # door is off (404) without its keys, and tests/web/test_discord_*.py sweep two guilds;
 # public pages are open to anyone by design (tests/web/test_transparency.py keeps
