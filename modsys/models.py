@@ -642,3 +642,17 @@ def search_index_ddl() -> list[tuple[str, str]]:
 for _table, _ddl in search_index_ddl():
     event.listen(SQLModel.metadata.tables[_table], "after_create",
                     sa.DDL(_ddl).execute_if(dialect="postgresql"))
+
+
+# --- issue 18: server-side halves of what a browser cookie carries -------------------------
+
+
+class BrowserGrant(SQLModel, table=True):
+    """The server's record of a short-lived grant a cookie holds (Sign in with
+    Discord's OAuth state, a member's "My cases" sign-in). The cookie is signed but
+    a copy of it stays valid until it expires; deleting this row ends the grant
+    everywhere (sign-out, a used state). Only the token's SHA-256 is stored."""
+
+    id: str = Field(sa_type=sa.String(64), primary_key=True)
+    purpose: str = _str(16)  # "oauth_state" | "member"
+    expires_at: datetime = _time(index=True)
