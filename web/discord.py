@@ -29,7 +29,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from modsys import browser_grants as grants
-from modsys import clock, member_cases
+from modsys import clock, member_cases, query_args
 from modsys.community import DEFAULT_SLUG, default_community
 from modsys.discord import front_door, oauth
 from modsys.discord import interactions as ix
@@ -109,7 +109,7 @@ def _begin(purpose: str, **extra) -> object:
 def login_member():
     """A sanctioned member signs in to see their cases (no account in modsys)."""
     _oauth_on()
-    community = default_community(db(), request.args.get("community", DEFAULT_SLUG)[:64])
+    community = default_community(db(), query_args.text(request.args, "community", 64) or DEFAULT_SLUG)
     return _begin("member", community_id=community.id)
 
 

@@ -20,7 +20,13 @@ from modsys.models import StaffUser
 from modsys.services import two_factor
 from tests.conftest import csrf_token, fresh, login
 from tests.support.workspace import current_code, wrong_code
-from tests.web.test_discord_oauth import ROWAN_ID, cases, client, provider, through_discord  # noqa: F401
+from tests.web.test_discord_oauth import (  # noqa: F401
+    ROWAN_ID,
+    cases,
+    client,
+    provider,
+    through_discord,
+)
 from tests.web.test_hardening import _limited_app
 
 LEADER_DISCORD = "333333333333333333"
@@ -37,7 +43,7 @@ def enrol(session, clock, username: str) -> StaffUser:
 # --- item 1: Discord sign-in and linking ------------------------------------------------------
 
 
-def test_discord_staff_sign_in_still_asks_for_the_second_factor(app, client, provider, session, clock, leader):
+def test_discord_staff_sign_in_still_asks_for_the_second_factor(app, client, provider, session, clock, leader):  # noqa: F811
     user = enrol(session, clock, "leader")
     assert login(client, "leader").status_code == 302
     token = csrf_token(client, "/login/code")
@@ -60,7 +66,7 @@ def test_discord_staff_sign_in_still_asks_for_the_second_factor(app, client, pro
     assert done.status_code == 302 and other.get("/leadership").status_code == 200
 
 
-def test_linking_discord_needs_the_account_holders_current_code(app, client, provider, session, clock, mod_a):
+def test_linking_discord_needs_the_account_holders_current_code(app, client, provider, session, clock, mod_a):  # noqa: F811
     user = enrol(session, clock, "mod_a")
     login(client, "mod_a")
     client.post("/login/code", data={"csrf_token": csrf_token(client, "/login/code"),
@@ -106,19 +112,19 @@ def test_an_admin_cannot_link_someone_elses_account_to_a_discord_id_but_may_unli
                                  "/%5Cevil.example", "%5C%5Cevil.example", "https://evil.example/", "http:/evil.example",
                                  "javascript:alert(1)", "%20//evil.example", "/%E2%80%A8/x", "%F0%9F"])
 def test_login_next_never_leaves_the_site_and_never_fails(app, mod_a, raw):
-    client = app.test_client()
-    token = csrf_token(client, "/login")
+    browser = app.test_client()
+    token = csrf_token(browser, "/login")
     # The query string as an attacker's link has it (the server decodes it).
-    response = client.post(f"/login?next={raw}",
+    response = browser.post(f"/login?next={raw}",
                            data={"username": "mod_a", "password": "correct-horse-battery", "csrf_token": token})
     assert response.status_code == 302, response.status_code
     assert response.headers["Location"] in ("/", "/%E2%80%A8/x"), response.headers["Location"]
 
 
 def test_login_next_keeps_a_same_site_path_and_query(app, mod_a):
-    client = app.test_client()
-    token = csrf_token(client, "/login")
-    response = client.post(f"/login?next={quote('/flags?status=open#top', safe='')}",
+    browser = app.test_client()
+    token = csrf_token(browser, "/login")
+    response = browser.post(f"/login?next={quote('/flags?status=open#top', safe='')}",
                            data={"username": "mod_a", "password": "correct-horse-battery", "csrf_token": token})
     assert response.headers["Location"] == "/flags?status=open#top"
 
@@ -170,25 +176,25 @@ def test_a_code_sent_several_times_at_once_is_accepted_once(app, session, clock,
 @pytest.mark.parametrize("code", ["١٢٣٤٥٦", "１２３４５６", "12345\u0663", "123\x00456"])
 def test_a_code_in_other_digits_is_a_clear_400(app, session, clock, leader, code):
     enrol(session, clock, "leader")
-    client = app.test_client()
-    login(client, "leader")
-    response = client.post("/login/code", data={"csrf_token": csrf_token(client, "/login/code"), "code": code})
+    browser = app.test_client()
+    login(browser, "leader")
+    response = browser.post("/login/code", data={"csrf_token": csrf_token(browser, "/login/code"), "code": code})
     assert response.status_code == 400 and "digits 0-9" in response.get_data(as_text=True)
-    assert client.get("/leadership").status_code == 302
+    assert browser.get("/leadership").status_code == 302
 
 
 def test_a_wrong_enrolment_code_can_be_retried_with_the_same_secret(app, session, leader):
-    client = app.test_client()
-    login(client, "leader")
-    start = client.post("/account/two-factor/start", data={"csrf_token": csrf_token(client, "/account/two-factor")})
+    browser = app.test_client()
+    login(browser, "leader")
+    start = browser.post("/account/two-factor/start", data={"csrf_token": csrf_token(browser, "/account/two-factor")})
     secret = start.get_data(as_text=True).split('id="totp-secret">', 1)[1].split("<", 1)[0]
     user = session.exec(select(StaffUser).where(StaffUser.username == "leader")).one()
-    token = csrf_token(client, "/account/two-factor")
-    retry = client.post("/account/two-factor/confirm", data={"csrf_token": token, "code": wrong_code(session, user.id)})
+    token = csrf_token(browser, "/account/two-factor")
+    retry = browser.post("/account/two-factor/confirm", data={"csrf_token": token, "code": wrong_code(session, user.id)})
     page = retry.get_data(as_text=True)
     assert retry.status_code == 422 and "does not match" in page and f'id="totp-secret">{secret}<' in page
     assert retry.headers["Cache-Control"] == "no-store" and 'name="code"' in page
-    done = client.post("/account/two-factor/confirm", data={"csrf_token": token, "code": current_code(session, user.id)})
+    done = browser.post("/account/two-factor/confirm", data={"csrf_token": token, "code": current_code(session, user.id)})
     assert done.status_code == 200 and done.get_data(as_text=True).count("<li><code>") == 10
 
 
