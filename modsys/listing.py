@@ -250,7 +250,10 @@ def audit_events(session: Session, community_id: int, args: Mapping[str, str]) -
             raise InvalidFilter("subject: a type, or type:id (e.g. appeal or appeal:12)", field="subject")
         q = q.where(AuditEvent.subject_type == kind.lower())
         if ident:
-            q = q.where(AuditEvent.subject_id == query_args.whole_number(ident, "subject", low=1))
+            try:
+                q = q.where(AuditEvent.subject_id == query_args.whole_number(ident, "subject", low=1))
+            except query_args.InvalidQuery:
+                raise InvalidFilter("subject: a type, or type:id (e.g. appeal or appeal:12)", field="subject") from None
     since, until = _dates(args)
     if since:
         q = q.where(AuditEvent.created_at >= since)

@@ -43,7 +43,8 @@ def index():
                            calibrations=evaluation(db(), me.community_id, policy),
                            discord=discord_overview.admin_overview(db(), me.community_id, state().settings),
                            fixes=drift.FIXES, policy_problem=policy_problem(policy.source),
-                           misuse=reporting.misuse_numbers(db(), me.community_id))
+                           misuse=reporting.misuse_numbers(db(), me.community_id),
+                           verification=listing.last_verification(db()))
 
 
 @bp.route("/discord/retry", methods=["POST"])
