@@ -12,7 +12,7 @@ from flask import (
     url_for,
 )
 
-from modsys import delivery, permissions, queries
+from modsys import delivery, listing, permissions, queries
 from modsys.calibration import evaluation
 from modsys.discord import drift, enforcement
 from modsys.discord import overview as discord_overview
