@@ -47,8 +47,8 @@ def _alerts(session) -> list[OutboxMessage]:
     (wipe, "is missing: events were removed"),
     (edit_the_log, "can't be used"),
 ])
-def test_the_scheduled_jobs_catch_each_rewrite_alert_and_sign_nothing_over_it(  # noqa: F811
-        engine, history, settings, community, clock, tamper, says):
+def test_the_scheduled_jobs_catch_each_rewrite_alert_and_sign_nothing_over_it(
+        engine, history, settings, community, clock, tamper, says):  # noqa: F811
     session = history
     assert jobs.checkpoint_audit_chain(engine, settings=settings)["checkpoint_seq"] > 0
     assert jobs.verify_audit_chain(engine, settings=settings)["ok"] is True
