@@ -12,14 +12,14 @@ from __future__ import annotations
 import copy
 
 from modsys import kinds
-from modsys.policy import Policy
+from modsys.policy import Policy, format_duration
 from modsys.services import actions as action_rules
 
-# Text the services strip first, then count: at least n characters between the first and last non-space.
-_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))  # modsys.policy.parse_duration's
 
 
 def at_least(n: int) -> str:
+    """A pattern for text of at least n characters once trimmed (the services strip, then count)."""
     return r"^\s*$" if n <= 0 else (r"^\s*\S\s*$" if n == 1 else rf"^\s*\S[\s\S]{{{n - 2},}}\S\s*$")
 
 
@@ -69,13 +69,11 @@ def _kind_variant(base: dict, policy: Policy, kind: str) -> dict:
     else:
         lasting = {"type": "string", "pattern": _duration_pattern(int(bounds.min.total_seconds()),
                                                                   int(bounds.max.total_seconds()))}
-        choices = [lasting]
-        if bounds.permanent_allowed and not declared.duration_required:
-            choices += [{"const": "permanent"}, {"type": "null"}]
-        props["duration"] = {"anyOf": choices, "description": f"A {kind} lasts "
-                             f"{'from ' if choices else ''}{bounds.min} to {bounds.max}"
-                             f"{' or is permanent' if len(choices) > 1 else ''} under this policy."}
-        if declared.duration_required or not bounds.permanent_allowed:
+        permanent = bounds.permanent_allowed and not declared.duration_required
+        choices = [lasting, {"const": "permanent"}, {"type": "null"}] if permanent else [lasting]
+        props["duration"] = {"anyOf": choices, "description": f"A {kind} lasts {format_duration(bounds.min)} to "
+                             f"{format_duration(bounds.max)}{' or is permanent' if permanent else ''} under this policy."}
+        if not permanent:
             required.add("duration")
     internal = not declared.tells_member
     reason_min, note_min = (0, action_rules.INTERNAL_NOTE_MIN) if internal else (action_rules.PUBLIC_REASON_MIN, 0)
@@ -83,8 +81,7 @@ def _kind_variant(base: dict, policy: Policy, kind: str) -> dict:
                               **({"pattern": at_least(reason_min)} if reason_min else {})}
     props["private_note"] = {"type": "string", "maxLength": action_rules.PRIVATE_NOTE_MAX,
                              **({"pattern": at_least(note_min)} if note_min else {})}
-    (required.add("public_reason") if reason_min else None)
-    (required.add("private_note") if note_min else None)
+    required |= {name for name, least in (("public_reason", reason_min), ("private_note", note_min)) if least}
     variant["required"] = sorted(required)
     variant["title"] = f"ActionCreate ({kind})"
     return variant
