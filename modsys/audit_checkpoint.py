@@ -45,6 +45,14 @@ class CheckpointError(Exception):
     """A checkpoint line that is malformed or not signed with this key."""
 
 
+class ChainBroken(Exception):
+    """The chain fails its verification: no checkpoint is signed over it."""
+
+    def __init__(self, result: audit.VerifyResult):
+        super().__init__(f"audit chain broken at event #{result.broken_seq}: {result.reason}")
+        self.result = result
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     seq: int
@@ -188,17 +196,37 @@ def _against(session: Session, checkpoints: list[Checkpoint], checked: int) -> a
     return None
 
 
+def verify_recorded(engine: Engine, settings: Settings) -> tuple[audit.VerifyResult, int]:
+    """The chain against every checkpoint in the log (what `modsys audit verify`
+    and the nightly job run); returns (result, checkpoints used). A log that can't
+    be read or trusted, or an audit key that can't be had, fails the check: the
+    rewrites only the checkpoints catch would otherwise pass unseen."""
+    path = settings.audit_checkpoints
+    try:
+        # No log yet: nothing to check against, and no key to generate for it.
+        checkpoints = read_log(path, audit_key(settings)) if path.exists() else []
+    except (CheckpointError, ConfigError, OSError) as e:
+        return audit.VerifyResult(False, 0, None, f"the checkpoint log can't be used ({e})"), 0
+    return verify(engine, checkpoints), len(checkpoints)
+
+
 def record(engine: Engine, settings: Settings) -> Checkpoint:
-    """Take a checkpoint, append it to the log (durably), then queue it for every
-    community's leadership channel that has a webhook: a second copy out of the
-    reach of whoever controls this machine. Once per head: an unchanged head
-    adds a line (the time moves on) but is not posted again."""
+    """Verify the chain against the recorded checkpoints, then take a checkpoint,
+    append it to the log (durably), and queue it for every community's
+    leadership channel that has a webhook: a second copy out of the reach of
+    whoever controls this machine. Once per head: an unchanged head adds a line
+    (the time moves on) but is not posted again. A chain that fails is never
+    signed (`ChainBroken`): that would vouch for the rewrite."""
     from modsys import outbox
     from modsys.db import writing
     from modsys.models import Channel, Community
     from modsys.webhooks import webhook_url
 
-    checkpoint = take(engine, audit_key(settings))
+    key = audit_key(settings)
+    result, _ = verify_recorded(engine, settings)
+    if not result.ok:
+        raise ChainBroken(result)
+    checkpoint = take(engine, key)
     append(settings.audit_checkpoints, checkpoint)
     with writing(engine) as session:
         for community_id in session.exec(select(Community.id).order_by(Community.id)).all():

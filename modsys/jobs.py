@@ -23,7 +23,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from modsys import audit, clock, delivery, events
-from modsys.actors import SCHEDULER
+from modsys.actors import SCHEDULER, Actor
 from modsys.appeal_flow import TRANSITIONS
 from modsys.community import policy_for
 from modsys.config import Settings
@@ -229,29 +229,43 @@ def close_appeal_windows(engine: Engine, *, batch: int = BATCH) -> dict[str, int
 # --- audit chain ---------------------------------------------------------------------
 
 
-def verify_audit_chain(engine: Engine, *, force: bool = False) -> dict[str, Any]:
-    """Walk the audit chain (at most once per VERIFY_EVERY unless forced) and
-    record the result in the chain itself, which also tells the next run it is
-    not due. A broken chain alerts every community's leadership, once per broken event."""
+def verify_audit_chain(engine: Engine, *, settings: Settings, force: bool = False) -> dict[str, Any]:
+    """Walk the audit chain and check it against the recorded checkpoints (at most
+    once per VERIFY_EVERY unless forced); the result is recorded in the chain
+    itself, which also tells the next run it is not due."""
+    from modsys import audit_checkpoint
+
     now = clock.now()
     if not force and not _verify_due(engine, now):
         return {"verified": False, "reason": "not due"}
-    result = audit.verify_snapshot(engine)
+    result, checkpoints = audit_checkpoint.verify_recorded(engine, settings)
     with writing(engine) as session:
         if not force and not _verify_due(session, now):
             return {"verified": False, "reason": "not due"}  # a concurrent run recorded it first
-        if result.ok:
-            audit.record_many(session, SCHEDULER, "audit.verified", "auditchain",
-                              [(None, None, {"checked": result.checked})])
-            return {"verified": True, "ok": True, "checked": result.checked}
-        log.error("audit chain broken at event #%s: %s", result.broken_seq, result.reason)
-        audit.record_many(session, SCHEDULER, "audit.verify_failed", "auditchain", [
-            (None, None, {"checked": result.checked, "broken_seq": result.broken_seq, "reason": result.reason})])
-        alert = events.AuditChainBroken(result.broken_seq, result.reason)
-        _insert_new(session, OutboxMessage, [
-            _outbox_row(cid, alert, f"audit.broken:{result.broken_seq}:{cid}", now)
-            for cid in session.exec(select(Community.id)).all()])
-        return {"verified": True, "ok": False, "broken_seq": result.broken_seq}
+        return _record_verification(session, SCHEDULER, result, checkpoints, now)
+
+
+def record_verification(engine: Engine, actor: Actor, result: audit.VerifyResult, checkpoints: int) -> dict[str, Any]:
+    """Record a verification's result where /audit and /admin show it (the CLI's too)."""
+    with writing(engine) as session:
+        return _record_verification(session, actor, result, checkpoints, clock.now())
+
+
+def _record_verification(session: Session, actor: Actor, result: audit.VerifyResult, checkpoints: int,
+                         now: datetime) -> dict[str, Any]:
+    """A broken chain alerts every community's leadership channel, once per broken event."""
+    if result.ok:
+        audit.record_many(session, actor, "audit.verified", "auditchain",
+                          [(None, None, {"checked": result.checked, "checkpoints": checkpoints})])
+        return {"verified": True, "ok": True, "checked": result.checked}
+    log.error("audit chain broken at event #%s: %s", result.broken_seq, result.reason)
+    audit.record_many(session, actor, "audit.verify_failed", "auditchain", [
+        (None, None, {"checked": result.checked, "broken_seq": result.broken_seq, "reason": result.reason})])
+    alert = events.AuditChainBroken(result.broken_seq, result.reason)
+    _insert_new(session, OutboxMessage, [
+        _outbox_row(cid, alert, f"audit.broken:{result.broken_seq}:{cid}", now)
+        for cid in session.exec(select(Community.id)).all()])
+    return {"verified": True, "ok": False, "broken_seq": result.broken_seq}
 
 
 def _verify_due(bind: Engine | Session, now: datetime) -> bool:
@@ -266,11 +280,18 @@ def _verify_due(bind: Engine | Session, now: datetime) -> bool:
 
 def checkpoint_audit_chain(engine: Engine, *, settings: Settings) -> dict[str, Any]:
     """Sign the chain's head into the checkpoint log, outside the database (see
-    `modsys.audit_checkpoint`)."""
+    `modsys.audit_checkpoint`); a chain that fails its verification is not
+    signed, and the failure is recorded and alerted like the nightly check's."""
     from modsys import audit_checkpoint
 
-    checkpoint = audit_checkpoint.record(engine, settings)
+    try:
+        checkpoint = audit_checkpoint.record(engine, settings)
+    except audit_checkpoint.ChainBroken as e:
+        record_verification(engine, SCHEDULER, e.result, 0)
+        return {"checkpoint_seq": None, "refused": e.result.reason}
     return {"checkpoint_seq": checkpoint.seq}
+
+
 # --- claims ---------------------------------------------------------------------------
 
 
@@ -375,7 +396,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 # Jobs given the process's settings (one object, built at the entry point: `modsys serve`'s
 # generated SECRET_KEY must reach Discord delivery as it reaches the outbox).
-NEEDS_SETTINGS = {"checkpoint_audit_chain", "deliver_outbox", "deliver_discord_enforcement",
+NEEDS_SETTINGS = {"checkpoint_audit_chain", "verify_audit_chain", "deliver_outbox", "deliver_discord_enforcement",
                   "sync_discord_audit_log", "check_discord_drift", "check_requested_discord_drift",
                   "fetch_evidence_files", "deliver_raid_responses", "deliver_modmail", "keep_report_context"}
 

@@ -10,15 +10,14 @@ so a row never shows on two pages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, Mapping, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from modsys import audit_checkpoint, clock
-from modsys.errors import ValidationFailed
+from modsys import audit_checkpoint, clock, query_args
 from modsys.jobs import VERIFY_VERBS
 from modsys.models import (
     OPEN_APPEAL_STATES,
@@ -43,10 +42,7 @@ MAX_PAGE = 200  # deeper than 10,000 rows: narrow the filters instead
 T = TypeVar("T")
 
 
-class InvalidFilter(ValidationFailed):
-    """A list filter that can't be applied: a plain 400 saying what is allowed."""
-
-    http_status = 400
+InvalidFilter = query_args.InvalidQuery  # a list filter that can't be applied: a plain 400 saying what is allowed
 
 
 @dataclass
@@ -57,10 +53,7 @@ class Page(Generic[T]):
 
 
 def _page(args: Mapping[str, str], key: str = "page") -> int:
-    raw = (args.get(key) or "1").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidFilter(f"{key} must be a whole number from 1 to {MAX_PAGE}", field=key)
-    return int(raw)
+    return query_args.page(args, key, high=MAX_PAGE)
 
 
 def _paged(session: Session, query: Any, page: int, per_page: int = PAGE) -> Page:
@@ -77,25 +70,15 @@ def _choice(args: Mapping[str, str], key: str, allowed: list[str]) -> str | None
     return value
 
 
-def _day(args: Mapping[str, str], key: str) -> datetime | None:
-    value = (args.get(key) or "").strip()
-    if not value:
-        return None
-    try:
-        return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
-    except ValueError:
-        raise InvalidFilter(f"{key} must be a date as YYYY-MM-DD (got {value[:40]!r})", field=key) from None
-
-
 def _dates(args: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
-    since, until = _day(args, "from"), _day(args, "to")
+    since, until = query_args.day(args, "from"), query_args.day(args, "to")
     if since and until and since > until:
         raise InvalidFilter("the 'from' date is after the 'to' date", field="from")
     return since, (until + timedelta(days=1) if until else None)  # 'to' includes that whole day
 
 
 def _staff_id(session: Session, community_id: int, args: Mapping[str, str], key: str) -> int | None:
-    name = (args.get(key) or "").strip()
+    name = query_args.text(args, key, 64)
     if not name:
         return None
     found = session.exec(select(StaffUser.id).where(StaffUser.community_id == community_id,
@@ -254,7 +237,7 @@ def audit_events(session: Session, community_id: int, args: Mapping[str, str]) -
     """The community's events, newest first. Filters: actor (name), verb (exact, or
     a prefix ending in '.' such as 'appeal.'), subject ('appeal' or 'appeal:12'), from/to."""
     q = select(AuditEvent).where(AuditEvent.community_id == community_id)
-    if actor := (args.get("actor") or "").strip()[:100]:
+    if actor := query_args.text(args, "actor", 100):
         q = q.where(AuditEvent.actor_name == actor)
     if verb := (args.get("verb") or "").strip():
         if len(verb) > 64 or not all(c.isalnum() or c in "._" for c in verb):
@@ -263,11 +246,14 @@ def audit_events(session: Session, community_id: int, args: Mapping[str, str]) -
         q = q.where(AuditEvent.verb.startswith(verb) if verb.endswith(".") else AuditEvent.verb == verb)
     if subject := (args.get("subject") or "").strip():
         kind, _, ident = subject.partition(":")
-        if not kind.isalpha() or len(kind) > 32 or (ident and not (ident.isdigit() and int(ident) < 2**31)):
+        if not (kind.isascii() and kind.isalpha()) or len(kind) > 32:
             raise InvalidFilter("subject: a type, or type:id (e.g. appeal or appeal:12)", field="subject")
         q = q.where(AuditEvent.subject_type == kind.lower())
         if ident:
-            q = q.where(AuditEvent.subject_id == int(ident))
+            try:
+                q = q.where(AuditEvent.subject_id == query_args.whole_number(ident, "subject", low=1))
+            except query_args.InvalidQuery:
+                raise InvalidFilter("subject: a type, or type:id (e.g. appeal or appeal:12)", field="subject") from None
     since, until = _dates(args)
     if since:
         q = q.where(AuditEvent.created_at >= since)

@@ -4,8 +4,8 @@ Every line carries the request id of the request it belongs to (the web layer
 sets `modsys.audit.request_id` per request, and audit events store the same
 id), so a log line, an HTTP response (X-Request-Id) and an audit event can be
 matched. Secrets are scrubbed from every line: the values of secret settings
-seen in the environment, webhook URLs, appeal-link tokens, URL passwords and
-bearer tokens.
+seen in the environment, webhook URLs, appeal-link tokens, OAuth codes and
+states in query strings, URL passwords and bearer tokens.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ _PATTERNS = (
     (re.compile(r"(/appeal/)[A-Za-z0-9_.=-]+"), r"\1" + REDACTED),
     # Discord (and lookalike) webhook URLs: the token is in the path.
     (re.compile(r"(https?://[^\s/]+/api(?:/v\d+)?/webhooks/)[^\s\"'<>]+"), r"\1" + REDACTED),
+    # OAuth2 in a query string (werkzeug's access line for the callback): the
+    # authorization code and the state are single-use secrets until used.
+    (re.compile(r"([?&](?:code|state|code_verifier|access_token|refresh_token|token)=)[^\s&#\"']+", re.I),
+     r"\1" + REDACTED),
     # user:password@ in any URL (DATABASE_URL, redis://...)
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.I), r"\1" + REDACTED + "@"),
     # Authorization headers and key=value secrets

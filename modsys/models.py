@@ -802,3 +802,17 @@ class ModmailMessage(SQLModel, table=True):
     next_attempt_at: datetime = _time()
     last_error: str = _str(500, default="")
     created_at: datetime = _time()
+
+
+# --- issue 18: server-side halves of what a browser cookie carries -------------------------
+
+
+class BrowserGrant(SQLModel, table=True):
+    """The server's record of a short-lived grant a cookie holds (Sign in with
+    Discord's OAuth state, a member's "My cases" sign-in). The cookie is signed but
+    a copy of it stays valid until it expires; deleting this row ends the grant
+    everywhere (sign-out, a used state). Only the token's SHA-256 is stored."""
+
+    id: str = Field(sa_type=sa.String(64), primary_key=True)
+    purpose: str = _str(16)  # "oauth_state" | "member"
+    expires_at: datetime = _time(index=True)

@@ -38,7 +38,7 @@ def step_at(when: datetime) -> int:
 def matching_step(secret: str, code: str, when: datetime) -> int | None:
     """The time step `code` belongs to (within the window), or None."""
     code = "".join(code.split())
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):  # "١٢٣٤٥٦" is isdigit() too
         return None
     key = base64.b32decode(secret)
     now = step_at(when)

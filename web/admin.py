@@ -12,7 +12,7 @@ from flask import (
     url_for,
 )
 
-from modsys import delivery, permissions, queries
+from modsys import delivery, listing, permissions, queries
 from modsys.calibration import evaluation
 from modsys.discord import drift, enforcement
 from modsys.discord import overview as discord_overview
@@ -47,7 +47,8 @@ def index():
                            fixes=drift.FIXES, policy_problem=policy_problem(policy.source),
                            misuse=misuse,
                            reporter_names=name_reporters(db(), me.community_id,
-                                                         [r.reporter_key for r in misuse.suspended]))
+                                                         [r.reporter_key for r in misuse.suspended]),
+                           verification=listing.last_verification(db()))
 
 
 @bp.route("/discord/retry", methods=["POST"])

@@ -23,6 +23,7 @@ from flask_limiter.util import get_remote_address
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 
+from modsys.community import policy_for
 from modsys.discord import enforcement
 from modsys.errors import DomainError
 from modsys.models import ApiKey, Member
@@ -31,6 +32,7 @@ from modsys.services import flags as flag_svc
 from modsys.services.api_keys import ActionView, AppealView, Scope
 from modsys.services.evidence import EvidenceInput
 from web import api_schemas as s
+from web.api_policy_schema import for_policy
 from web.context import db
 from web.extensions import limiter
 
@@ -428,5 +430,11 @@ def openapi_document() -> dict:
 
 @bp.route("/openapi.json")
 def openapi():
-    # Public: it describes the API and holds no data.
-    return Response(json.dumps(openapi_document(), indent=1), mimetype="application/json")
+    """Public: it describes the API and holds no data. Sent with a valid key, the
+    limits that come from a community's policy (its rule ids) are that community's,
+    so a request the document allows is one the API accepts."""
+    document = openapi_document()
+    key, _ = _authenticate() if request.headers.get("Authorization") else (None, None)
+    if key is not None:
+        document = for_policy(document, policy_for(db(), key.community_id))
+    return Response(json.dumps(document, indent=1), mimetype="application/json")

@@ -26,6 +26,7 @@ from pydantic import (
 from modsys.models import AppealOutcome, AppealStatus, FlagStatus, Visibility
 from modsys.policy import SanctionKind, parse_duration
 from modsys.services.flags import MAX_MESSAGE_CHARS
+from modsys.services.members import DISCORD_ID
 
 MAX_PAGE = 100
 MAX_OFFSET = 1_000_000_000  # keeps OFFSET inside a database integer
@@ -50,6 +51,18 @@ def text(min_length: int | None = None, max_length: int | None = None) -> Any:
 
 Text = text()
 Snowflake = Annotated[text(1, 64), Field(description="A platform id (a Discord snowflake) as a string.")]
+
+
+def _user_id(value: str) -> str:
+    if not DISCORD_ID.fullmatch(value):
+        raise ValueError("a Discord user id is a number of 17-20 digits (a snowflake)")
+    return value
+
+
+# The rule lives in modsys.services.members; the document shows it as a pattern.
+UserId = Annotated[str, AfterValidator(_user_id), WithJsonSchema(
+    {"type": "string", "pattern": f"^{DISCORD_ID.pattern}$", "examples": ["345678901234567890"],
+     "description": "A Discord user id: 17-20 digits (a snowflake), as a string."})]
 
 
 def _duration(value: object) -> timedelta | None:
@@ -120,7 +133,7 @@ class FlagReportIn(_In):
     message_id: Snowflake
     channel_id: Snowflake
     channel_name: text(max_length=100) = ""
-    author_id: Snowflake = Field(description="Platform user id of the message's author.")
+    author_id: UserId = Field(description="Discord user id of the message's author.")
     author_name: text(1, 100)
     content: text(max_length=MAX_MESSAGE_CHARS) = Field(
         description="The message text; empty for an attachment-only message.")
@@ -203,7 +216,7 @@ class EvidenceIn(_In):
 
 
 class MemberRef(_In):
-    platform_user_id: Snowflake
+    platform_user_id: UserId
     display_name: text(1, 100)
 
 

@@ -4,12 +4,13 @@ role changes and deactivation end every session of that user at once."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
 from modsys import clock
-from modsys.errors import DomainError
+from modsys.errors import DomainError, ValidationFailed
 from modsys.models import StaffUser
 from modsys.services import two_factor
 from modsys.services.staff import (
@@ -49,28 +50,41 @@ def load_user(ident: str) -> StaffLogin | None:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only same-site paths: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.home")
+    """`next` as a path on this site, or the dashboard. Parsed, not prefix-checked:
+    browsers drop tabs and newlines and read a backslash as a slash, so
+    `/%09/evil.example` would leave the site; any control character, space or
+    backslash refuses the whole value."""
+    fallback = url_for("dashboard.home")
+    if not target or any(c <= " " or c in "\\\x7f" for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return fallback
+    return urlunsplit(("", "", parts.path, parts.query, parts.fragment))
 
 
 def _login_account() -> str:
-    # Per account, whatever address the attempt claims to come from: a client
-    # that can set X-Forwarded-For (or has many addresses) gets no more guesses.
-    return "login-account:" + request.form.get("username", "").strip()[:64].lower()
+    """The account a login step is aimed at: the username typed at the password
+    step, the pending account at the code step. Per account, whatever address the
+    attempt claims to come from: a client that can set X-Forwarded-For (or has
+    many addresses) gets no more guesses at a password or a code."""
+    pending = session.get(PENDING) if request.endpoint == "auth.login_code" else None
+    name = pending.get("username", "") if isinstance(pending, dict) else request.form.get("username", "")
+    return "login-account:" + str(name).strip()[:64].lower()
 
 
-# Per client address, one budget for both login steps: guessing a password and
-# guessing a code cost alike.
+# One budget per client address and one per account, each shared by both login
+# steps: guessing a password and guessing a code cost alike.
 LOGIN_STEPS = limiter.shared_limit(LOGIN_LIMIT, scope="staff-login", methods=["POST"])
-PENDING = "pending_second_factor"  # the session key between the password and the code
+LOGIN_ACCOUNT = limiter.shared_limit(LOGIN_LIMIT, scope="staff-login-account", methods=["POST"],
+                                     key_func=_login_account)
+PENDING = "pending_second_factor"  # the session key between the first step and the code
 CODE_STEP_SECONDS = 300  # the password counts this long before the code must come
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @LOGIN_STEPS
-@limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=_login_account)
+@LOGIN_ACCOUNT
 def login():
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:64]
@@ -79,17 +93,23 @@ def login():
             log.warning("failed staff login for %r from %s", username, request.remote_addr)
             flash("Wrong username or password, or the account is deactivated.", "error")
             return render_template("login.html", username=username), 401
-        session.clear()  # a fresh session at login (no fixation)
-        if two_factor.enrolled(user):
-            # Password right; not signed in until the code. The token ties this to the
-            # account's current sessions (a logout-everywhere also ends this step).
-            session[PENDING] = {"id": user.id, "token": user.session_token, "next": request.args.get("next"),
-                                "at": clock.now().timestamp()}
-            return redirect(url_for("auth.login_code"))
-        return _sign_in(user, request.args.get("next"))
+        return first_factor_passed(user, request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.home"))
     return render_template("login.html", username="")
+
+
+def first_factor_passed(user: StaffUser, next_url: str | None):
+    """The password (or Discord) proved who this is: sign in, or ask for the code
+    first when the account has two-factor on."""
+    session.clear()  # a fresh session at login (no fixation)
+    if two_factor.enrolled(user):
+        # Not signed in until the code. The token ties this to the account's
+        # current sessions (a logout-everywhere also ends this step).
+        session[PENDING] = {"id": user.id, "username": user.username, "token": user.session_token,
+                            "next": next_url, "at": clock.now().timestamp()}
+        return redirect(url_for("auth.login_code"))
+    return _sign_in(user, next_url)
 
 
 def _sign_in(user: StaffUser, next_url: str | None):
@@ -101,6 +121,7 @@ def _sign_in(user: StaffUser, next_url: str | None):
 
 @bp.route("/login/code", methods=["GET", "POST"])
 @LOGIN_STEPS
+@LOGIN_ACCOUNT
 def login_code():
     pending = session.get(PENDING)
     if not isinstance(pending, dict) or clock.now().timestamp() - pending.get("at", 0) > CODE_STEP_SECONDS:
@@ -112,7 +133,12 @@ def login_code():
         if user is None or user.session_token != pending.get("token"):
             session.pop(PENDING, None)
             return redirect(url_for("auth.login"))
-        if two_factor.verify_login_code(db(), user.id, request.form.get("code", "")):
+        try:
+            passed = two_factor.verify_login_code(db(), user.id, request.form.get("code", ""))
+        except ValidationFailed as e:
+            flash(f"{e.message[0].upper()}{e.message[1:]}.", "error")
+            return render_template("login_code.html"), 400
+        if passed:
             return _sign_in(user, pending.get("next"))
         log.warning("failed two-factor code for %r from %s", user.username, request.remote_addr)
         flash("That code is wrong, already used, or expired. Type the code your app shows now.", "error")

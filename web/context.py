@@ -26,6 +26,9 @@ class State:
     settings: Settings
     engine: Engine
     secret_key: str
+    # The last write the database refused for want of storage (monotonic time, why):
+    # /readyz stays red a while after one, since a rolled-back probe can't see a full disk.
+    storage_failure: tuple[float, str] | None = None
 
 
 def state() -> State:

@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 
-from modsys import listing, permissions, portal_links, queries
+from modsys import listing, permissions, portal_links, queries, query_args
 from modsys.discord import cases as discord_cases
 from modsys.discord import enforcement
 from modsys.discord import overview as discord_overview
@@ -75,9 +75,9 @@ def flags():
     status = request.args.get("status", "open")
     if status not in ("open", "dismissed", "actioned"):
         abort(400, "status must be open, dismissed or actioned")
-    page = max(forms.int_field(request.args.get("page", "1"), "page"), 1)
-    rows = queries.flag_queue(db(), me.community_id, status=status, channel=request.args.get("channel") or None,
-                              rule=request.args.get("rule") or None, offset=(page - 1) * queries.PAGE)
+    page = query_args.page(request.args, high=listing.MAX_PAGE)
+    rows = queries.flag_queue(db(), me.community_id, status=status, channel=query_args.text(request.args, "channel", 100) or None,
+                              rule=query_args.text(request.args, "rule", 64) or None, offset=(page - 1) * queries.PAGE)
     members = queries.members_by_id(db(), {f.author_id for f in rows})
     return render_template("dashboard/flags.html", flags=rows, status=status, page=page,
                            holders=listing.holders(db(), ClaimSubject.flag, [f.id for f in rows]),
@@ -118,7 +118,7 @@ def member(member_id: int):
 @bp.route("/members/find")
 @roles_required(*STAFF)
 def find_member():
-    uid = request.args.get("platform_user_id", "").strip()
+    uid = query_args.text(request.args, "platform_user_id", 64)
     found = scoped().first(Member, Member.platform_user_id == uid)
     if found is None:
         flash(f"No member with id {uid!r} yet; file an action to create their case file.", "error")
@@ -129,7 +129,7 @@ def find_member():
 def _hinted(member: Member | None) -> Member | None:
     """Whose history the ladder hint counts: the member named, or (filing by Discord
     id) the member we already know under the id typed."""
-    return member or _known_member(request.values.get("platform_user_id", ""))
+    return member or _known_member(query_args.text(request.values, "platform_user_id", 64))
 
 
 def _known_member(platform_user_id: str) -> Member | None:
@@ -142,7 +142,7 @@ def _known_member(platform_user_id: str) -> Member | None:
 def suggestions():
     """The ladder's suggestions for a member named by Discord id (the action form
     asks when the id is typed, so the hint counts their earlier cases)."""
-    return jsonify(_suggestions(_known_member(request.args.get("platform_user_id", "")), scoped().policy))
+    return jsonify(_suggestions(_known_member(query_args.text(request.args, "platform_user_id", 64)), scoped().policy))
 
 
 def _suggestions(member: Member | None, policy) -> dict:
@@ -173,10 +173,11 @@ def _short(delta) -> str:
 def new_action():
     session = db()
     policy = scoped().policy
-    flag_row = _get(Flag, int(request.values["flag"]), "flag") if request.values.get("flag", "").isdigit() else None
+    flag_id, member_id = query_args.optional_id(request.values, "flag"), query_args.optional_id(request.values, "member")
+    flag_row = _get(Flag, flag_id, "flag") if flag_id else None
     member_row = None
-    if request.values.get("member", "").isdigit():
-        member_row = _get(Member, int(request.values["member"]), "member")
+    if member_id:
+        member_row = _get(Member, member_id, "member")
     elif flag_row:
         member_row = _get(Member, flag_row.author_id, "member")
     preview, unkept = None, {}

@@ -26,15 +26,18 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 
-from modsys import clock, member_cases
+from modsys import browser_grants as grants
+from modsys import clock, member_cases, query_args
 from modsys.community import DEFAULT_SLUG, default_community
 from modsys.discord import front_door, interaction_log, oauth
 from modsys.discord import interactions as ix
+from modsys.errors import ValidationFailed
 from modsys.services import discord_front_door as svc
+from modsys.services import two_factor
 from modsys.services import staff as staff_svc
-from web.auth import StaffLogin
+from web.auth import first_factor_passed
 from web.context import actor, db, staff, state
 from web.extensions import csrf, limiter
 from web.security import CSP
@@ -45,6 +48,7 @@ log = logging.getLogger("modsys.discord")
 MEMBER_SESSION = "discord_member"
 PENDING = "discord_oauth"
 MEMBER_LINK_LIFETIME = timedelta(hours=12)  # as long as a session (web/__init__.py)
+OAUTH_STATE_LIFETIME = timedelta(minutes=10)  # from the sign-in button to Discord's answer
 
 
 @functools.lru_cache(maxsize=4)
@@ -101,6 +105,8 @@ def _redirect_uri() -> str:
 
 def _begin(purpose: str, **extra) -> object:
     start = oauth.start(state().settings, _redirect_uri())
+    # The state works once, on the server too: a copy of this cookie can't replay it.
+    grants.grant(db(), grants.OAUTH_STATE, OAUTH_STATE_LIFETIME, start.state)
     session[PENDING] = {"state": start.state, "verifier": start.verifier, "purpose": purpose, **extra}
     return redirect(start.url)
 
@@ -110,7 +116,7 @@ def _begin(purpose: str, **extra) -> object:
 def login_member():
     """A sanctioned member signs in to see their cases (no account in modsys)."""
     _oauth_on()
-    community = default_community(db(), request.args.get("community", DEFAULT_SLUG)[:64])
+    community = default_community(db(), query_args.text(request.args, "community", 64) or DEFAULT_SLUG)
     return _begin("member", community_id=community.id)
 
 
@@ -131,7 +137,8 @@ def callback():
     if request.args.get("error"):
         return _problem("The sign-in with Discord was cancelled; nothing changed.", 400)
     returned = request.args.get("state", "")
-    if not pending or not hmac.compare_digest(returned.encode(), pending["state"].encode()):
+    if (not pending or not hmac.compare_digest(returned.encode(), pending["state"].encode())
+            or not grants.use(db(), grants.OAUTH_STATE, pending["state"])):
         return _problem("This sign-in was not started in this browser, or it was already used. "
                         "Start again from the sign-in button.", 400)
     code = request.args.get("code", "")
@@ -140,8 +147,9 @@ def callback():
     identity = oauth.identify(state().settings, code, pending["verifier"], _redirect_uri())
     purpose = pending["purpose"]
     if purpose == "member":
+        token = grants.grant(db(), grants.MEMBER, MEMBER_LINK_LIFETIME)
         session[MEMBER_SESSION] = {"id": identity.id, "name": identity.name,
-                                   "community_id": pending["community_id"]}
+                                   "community_id": pending["community_id"], "token": token}
         return redirect(url_for("discord.my_cases"))
     if purpose == "link":
         if not current_user.is_authenticated or staff().id != pending.get("staff_id"):
@@ -152,10 +160,8 @@ def callback():
     user = svc.staff_for_discord_sign_in(db(), identity.id)
     if user is None:
         return _problem("No staff account is linked to this Discord account. Log in with your password.", 403)
-    session.clear()  # a fresh session at login (no fixation)
-    login_user(StaffLogin(user))
-    log.info("staff login with Discord: %s", user.username)
-    return redirect(url_for("dashboard.home"))
+    log.info("staff sign-in with Discord, first factor: %s", user.username)
+    return first_factor_passed(user, None)  # the account's second factor still applies
 
 
 def _problem(message: str, status: int):
@@ -168,7 +174,8 @@ def _problem(message: str, status: int):
 @bp.route("/my-cases")
 def my_cases():
     who = session.get(MEMBER_SESSION)
-    if not who:
+    if not who or not grants.live(db(), grants.MEMBER, str(who.get("token", ""))):
+        session.pop(MEMBER_SESSION, None)  # signed out elsewhere, or expired
         return redirect(url_for("discord.login_member"))
     cases = member_cases.cases_of(db(), who["community_id"], who["id"], secret=state().secret_key, base_url="",
                                   link_expires_at=clock.now() + MEMBER_LINK_LIFETIME)
@@ -179,7 +186,9 @@ def my_cases():
 
 @bp.route("/my-cases/sign-out", methods=["POST"])
 def member_sign_out():
-    session.pop(MEMBER_SESSION, None)
+    who = session.pop(MEMBER_SESSION, None)
+    if isinstance(who, dict) and who.get("token"):
+        grants.end(db(), grants.MEMBER, str(who["token"]))  # a copy of the cookie is signed out too
     flash("You are signed out.", "info")
     return redirect(url_for("public.statements"))
 
@@ -189,10 +198,11 @@ def member_sign_out():
 
 @bp.route("/discord/account")
 @login_required
-def account():
+def account(problem: str | None = None, status: int = 200):
     settings = state().settings
-    response = make_response(render_template("discord/account.html", user=staff(),
-                                             oauth=settings.discord_oauth_enabled))
+    user = staff()
+    response = make_response(render_template("discord/account.html", user=user, oauth=settings.discord_oauth_enabled,
+                                             needs_code=two_factor.enrolled(user), problem=problem), status)
     # The link form's POST answers with a redirect to Discord, and browsers hold
     # redirects after a form submission to `form-action` too: allow that one origin here.
     oauth_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.discord_oauth_url))
@@ -202,9 +212,24 @@ def account():
 
 @bp.route("/discord/account/link", methods=["POST"])
 @login_required
+@limiter.limit("10 per minute", methods=["POST"], key_func=lambda: f"discord-link:{current_user.get_id()}")
 def link():
+    """A new way to sign in, so only the account holder adds it: signed in, and
+    with a current code when the account has two-factor (a stolen session
+    cookie alone can't add a lasting way in)."""
     _oauth_on()
-    return _begin("link", staff_id=staff().id)
+    user = staff()
+    if two_factor.required(db(), user) and not two_factor.enrolled(user):
+        return account("The community's policy requires two-factor for your role: set it up first, then link.", 403)
+    if two_factor.enrolled(user):
+        try:
+            passed = two_factor.verify_login_code(db(), user.id, request.form.get("code", ""))
+        except ValidationFailed as e:
+            return account(f"Nothing was linked: {e.message}.", 400)
+        if not passed:
+            return account("Nothing was linked: that code is wrong, already used, or expired. "
+                           "Type the code your app shows now.", 401)
+    return _begin("link", staff_id=user.id)
 
 
 @bp.route("/discord/account/unlink", methods=["POST"])

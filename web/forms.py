@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import Request
 
+from modsys import query_args
 from modsys.errors import ValidationFailed
 from modsys.policy import parse_duration
 from modsys.services.evidence import EvidenceInput
@@ -32,10 +33,7 @@ def duration(text: str | None, field: str = "duration") -> timedelta | None:
 
 
 def int_field(value: str | None, field: str) -> int:
-    try:
-        return int(value or "")
-    except ValueError:
-        raise ValidationFailed(f"{field.replace('_', ' ')} must be a number", field=field) from None
+    return query_args.whole_number(value, field)
 
 
 def evidence(request: Request) -> list[EvidenceInput]:

@@ -170,6 +170,46 @@ def _check_database(engine: sa.Engine) -> dict[str, Any]:
     return result
 
 
+STORAGE_FAILURE_HOLD = 60  # seconds /readyz stays red after a write was refused for want of storage
+_WRITE_PROBE = "UPDATE audithead SET seq = seq WHERE id = 1"  # a write that changes nothing, rolled back
+
+
+def _check_storage(st: Any) -> dict[str, Any]:
+    """Can the database store anything? A write that changes nothing, rolled
+    back, finds a read-only database; a full disk shows only when a real write
+    grows a file, so a recent refusal of one (web.security) keeps this red too."""
+    from web.security import storage_problem
+
+    try:
+        with st.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 200")  # a busy writer proves writes work
+            else:
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {DB_CHECK_TIMEOUT_MS}")
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {DB_CHECK_TIMEOUT_MS}")
+            try:
+                conn.exec_driver_sql(_WRITE_PROBE)
+            finally:
+                conn.rollback()
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 30000")  # modsys.db's, for the pool
+                    conn.rollback()
+    except Exception as e:
+        problem = storage_problem(e)
+        if problem is None and "locked" not in str(e).lower() and "lock timeout" not in str(e).lower():
+            log.warning("readiness: write probe failed", exc_info=True)
+            return {"ok": False, "error": _error_text(e)}
+        if problem is not None:
+            return {"ok": False, "error": f"the database can't store anything: {problem}"}
+    if st.storage_failure is not None:
+        at, problem = st.storage_failure
+        ago = time.monotonic() - at
+        if ago < STORAGE_FAILURE_HOLD:
+            return {"ok": False, "error": f"a write was refused {ago:.0f} s ago: {problem}"}
+    return {"ok": True}
+
+
 def _check_policies(session: Session) -> tuple[dict[str, Any], set[str]]:
     from modsys.community import policy_for
     from modsys.errors import PolicyError
@@ -219,6 +259,8 @@ def _check_models(model_dir: Any, models: set[str], required: bool) -> dict[str,
 def readyz():
     st = state()
     checks: dict[str, Any] = {"database": _check_database(st.engine)}
+    if checks["database"]["ok"]:
+        checks["storage"] = _check_storage(st)
     models: set[str] = set()
     if checks["database"]["ok"]:
         with Session(st.engine) as session:

@@ -17,6 +17,7 @@ from flask import (
     request,
 )
 
+from modsys import query_args
 from modsys.community import default_community, policy_for
 from modsys.export.csvsafe import write_csv
 from modsys.export.transparency import (
@@ -51,7 +52,7 @@ def _report(community_id: int) -> TransparencyReport:
 @bp.route("/statements")
 def statements():
     """`?community=SLUG` picks the community; without it, the default (or only) one."""
-    community = default_community(db(), request.args.get("community") or None)
+    community = default_community(db(), query_args.text(request.args, "community", 64) or None)
     return render_template("statements.html", statements=list_statements(db(), community.id),
                            public_community=community)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +21,7 @@ from modsys.errors import DomainError
 
 HSTS_MAX_AGE = 365 * 24 * 3600  # a year: browsers keep using HTTPS even if someone types http://
 RETRY_AFTER_DB_DOWN = 30  # seconds; a restart or failover of PostgreSQL usually takes less
+RETRY_AFTER_NO_STORAGE = 300  # a full disk or a read-only database waits for an operator
 CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 log = logging.getLogger("modsys.web")
 
@@ -85,16 +87,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     @app.errorhandler(PoolTimeout)
     def database_error(e: Exception):
+        if problem := storage_problem(e):
+            log.error("database refused a write: %s", problem)
+            app.extensions["modsys"].storage_failure = (time.monotonic(), problem)
+            return _unavailable(f"The service can't save changes right now: {problem}. Nothing was changed; "
+                                "the operators are told (/readyz). Try again later.", RETRY_AFTER_NO_STORAGE)
         if not _database_unavailable(e):
             return unexpected(e)
         log.error("database unavailable: %s", type(getattr(e, "orig", None) or e).__name__)
         message = "The service is briefly unavailable (its database can't be reached). Nothing was changed; try again shortly."
-        headers = {"Retry-After": str(RETRY_AFTER_DB_DOWN)}
-        if _wants_json():
-            return jsonify({"error": message}), 503, headers
-        # Not the site template: it looks up the logged-in user, in the database that is down.
-        page = f"<!doctype html><meta charset=utf-8><title>503 Service Unavailable</title><h1>503</h1><p>{message}</p>"
-        return Response(page, 503, headers, mimetype="text/html")
+        return _unavailable(message, RETRY_AFTER_DB_DOWN)
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):
@@ -106,6 +108,41 @@ def register_error_handlers(app: Flask) -> None:
         if _wants_json():
             return jsonify({"error": message}), 500
         return render_template("error.html", code=500, message=message), 500
+
+
+def _unavailable(message: str, retry_after: int):
+    headers = {"Retry-After": str(retry_after)}
+    if _wants_json():
+        return jsonify({"error": message}), 503, headers
+    # Not the site template: it looks up the logged-in user, in a database that can't serve.
+    page = f"<!doctype html><meta charset=utf-8><title>503 Service Unavailable</title><h1>503</h1><p>{message}</p>"
+    return Response(page, 503, headers, mimetype="text/html")
+
+
+# PostgreSQL SQLSTATEs (Appendix A of its manual) and SQLite messages that mean
+# "the database can't store anything": no request succeeds until an operator acts.
+_PG_STORAGE = {"53100": "its disk is full", "25006": "its database is read-only (a standby, or set read-only)",
+               "58030": "its disk failed (I/O error)"}
+_SQLITE_STORAGE = (("readonly database", "its database is read-only"), ("disk is full", "its disk is full"),
+                   ("disk i/o error", "its disk failed (I/O error)"))
+
+
+def storage_problem(e: BaseException | None) -> str | None:
+    """Why the database refused to store anything (disk full, read-only), or None.
+    The exception's causes count too: SQLite ends the transaction on a full disk,
+    so what surfaces is often the failed savepoint rollback that followed."""
+    seen = 0
+    while e is not None and seen < 8:
+        orig = getattr(e, "orig", None) or e
+        if state := getattr(orig, "sqlstate", None):
+            if state in _PG_STORAGE:
+                return _PG_STORAGE[state]
+        else:
+            text = str(orig).lower()
+            if why := next((why for needle, why in _SQLITE_STORAGE if needle in text), None):
+                return why
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
 
 
 def _database_unavailable(e: Exception) -> bool:

@@ -21,6 +21,7 @@ from markupsafe import Markup
 from modsys import listing, permissions, queries, thumbnails
 from modsys import search as search_mod
 from modsys.community import policy_for
+from modsys.errors import ValidationFailed
 from modsys.models import ClaimSubject, Evidence
 from modsys.permissions import Cap
 from modsys.policy import format_duration
@@ -153,19 +154,31 @@ def two_factor():
 @roles_required(*STAFF)
 def two_factor_start():
     secret, uri = two_factor_svc.start_enrolment(db(), actor())
+    return _enrolment_page(secret, uri)
+
+
+def _enrolment_page(secret: str, uri: str, status: int = 200):
     # Inline SVG (paths only, no script or style attribute): fits the CSP, needs no request of its own.
     qr = Markup(segno.make(uri, error="m").svg_inline(scale=4, title="QR code for your authenticator app"))
     response = Response(render_template("workspace/two_factor.html", user=staff(), enrolled=False,
                                         required=two_factor_svc.required(db(), staff()), secret=secret, uri=uri,
-                                        qr=qr, codes=None))
-    response.headers["Cache-Control"] = "no-store"  # the secret is on this page, once
+                                        qr=qr, codes=None), status)
+    response.headers["Cache-Control"] = "no-store"  # the secret is on this page
     return response
 
 
 @bp.route("/account/two-factor/confirm", methods=["POST"])
 @roles_required(*STAFF)
 def two_factor_confirm():
-    codes = two_factor_svc.confirm_enrolment(db(), actor(), request.form.get("code", ""))
+    try:
+        codes = two_factor_svc.confirm_enrolment(db(), actor(), request.form.get("code", ""))
+    except ValidationFailed as e:
+        pending = two_factor_svc.pending_enrolment(staff())
+        if pending is None:
+            raise
+        # A mistyped code: the same secret again (the app already holds it), to retry.
+        flash(f"{e.message[0].upper()}{e.message[1:]}. Nothing changed; try again with the code shown now.", "error")
+        return _enrolment_page(*pending, status=422)
     flash("Two-factor is on. Keep the recovery codes somewhere safe: they are shown only now.", "info")
     response = Response(render_template("workspace/two_factor.html", user=staff(), enrolled=True,
                                         required=two_factor_svc.required(db(), staff()), secret=None, uri=None,

@@ -33,16 +33,26 @@ def audit_checkpoint() -> None:
     settings = load_settings()
     audit_key_or_fail(settings)  # refuse before touching the database
     engine, _ = open_db(settings)
-    click.echo(cp.record(engine, settings).line)
+    try:
+        click.echo(cp.record(engine, settings).line)
+    except cp.ChainBroken as e:
+        from modsys.actors import CLI
+        from modsys.jobs import record_verification
+
+        record_verification(engine, CLI, e.result, 0)
+        fail(f"no checkpoint signed: {e} (run `modsys audit verify` and investigate)")
 
 
 @audit.command("verify")
 @click.option("--checkpoint", "line", metavar="LINE", help="Check against this one checkpoint line instead of the log.")
 def audit_verify(line: str | None) -> None:
     """Walk the whole chain and check it against every recorded checkpoint (or
-    the one given); exit 1 naming the first broken event."""
+    the one given); exit 1 naming the first broken event. The result is recorded
+    where /audit and /admin show it (a failure alerts leadership, as the nightly check does)."""
     from modsys import audit_checkpoint as cp
+    from modsys.actors import CLI
     from modsys.config import load_settings
+    from modsys.jobs import record_verification
 
     settings = load_settings()
     key = audit_key_or_fail(settings)
@@ -52,6 +62,7 @@ def audit_verify(line: str | None) -> None:
         fail(f"checkpoint refused: {e}")
     engine, _ = open_db(settings)
     result = cp.verify(engine, checkpoints)
+    record_verification(engine, CLI, result, len(checkpoints))
     if not result.ok:
         fail(f"audit chain BROKEN at event #{result.broken_seq}: {result.reason} ({result.checked} events verified before it)")
     against = f"against {len(checkpoints)} checkpoint(s)" if checkpoints else "no checkpoint recorded yet"

@@ -55,6 +55,12 @@ class NewAction:
     delete_message_seconds: int = 0  # bans: the member's recent messages Discord deletes (0, 1 h, 1 d, 7 d)
 
 
+# Lengths of an action's texts (after trimming); the API document shows them (web/api_policy_schema.py).
+PUBLIC_REASON_MIN, PUBLIC_REASON_MAX = 10, 2000
+INTERNAL_NOTE_MIN = 10  # a note, which the member never sees, says its reason here
+PRIVATE_NOTE_MAX = FACTS_MAX = 5000
+
+
 def check_sanction(policy: Policy, kind: str, duration: timedelta | None) -> None:
     """Kind and duration must be what the policy allows (one rule, used by filing and appeals)."""
     if kind not in kinds.KINDS:
@@ -147,11 +153,11 @@ def file_action(uow: UnitOfWork, req: NewAction) -> Action:
     declared = kinds.kind(req.kind)
     rules = validate_rules(policy, req.rules)
     internal = not declared.tells_member
-    public_reason = clean_text(req.public_reason, "public_reason", min_len=0 if internal else 10, max_len=2000,
-                               label="public reason")
-    private_note = clean_text(req.private_note, "private_note", min_len=10 if internal else 0, max_len=5000,
-                              label="private note")
-    facts = clean_text(req.facts, "facts", max_len=5000) or public_reason
+    public_reason = clean_text(req.public_reason, "public_reason", min_len=0 if internal else PUBLIC_REASON_MIN,
+                               max_len=PUBLIC_REASON_MAX, label="public reason")
+    private_note = clean_text(req.private_note, "private_note", min_len=INTERNAL_NOTE_MIN if internal else 0,
+                              max_len=PRIVATE_NOTE_MAX, label="private note")
+    facts = clean_text(req.facts, "facts", max_len=FACTS_MAX) or public_reason
     if len(req.evidence) > policy.evidence.max_items_per_action:
         raise ValidationFailed(f"an action holds at most {policy.evidence.max_items_per_action} evidence items",
                                field="evidence")

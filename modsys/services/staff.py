@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from modsys import clock, permissions
-from modsys.errors import Conflict, ValidationFailed
+from modsys.errors import Conflict, PermissionDenied, ValidationFailed
 from modsys.models import SYSTEM_ROLE, Role, StaffUser
 from modsys.services._base import service
 from modsys.services.members import DISCORD_ID
@@ -175,10 +175,15 @@ def rotate_session(uow: UnitOfWork) -> StaffUser:
 
 @service
 def set_discord_user_id(uow: UnitOfWork, user_id: int, discord_user_id: str | None) -> StaffUser:
-    """An admin (or the operator) links a staff account to its Discord user (cases
-    done in Discord are attributed through it); empty unlinks. Audited."""
+    """The operator at the CLI links a staff account to its Discord user (cases
+    done in Discord are attributed through it); empty unlinks. Audited. An admin
+    may only unlink: a link is a way to sign in (MODSYS_DISCORD_STAFF_LOGIN), so
+    only the account holder makes one, through Discord itself (`link_own_discord`)."""
     user = uow.get(StaffUser, user_id, "staff user")
     uow.admin_or_operator()
+    if uow.actor.kind != "system" and (discord_user_id or "").strip():
+        raise PermissionDenied("only the account holder links a Discord account (Your Discord account > Link), "
+                               "signed in with their second factor; an admin may only unlink one")
     return _link_discord(uow, user, discord_user_id)
 
 

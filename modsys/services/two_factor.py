@@ -15,6 +15,7 @@ import base64
 import hashlib
 import secrets
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from modsys import audit, clock, permissions, totp
@@ -57,6 +58,14 @@ def start_enrolment(uow: UnitOfWork) -> tuple[str, str]:
     user.totp_secret = totp.new_secret()
     session.add(user)
     audit.record(session, actor, "staff.two_factor_started", user)  # never the secret
+    return user.totp_secret, totp.provisioning_uri(user.totp_secret, user.username)
+
+
+def pending_enrolment(user: StaffUser) -> tuple[str, str] | None:
+    """The started, unconfirmed enrolment's (secret, otpauth URI), shown again to
+    the person who started it after a mistyped first code; None when there is none."""
+    if enrolled(user) or not user.totp_secret:
+        return None
     return user.totp_secret, totp.provisioning_uri(user.totp_secret, user.username)
 
 
@@ -135,20 +144,40 @@ def verify_login_code(session: Session, user_id: int, code: str) -> bool:
     return ok
 
 
+def _readable(code: str) -> str:
+    """Codes are ASCII: app codes are digits 0-9, recovery codes base32. Anything
+    else is a typing problem the person can fix, not a wrong guess."""
+    code = code or ""
+    if not code.isascii() or not code.isprintable():
+        raise ValidationFailed("type the code with the digits 0-9 (or a recovery code's letters and digits)",
+                               field="code")
+    return code
+
+
 def _accept(session: Session, user: StaffUser, code: str) -> bool:
-    step = totp.matching_step(user.totp_secret or "", code or "", clock.now())
+    code = _readable(code)
+    step = totp.matching_step(user.totp_secret or "", code, clock.now())
     if step is not None:
-        if user.totp_last_step is not None and step <= user.totp_last_step:
-            return False  # already used: a replay
-        user.totp_last_step = step
-        session.add(user)
-        return True
+        return _use_step(session, user, step)
     recovery = session.exec(select(RecoveryCode).where(
-        RecoveryCode.staff_id == user.id, RecoveryCode.code_hash == _hash(code or ""),
+        RecoveryCode.staff_id == user.id, RecoveryCode.code_hash == _hash(code),
         RecoveryCode.used_at.is_(None)).with_for_update()).first()
     if recovery is None:
         return False
     recovery.used_at = clock.now()
     session.add(recovery)
     audit.record(session, Actor.staff(user), "staff.recovery_code_used", user)
+    return True
+
+
+def _use_step(session: Session, user: StaffUser, step: int) -> bool:
+    """Record `step` as used, once: a compare-and-set in the database, so the same
+    code sent twice at once is accepted once (a read-then-write would let both in)."""
+    table = StaffUser.__table__  # type: ignore[attr-defined]
+    used = session.execute(sa.update(table).where(
+        table.c.id == user.id, sa.or_(table.c.totp_last_step.is_(None), table.c.totp_last_step < step),
+    ).values(totp_last_step=step))
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        return False  # this step or a later one was already used: a replay
+    session.expire(user, ["totp_last_step"])
     return True

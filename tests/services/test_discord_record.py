@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from modsys.actors import CLI
 from modsys.delivery import deliver_outbox
 from modsys.discord import cases, drift
 from modsys.discord.audit_log import sync_audit_log
@@ -39,7 +40,7 @@ def discord_cases(session) -> list[Action]:
 
 def test_bans_kicks_and_timeouts_done_in_discord_become_attributed_cases_once(
         engine, session, community, guild, discord_bot, mod_a, make_staff, clock):
-    set_discord_user_id(session, make_staff("admin"), mod_a.id, MOD_DISCORD_ID)
+    set_discord_user_id(session, CLI, mod_a.id, MOD_DISCORD_ID)  # the operator; admins may only unlink
     until = (clock.now() + timedelta(hours=6)).isoformat()
     guild.log(22, "400000000000000001", MOD_DISCORD_ID, reason="spam links in #general")
     guild.log(20, "400000000000000002", "300000000000000099")  # an unlinked moderator, no reason

@@ -4,6 +4,7 @@ Time moves with the FrozenClock."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 from pathlib import Path
@@ -36,6 +37,14 @@ from tests.support.bulk import insert_appeals
 SETTINGS = load_settings({"SECRET_KEY": "test-secret-key-not-for-production", "MODSYS_BASE_URL": "https://m.example",
                           # run_once takes a checkpoint: keep its log out of the working tree
                           "MODSYS_AUDIT_CHECKPOINTS": str(Path(tempfile.mkdtemp(prefix="modsys-jobs-")) / "cp.log")})
+
+
+@pytest.fixture(autouse=True)
+def _own_checkpoint_log(tmp_path, monkeypatch):
+    """Each test its own checkpoint log: the jobs verify the chain against it, and
+    another test's checkpoints name another database's events."""
+    monkeypatch.setattr(__import__(__name__, fromlist=["SETTINGS"]), "SETTINGS",
+                        dataclasses.replace(SETTINGS, audit_checkpoints=tmp_path / "cp.log"))
 
 
 def rendered(session, message) -> dict:
@@ -283,15 +292,15 @@ def _tamper(engine, seq):
 def test_nightly_audit_check_records_itself_and_alerts_once_per_break(engine, session, community, clock, mod_a,
                                                                      make_member):
     ban(session, mod_a, make_member())
-    assert jobs.verify_audit_chain(engine) == {"verified": True, "ok": True, "checked": 2}
-    assert jobs.verify_audit_chain(engine) == {"verified": False, "reason": "not due"}
+    assert jobs.verify_audit_chain(engine, settings=SETTINGS) == {"verified": True, "ok": True, "checked": 2}
+    assert jobs.verify_audit_chain(engine, settings=SETTINGS) == {"verified": False, "reason": "not due"}
     assert outbox_rows(session, "audit.broken") == []
 
     _tamper(engine, 2)
     clock.advance(hours=21)
-    result = jobs.verify_audit_chain(engine)
+    result = jobs.verify_audit_chain(engine, settings=SETTINGS)
     assert (result["ok"], result["broken_seq"]) == (False, 2)
-    assert jobs.verify_audit_chain(engine, force=True)["broken_seq"] == 2
+    assert jobs.verify_audit_chain(engine, settings=SETTINGS, force=True)["broken_seq"] == 2
     [alert] = outbox_rows(session, "audit.broken")
     assert alert.channel == "leadership" and alert.dedupe_key == f"audit.broken:2:{community.id}"
     assert "event #2" in rendered(session, alert)["title"]

@@ -13,6 +13,7 @@ from modsys import jobs, listing
 from modsys.actors import CLI, Actor
 from modsys.audit_checkpoint import sign
 from modsys.community import ensure_community, policy_for
+from modsys.config import load_settings
 from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from modsys.models import Appeal, AuditEvent, RecoveryCode, StaffUser, WorkClaim
 from modsys.services import claims, two_factor
@@ -205,7 +206,8 @@ def test_audit_events_filter_and_stay_in_the_community(session, community, mod_a
 def test_last_verification_and_checkpoint(engine, session, community, mod_a, make_member, tmp_path):
     assert listing.last_verification(session) is None
     ban(session, mod_a, make_member())
-    jobs.verify_audit_chain(engine, force=True)
+    jobs.verify_audit_chain(engine, settings=load_settings({"MODSYS_AUDIT_CHECKPOINTS": str(tmp_path / "none.log")}),
+                            force=True)
     fresh(session)
     last = listing.last_verification(session)
     assert last.verb == "audit.verified" and last.data["checked"] > 0

@@ -265,7 +265,7 @@ def test_private_evidence_never_reaches_a_reporter_key(client, keys, session, mo
     ("/api/v1/flags", "reporter", flag_body(message_id=12345), "message_id", "valid string"),
     ("/api/v1/flags", "reporter", flag_body(sent_at="2026-01-05T10:00:00"), "sent_at", "timezone"),
     ("/api/v1/flags", "reporter", flag_body(guild="1"), "guild", "Extra inputs are not permitted"),
-    ("/api/v1/flags", "reporter", flag_body(author_id="not-a-snowflake"), "platform_user_id", "snowflake"),
+    ("/api/v1/flags", "reporter", flag_body(author_id="not-a-snowflake"), "author_id", "snowflake"),
     ("/api/v1/actions", "moderator", action_body(kind="exile"), "kind", "'ban'"),
     ("/api/v1/actions", "moderator", action_body(duration="forever"), "duration", "invalid duration"),
     ("/api/v1/actions", "moderator", action_body(duration="0h"), "duration", "invalid duration"),
