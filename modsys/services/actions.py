@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -27,7 +27,7 @@ from modsys.models import (
 )
 from modsys.policy import LadderStep, Policy, format_duration
 from modsys.reasons import build_statement
-from modsys.services._base import clean_text, service
+from modsys.services._base import check_message_time, clean_text, service
 from modsys.services.evidence import EvidenceInput, build_evidence
 from modsys.services.members import find_or_add_member
 from modsys.uow import UnitOfWork
@@ -52,6 +52,7 @@ class NewAction:
     platform_user_id: str = ""
     display_name: str = ""
     delete_message_seconds: int = 0  # bans: the member's recent messages Discord deletes (0, 1 h, 1 d, 7 d)
+    content_at: datetime | None = None  # when the message acted on was sent, if known (no flag)
 
 
 def check_sanction(policy: Policy, kind: str, duration: timedelta | None) -> None:
@@ -139,6 +140,7 @@ def file_action(uow: UnitOfWork, req: NewAction) -> Action:
 
     session = uow.session
     now = clock.now()
+    content_at = check_message_time(req.content_at, "content_at", now)
     lifted: list[Action] = []
     if declared.lifts:
         lifted = list(session.exec(select(Action).where(
@@ -154,6 +156,7 @@ def file_action(uow: UnitOfWork, req: NewAction) -> Action:
         status=ActionStatus.pending_cosign if needs_cosign else ActionStatus.active,
         source=req.source, flag_id=req.flag_id, appealable=appealable,
         appeal_deadline=now + policy.appeals.window if appealable else None, created_at=now,
+        content_at=content_at,
     )
     session.add(action)
     session.flush()
