@@ -307,6 +307,14 @@ def check_discord_drift(engine: Engine, *, settings: Settings | None = None, **o
 
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
+def count_transparency(engine: Engine) -> dict[str, int]:
+    """Recount the transparency rollups of the months changed since the last run
+    (see `modsys.export.rollups`)."""
+    from modsys.export.rollups import refresh
+
+    return refresh(engine)
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "expire_sanctions": expire_sanctions,
     "close_appeal_windows": close_appeal_windows,
@@ -315,6 +323,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "verify_audit_chain": verify_audit_chain,
     "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
     "release_idle_claims": release_idle_claims,
+    "count_transparency": count_transparency,
     "deliver_outbox": deliver,
     "deliver_discord_enforcement": deliver_discord_enforcement,
     "sync_discord_audit_log": sync_discord_audit_log,
