@@ -28,6 +28,11 @@ def _date(ctx, param, value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
+def _json(body: dict) -> str:
+    # No indentation: json's C encoder then does the work (indent=2 took half the export's time).
+    return json.dumps(body, ensure_ascii=False)
+
+
 @export.command("statements")
 @click.option("--community", "slug", metavar="SLUG", help="The community (default: the configured one).")
 @click.option("--since", callback=_date, metavar="YYYY-MM-DD", help="Only statements from this day on (UTC).")
@@ -66,17 +71,17 @@ def export_statements_cmd(slug: str | None, since: date | None, fmt: str, out: P
                 fail(f"more than {BATCH_MAX} statements make several bulk requests of at most {BATCH_MAX}; "
                      "give --out PATH to write one file per request")
             if first is not None:
-                click.echo(json.dumps(first, ensure_ascii=False, indent=2))
+                click.echo(_json(first))
                 count = len(first["statements"])
         elif second is None:
             if first is not None:
-                out.write_text(json.dumps(first, ensure_ascii=False, indent=2), encoding="utf-8")
+                out.write_text(_json(first), encoding="utf-8")
                 written.append(str(out))
                 count = len(first["statements"])
         else:
             for n, body in enumerate(itertools.chain([first, second], bodies), 1):
                 path = out.with_name(f"{out.stem}-{n:03d}{out.suffix or '.json'}")
-                path.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
+                path.write_text(_json(body), encoding="utf-8")
                 count += len(body["statements"])
                 written.append(str(path))
     for puid, why in stream.refused:

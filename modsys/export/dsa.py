@@ -101,13 +101,18 @@ def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 
 
+@lru_cache(maxsize=1)
+def _columns() -> tuple[str, ...]:
+    return tuple(schema()["$defs"]["statement"]["properties"])
+
+
 def columns() -> list[str]:
-    return list(schema()["$defs"]["statement"]["properties"])
+    return list(_columns())
 
 
 def csv_cells(statement: dict[str, Any]) -> list[Any]:
     """One CSV row in `columns()` order (lists as JSON text)."""
-    return [_cell(statement.get(name)) for name in columns()]
+    return [_cell(statement.get(name)) for name in _columns()]
 
 
 def bulk_bodies(statements: Iterable[dict[str, Any]], size: int = BATCH_MAX) -> Iterator[dict[str, list[dict[str, Any]]]]:
