@@ -23,9 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DB, libpq_url, machine_facts  # noqa: E402
-
 import sqlalchemy as sa  # noqa: E402
+from common import BENCH_DB, libpq_url, machine_facts  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from modsys.community import default_community  # noqa: E402

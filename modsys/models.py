@@ -382,6 +382,8 @@ class Appeal(SQLModel, table=True):
         ),
         # The appeals list in due order across every state (web/workspace, `modsys.listing.appeals`).
         sa.Index("ix_appeal_community_due", "community_id", "review_due_at", "id"),
+        # Leadership deadlines passed since the transparency rollups last looked (modsys.export.rollups).
+        sa.Index("ix_appeal_leadership_due", "leadership_due_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = _fk("community.id")

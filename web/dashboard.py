@@ -106,7 +106,7 @@ def dismiss_flag(flag_id: int):
 def member(member_id: int):
     m = _get(Member, member_id, "member")
     policy = scoped().policy
-    suggestions = {r.id: action_svc.suggest_sanction(db(), m.id, r.id, policy) for r in policy.rules}
+    suggestions = action_svc.suggest_sanctions(db(), m.id, policy)
     return render_template("dashboard/member.html", file=listing.member_history(db(), m, request.args), policy=policy,
                            suggestions=suggestions, names=queries.staff_names(db(), m.community_id))
 
@@ -143,9 +143,9 @@ def suggestions():
 
 def _suggestions(member: Member | None, policy) -> dict:
     out = {}
+    known = action_svc.suggest_sanctions(db(), member.id, policy) if member else {}
     for rule in policy.rules:
-        step, count = (action_svc.suggest_sanction(db(), member.id, rule.id, policy) if member
-                       else (rule.ladder[0], 0))
+        step, count = known.get(rule.id, (rule.ladder[0], 0))
         out[rule.id] = {"kind": step.kind.value, "label": step.describe(), "count": count,
                         "duration": _short(step.duration)}
     return out

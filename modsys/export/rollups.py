@@ -29,7 +29,15 @@ from sqlmodel import Session, select
 
 from modsys import clock
 from modsys.db import writing
-from modsys.export.transparency import UNITS, Values, _month, _month_start, _next_month, count, months_back
+from modsys.export.transparency import (
+    UNITS,
+    Values,
+    _month,
+    _month_start,
+    _next_month,
+    count,
+    months_back,
+)
 from modsys.models import (
     Action,
     Appeal,

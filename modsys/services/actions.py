@@ -79,18 +79,26 @@ def check_sanction(policy: Policy, kind: str, duration: timedelta | None) -> Non
 def suggest_sanction(session: Session, member_id: int, rule_id: str, policy: Policy) -> tuple[LadderStep, int]:
     """The next step on the rule's ladder, from the member's countable history.
     Returns (step, number of earlier actions under the rule)."""
-    rule = policy.rule(rule_id)
-    if rule is None:
+    if policy.rule(rule_id) is None:
         raise PolicyViolation(f"rule {rule_id!r} is not in the current policy", field="rules")
+    return suggest_sanctions(session, member_id, policy)[rule_id]
+
+
+def suggest_sanctions(session: Session, member_id: int, policy: Policy) -> dict[str, tuple[LadderStep, int]]:
+    """`suggest_sanction` for every rule of the policy, from one query (the member
+    page and the action form show them all)."""
     since = clock.now() - policy.sanctions.ladder_lookback
-    history = session.exec(
-        select(Action).where(Action.member_id == member_id, Action.created_at >= since,
-                             Action.status.not_in(DISCOUNTED + (ActionStatus.pending_cosign,)),
-                             Action.kind.in_(kinds.counted()),
-                             Action.supersedes_id.is_(None))
+    cited = session.exec(
+        select(Action.rules).where(Action.member_id == member_id, Action.created_at >= since,
+                                   Action.status.not_in(DISCOUNTED + (ActionStatus.pending_cosign,)),
+                                   Action.kind.in_(kinds.counted()),
+                                   Action.supersedes_id.is_(None))
     ).all()
-    count = sum(1 for a in history if rule_id in (a.rules or []))
-    return rule.ladder[min(count, len(rule.ladder) - 1)], count
+    out = {}
+    for rule in policy.rules:
+        count = sum(1 for rules in cited if rule.id in (rules or []))
+        out[rule.id] = (rule.ladder[min(count, len(rule.ladder) - 1)], count)
+    return out
 
 
 def validate_rules(policy: Policy, rules: list[str]) -> list[str]:

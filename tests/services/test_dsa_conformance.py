@@ -14,14 +14,18 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from modsys import jobs
-from modsys.actors import Actor
 from modsys.errors import ValidationFailed
 from modsys.export.dsa import export_statements
 from modsys.models import Action, Flag, StatementOfReasons
 from modsys.services.actions import NewAction, file_action
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal
-from modsys.services.discord_front_door import DiscordMessage, DiscordUser, act_on_message, save_draft
+from modsys.services.discord_front_door import (
+    DiscordMessage,
+    DiscordUser,
+    act_on_message,
+    save_draft,
+)
 from modsys.services.flags import FlagReportInput, act_on_flag, report_flag
 from tests.factories import appeal, ban, reporter, timeout
 from tests.support import dsa_laravel

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from modsys import listing, queries
+from modsys import queries
 from modsys.models import Appeal, Flag, Member
-from tests.factories import reporter
 from modsys.services.flags import FlagReportInput, report_flag
+from tests.factories import reporter
 
 
 def plan(session, query) -> str:
@@ -108,3 +108,28 @@ def _channels_sql(session, community_id):
     finally:
         sa.event.remove(engine, "before_cursor_execute", capture)
     return seen[-1]
+
+
+def test_the_member_page_suggests_every_rule_from_one_query(session, community, mod_a, make_member):
+    from modsys.community import policy_for
+    from modsys.services.actions import suggest_sanction, suggest_sanctions
+    from tests.factories import timeout
+
+    member = make_member()
+    timeout(session, mod_a, member, hours=1)
+    policy = policy_for(session, community.id)
+    engine = session.get_bind()
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        every = suggest_sanctions(session, member.id, policy)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(sent) == 1 and len(policy.rules) > 1
+    assert every == {r.id: suggest_sanction(session, member.id, r.id, policy) for r in policy.rules}
+    assert every["respectful"][1] == 1

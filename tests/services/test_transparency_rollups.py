@@ -12,10 +12,15 @@ import pytest
 from modsys import jobs
 from modsys.export import rollups
 from modsys.export.transparency import recount_report, transparency_report
-from modsys.services.actions import NewAction, cosign_action, file_action, revoke_action
+from modsys.services.actions import NewAction, cosign_action, revoke_action
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal
-from modsys.services.flags import FlagReportInput, act_on_flag, dismiss_flag, report_flag
+from modsys.services.flags import (
+    FlagReportInput,
+    act_on_flag,
+    dismiss_flag,
+    report_flag,
+)
 from tests.factories import appeal, ban, reporter, timeout
 from tests.support.transparency import REASONS, at, flag
 

@@ -6,7 +6,8 @@
   month, recounted by the scheduler from the audit events (issue 23, item 4).
 - indexes measured in issue 23 at 1M actions: appeal (community_id, review_due_at,
   id) for the appeals list in due order, member (community_id, platform_user_id)
-  for lookups by Discord id, and the flag queue's order with max_score NULLS LAST.
+  for lookups by Discord id, the flag queue's order with max_score NULLS LAST, and
+  appeal (leadership_due_at) for the rollups' passed deadlines.
 
 Revision ID: 0015
 Revises: 0009
@@ -34,6 +35,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('appeal', schema=None) as batch_op:
         batch_op.create_index('ix_appeal_community_due', ['community_id', 'review_due_at', 'id'], unique=False)
+        batch_op.create_index('ix_appeal_leadership_due', ['leadership_due_at'], unique=False)
 
     with op.batch_alter_table('member', schema=None) as batch_op:
         batch_op.create_index('ix_member_community_user', ['community_id', 'platform_user_id'], unique=False)
@@ -66,6 +68,7 @@ def downgrade() -> None:
     with op.batch_alter_table('member', schema=None) as batch_op:
         batch_op.drop_index('ix_member_community_user')
     with op.batch_alter_table('appeal', schema=None) as batch_op:
+        batch_op.drop_index('ix_appeal_leadership_due')
         batch_op.drop_index('ix_appeal_community_due')
     with op.batch_alter_table('action', schema=None) as batch_op:
         batch_op.drop_column('content_at')
