@@ -35,16 +35,17 @@ from modsys.export.dsa import StatementStream  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, exit status) of one process, by GNU time (the
-    child's own peak, not the forking parent's)."""
+def run(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS MiB, exit status) of one process, by GNU
+    time (the child's own peak, not the forking parent's). CPU time is the fairer
+    figure on a shared machine: the wall time waits for the cores."""
     with tempfile.NamedTemporaryFile("r") as timing:
-        proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", timing.name, *cmd], env=env, cwd=cwd,
+        proc = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", timing.name, *cmd], env=env, cwd=cwd,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wall, kib = timing.read().split()[-2:]
+        wall, user, system, kib = timing.read().split()[-4:]
     if proc.returncode:
         print(f"  ! exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return float(wall), int(kib) / 1024, proc.returncode
+    return float(wall), float(user) + float(system), int(kib) / 1024, proc.returncode
 
 
 def stamped(url: str, checkout: Path, env: dict[str, str]):
@@ -70,24 +71,13 @@ def stamped(url: str, checkout: Path, env: dict[str, str]):
 
 
 def the_queries(url: str) -> list[str]:
-    """The SQL the export sends (its two streamed SELECTs), with literal parameters."""
+    """The SQL the export streams (its two SELECTs), with literal parameters."""
     engine = make_engine(url)
-    seen: list[str] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if context.compiled is not None and "statementofreasons" in statement and "count(" not in statement:
-            seen.append(str(context.compiled.statement.compile(engine, compile_kwargs={"literal_binds": True})))
-
-    sa.event.listen(engine, "before_cursor_execute", capture)
     with Session(engine) as s:
-        stream = StatementStream(s, default_community(s).id, read_batch=1)
-        for _ in stream:  # one row of each query is enough to capture it
-            if len(seen) == 2:
-                break
-        if len(seen) < 2:
-            list(stream)
+        stream = StatementStream(s, default_community(s).id)
+        out = [str(q.compile(engine, compile_kwargs={"literal_binds": True})) for q in stream.queries()]
     engine.dispose()
-    return seen
+    return out
 
 
 def main() -> None:
@@ -116,21 +106,24 @@ def main() -> None:
             for label, where in checkouts:
                 env = {**base, "PYTHONPATH": str(where)}
                 if where == ROOT:
-                    took, rss, rc = run(cmd, env, cwd=where)
+                    took, cpu, rss, rc = run(cmd, env, cwd=where)
                 else:
                     with stamped(args.url, where, env):
-                        took, rss, rc = run(cmd, env, cwd=where)
+                        took, cpu, rss, rc = run(cmd, env, cwd=where)
                 files = sorted(Path(tmp).glob("sor*"))
                 size = sum(f.stat().st_size for f in files) / 2**20
-                print(f"modsys export statements --format {fmt} ({label}): {took:6.1f} s, peak {rss:7.1f} MiB, "
+                print(f"modsys export statements --format {fmt} ({label}): {took:6.1f} s (CPU {cpu:5.1f} s), "
+                      f"peak {rss:7.1f} MiB, "
                       f"{len(files)} files, {size:.1f} MiB" + ("" if rc == 0 else "  FAILED"))
                 for f in files:
                     f.unlink()
-    total_t, peak = 0.0, 0.0
+    total_t, total_cpu, peak = 0.0, 0.0, 0.0
     for sql in the_queries(args.url):
-        took, rss, _ = run(["psql", libpq_url(args.url), "-X", "-q", "-c", f"COPY ({sql}) TO STDOUT"], dict(os.environ))
-        total_t, peak = total_t + took, max(peak, rss)
-    print(f"the same two queries streamed by psql (COPY ... TO STDOUT > /dev/null): {total_t:6.1f} s, peak {peak:7.1f} MiB")
+        took, cpu, rss, _ = run(["psql", libpq_url(args.url), "-X", "-q", "-c", f"COPY ({sql}) TO STDOUT"],
+                                dict(os.environ))
+        total_t, total_cpu, peak = total_t + took, total_cpu + cpu, max(peak, rss)
+    print(f"the same two queries streamed by psql (COPY ... TO STDOUT > /dev/null): {total_t:6.1f} s "
+          f"(psql's CPU {total_cpu:5.1f} s), peak {peak:7.1f} MiB")
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

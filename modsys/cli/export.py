@@ -47,7 +47,13 @@ def export_statements_cmd(slug: str | None, since: date | None, fmt: str, out: P
     per body; dsa-csv is one row per statement with the same field names. Written as
     they are read (a server-side cursor): memory stays at one batch."""
     from modsys.export.csvsafe import stream_csv
-    from modsys.export.dsa import BATCH_MAX, StatementStream, bulk_bodies, columns, csv_cells
+    from modsys.export.dsa import (
+        BATCH_MAX,
+        StatementStream,
+        bulk_bodies,
+        columns,
+        csv_cells,
+    )
 
     settings = load_settings()
     _, session = open_db(settings)

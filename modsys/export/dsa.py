@@ -49,7 +49,13 @@ from typing import Any, Iterable, Iterator
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from modsys.kinds import PARTIAL_SUSPENSION, PARTIAL_TERMINATION, TOTAL_SUSPENSION, TOTAL_TERMINATION, kind
+from modsys.kinds import (
+    PARTIAL_SUSPENSION,
+    PARTIAL_TERMINATION,
+    TOTAL_SUSPENSION,
+    TOTAL_TERMINATION,
+    kind,
+)
 from modsys.models import (
     Action,
     ActionSource,
@@ -203,17 +209,12 @@ class StatementStream:
     def _rows(self, q: Any) -> Iterator[Any]:
         yield from self.session.execute(q.execution_options(yield_per=self.read_batch))
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def queries(self) -> tuple[Any, Any]:
+        """The two streamed SELECTs: the statements, then the reversals."""
         cid = self.community_id
-        in_force = Action.status != ActionStatus.pending_cosign
         window = (Action.created_at >= self.since_at,) if self.since_at is not None else ()
-        skipped = (sa.select(sa.func.count()).select_from(Action)
-                   .join(StatementOfReasons, StatementOfReasons.action_id == Action.id)
-                   .where(Action.community_id == cid, *window, sa.not_(sa.and_(in_force, self._restricting()))))
-        self.skipped = int(self.session.execute(skipped).scalar_one())
-        q = self._base().where(Action.community_id == cid, in_force, self._restricting(), *window).order_by(Action.id)
-        for r in self._rows(q):
-            yield from self._checked(_statement(self.prefix, r))
+        q = (self._base().where(Action.community_id == cid, Action.status != ActionStatus.pending_cosign,
+                                self._restricting(), *window).order_by(Action.id))
         rq = (self._base(Appeal.id.label("appeal_id"), Appeal.outcome, Appeal.decided_at,
                          Appeal.modified_action_id)
               .join(Appeal, Appeal.action_id == Action.id)
@@ -223,6 +224,19 @@ class StatementStream:
               .order_by(Appeal.decided_at, Appeal.id))
         if self.since_at is not None:
             rq = rq.where(Appeal.decided_at >= self.since_at)  # type: ignore[operator]
+        return q, rq
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        in_force = Action.status != ActionStatus.pending_cosign
+        window = (Action.created_at >= self.since_at,) if self.since_at is not None else ()
+        skipped = (sa.select(sa.func.count()).select_from(Action)
+                   .join(StatementOfReasons, StatementOfReasons.action_id == Action.id)
+                   .where(Action.community_id == self.community_id, *window,
+                          sa.not_(sa.and_(in_force, self._restricting()))))
+        self.skipped = int(self.session.execute(skipped).scalar_one())
+        q, rq = self.queries()
+        for r in self._rows(q):
+            yield from self._checked(_statement(self.prefix, r))
         for r in self._rows(rq):
             yield from self._checked(_reversal(self.prefix, r))
 
