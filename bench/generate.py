@@ -20,8 +20,11 @@ The shape, so the queries meet what a real server would give them:
   (1% submitted, 0.5% in review, 0.5% escalated), all inside their SLA, so
   the scheduler has nothing to escalate until bench/queries.py makes 10,000 overdue.
 
-Not generated (no benchmarked query reads them): statements of reasons,
-evidence, flag reports (one row per reporter; `flag.reporter_count` is set),
+Statements of reasons: one per action that tells the member (not notes), made
+from the action rows by one INSERT ... SELECT, with the DSA fields the kind
+registry gives (modsys.kinds); `modsys export statements` reads them.
+
+Not generated (no benchmarked query reads them): evidence, flag reports (one row per reporter; `flag.reporter_count` is set),
 appeal messages, replacement actions of "modified" decisions.
 
 The audit log is NOT filled: generated history is not audited. The chain
@@ -73,6 +76,42 @@ ACTION_COLS = ("id", "community_id", "member_id", "kind", "moderator_id", "cosig
                "policy_version", "public_reason", "private_note", "starts_at", "ends_at", "status", "source",
                "flag_id", "appealable", "appeal_deadline", "supersedes_id", "lifted_by_id", "lifted_at",
                "lifted_reason", "created_at")
+
+
+def _case(column: str, by_kind: dict[str, str | None]) -> str:
+    whens = " ".join(f"WHEN '{k}' THEN {'NULL' if v is None else repr(v)}" for k, v in by_kind.items())
+    return f"CASE {column} {whens} END"
+
+
+def _statements_sql() -> str:
+    """Statements of reasons as modsys.reasons.build_statement writes them (the DSA
+    fields from the kind registry; the texts short)."""
+    from modsys.kinds import KINDS
+    from modsys.reasons import measure
+
+    told = [k for k, v in KINDS.items() if v.tells_member]
+    timed = {k: KINDS[k].decision_account for k in told}
+    account = (f"CASE WHEN a.ends_at IS NULL THEN {_case('a.kind', {k: v[1] for k, v in timed.items()})} "
+               f"ELSE {_case('a.kind', {k: v[0] for k, v in timed.items()})} END")
+    provision = (f"CASE WHEN a.ends_at IS NULL THEN {_case('a.kind', {k: KINDS[k].decision_provision[1] for k in told})} "
+                 f"ELSE {_case('a.kind', {k: KINDS[k].decision_provision[0] for k in told})} END")
+    labels = _case("a.kind", {k: measure(k, None) if not KINDS[k].timed else KINDS[k].label for k in told})
+    return (
+        "INSERT INTO statementofreasons (action_id, decision_ground, category, decision_account, measure, "
+        "end_date_account_restriction, decision_facts, ground_reference, ground_explanation, automated_detection, "
+        "automated_decision, redress, created_at, decision_provision) "
+        "SELECT a.id, CASE WHEN a.rules::text LIKE '%illegal%' THEN 'DECISION_GROUND_ILLEGAL_CONTENT' "
+        "ELSE 'DECISION_GROUND_INCOMPATIBLE_CONTENT' END, "
+        "CASE WHEN a.rules::text LIKE '%illegal%' THEN 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY' "
+        "ELSE 'STATEMENT_CATEGORY_OTHER_VIOLATION_TC' END, "
+        f"{account}, {labels}, CASE WHEN ({account}) IS NOT NULL THEN a.ends_at END, a.public_reason, "
+        "'Rule ' || (a.rules->>0) || ' (policy version ' || a.policy_version || ')', a.public_reason, "
+        "a.flag_id IS NOT NULL AND a.id % 7 = 0, 'AUTOMATED_DECISION_NOT_AUTOMATED', "
+        "'You can appeal this decision through the appeal link you received.', a.created_at, "
+        f"{provision} FROM action a WHERE a.kind IN ({', '.join(repr(k) for k in told)}) ORDER BY a.id")
+
+
+STATEMENTS_SQL = _statements_sql()
 
 
 class Counts:
@@ -350,10 +389,17 @@ def generate(url: str, scale: float, seed: int) -> None:
     finally:
         loader.close()
 
+    # --- statements of reasons, from the action rows ------------------------------------------
+    t0 = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute(STATEMENTS_SQL)
+        loader.timings["statementofreasons"] = (cur.rowcount, time.perf_counter() - t0)
+    conn.commit()
+
     # --- sequences past the explicit ids, then statistics and the visibility map ---------------
     t0 = time.perf_counter()
     with conn.cursor() as cur:
-        for table in ("member", "flag", "toxicityscore", "action", "appeal"):
+        for table in ("member", "flag", "toxicityscore", "action", "appeal", "statementofreasons"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                         f"(SELECT coalesce(max(id), 1) FROM {table}))")
     conn.commit()

@@ -15,8 +15,18 @@ from modsys.policy import Policy, load_policy
 DEFAULT_SLUG = "default"
 
 
+def community_row(session: Session, community_id: int) -> Community | None:
+    """The community's row, read once per session: the identity map holds rows weakly,
+    so a row nobody keeps was read again by every later lookup (3-4 times a page)."""
+    pinned = session.info.setdefault("communities", {})
+    row = pinned.get(community_id)
+    if row is None or row not in session:  # never cached, or the session was closed since
+        row = pinned[community_id] = session.get(Community, community_id)
+    return row
+
+
 def policy_for(session: Session, community_id: int) -> Policy:
-    community = session.get(Community, community_id)
+    community = community_row(session, community_id)
     if community is None:
         raise NotFound(f"community {community_id} does not exist")
     return load_policy(community.policy_path)

@@ -374,6 +374,14 @@ def keep_report_context(engine: Engine, *, settings: Settings, **options: Any) -
 
 # Run in this order by `run_once`: state changes first, so their notifications
 # go out in the same run.
+def count_transparency(engine: Engine) -> dict[str, int]:
+    """Recount the transparency rollups of the months changed since the last run
+    (see `modsys.export.rollups`)."""
+    from modsys.export.rollups import refresh
+
+    return refresh(engine)
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "expire_sanctions": expire_sanctions,
     "close_appeal_windows": close_appeal_windows,
@@ -383,6 +391,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "checkpoint_audit_chain": checkpoint_audit_chain,  # after the verification it checkpoints
     "release_idle_claims": release_idle_claims,
     "sync_discord_audit_log": sync_discord_audit_log,  # records cases done in Discord: their modlog post follows
+    "count_transparency": count_transparency,
     "deliver_outbox": deliver,
     "deliver_modmail": deliver_modmail,
     "deliver_raid_responses": deliver_raid_responses,  # before the queue: it falls back to it

@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-from modsys.models import SEARCH_INDEXES, UTCDateTime
+from modsys.models import QUEUE_ORDER_INDEX, SEARCH_INDEXES, UTCDateTime
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The schema databases built by create_all had (create_all stopped with revision 0003).
@@ -40,9 +40,11 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Leave the PostgreSQL-only search indexes out of the model comparison: they
-    are DDL (models.SEARCH_INDEXES, created by revisions 0009 and 0012), not Index objects."""
-    return not (type_ == "index" and reflected and compare_to is None and name in SEARCH_INDEXES)
+    """Leave the DDL indexes out of the model comparison: the PostgreSQL-only search
+    indexes (models.SEARCH_INDEXES, revisions 0009 and 0012) and the queue order
+    (revision 0015) are not Index objects."""
+    ddl = name in SEARCH_INDEXES or name == QUEUE_ORDER_INDEX
+    return not (type_ == "index" and reflected and compare_to is None and ddl)
 
 
 # Shared by migrations/env.py and the test that compares models to migrations.

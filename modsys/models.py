@@ -187,7 +187,9 @@ class WebhookEndpoint(SQLModel, table=True):
 
 
 class Member(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("community_id", "platform", "platform_user_id"),)
+    __table_args__ = (sa.UniqueConstraint("community_id", "platform", "platform_user_id"),
+                      # lookups by Discord id alone (most of them: one platform per community)
+                      sa.Index("ix_member_community_user", "community_id", "platform_user_id"))
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = _fk("community.id")
     platform: str = _str(32, default="discord")
@@ -319,6 +321,9 @@ class Action(SQLModel, table=True):
     lifted_at: Optional[datetime] = _time(default=None)
     lifted_reason: str = _str(2000, default="")
     created_at: datetime = _time()
+    # When the message acted on was sent, for a case filed on a message without a flag
+    # ("Act on this message"); a flag's case reads Flag.message_sent_at. The DSA content_date.
+    content_at: Optional[datetime] = _time(default=None)
 
     @property
     def is_permanent(self) -> bool:
@@ -381,6 +386,10 @@ class Appeal(SQLModel, table=True):
             sqlite_where=sa.text("status IN ('submitted', 'in_review')"),
             postgresql_where=sa.text("status IN ('submitted', 'in_review')"),
         ),
+        # The appeals list in due order across every state (web/workspace, `modsys.listing.appeals`).
+        sa.Index("ix_appeal_community_due", "community_id", "review_due_at", "id"),
+        # Leadership deadlines passed since the transparency rollups last looked (modsys.export.rollups).
+        sa.Index("ix_appeal_leadership_due", "leadership_due_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = _fk("community.id")
@@ -816,3 +825,44 @@ class BrowserGrant(SQLModel, table=True):
     id: str = Field(sa_type=sa.String(64), primary_key=True)
     purpose: str = _str(16)  # "oauth_state" | "member"
     expires_at: datetime = _time(index=True)
+
+
+# The flag queue's order (modsys.queries.flag_queue) as an index: PostgreSQL sorts NULL
+# first in a DESC column unless told, SQLite sorts it last always, so the DDL differs
+# by dialect and lives here (and in migration 0015), not as an `sa.Index`.
+QUEUE_ORDER_INDEX = "ix_flag_queue_order"
+_QUEUE_ORDER_COLUMNS = "community_id, status, priority DESC, max_score DESC{nulls}, reporter_weight DESC, created_at, id"
+
+
+def queue_order_index_ddl(dialect: str) -> str:
+    nulls = " NULLS LAST" if dialect == "postgresql" else ""
+    return f"CREATE INDEX IF NOT EXISTS {QUEUE_ORDER_INDEX} ON flag ({_QUEUE_ORDER_COLUMNS.format(nulls=nulls)})"
+
+
+for _dialect in ("postgresql", "sqlite"):
+    event.listen(SQLModel.metadata.tables["flag"], "after_create",
+                 sa.DDL(queue_order_index_ddl(_dialect)).execute_if(dialect=_dialect))
+
+
+# --- issue 23: transparency numbers read from rollups ------------------------------------
+
+
+class TransparencyRollup(SQLModel, table=True):
+    """One number of the public transparency report (modsys.export.transparency): a
+    series' value for one community and one calendar month (UTC), recounted by the
+    scheduler for the months that changed since it last looked."""
+
+    community_id: int = Field(foreign_key="community.id", primary_key=True)
+    month: str = Field(sa_type=sa.String(7), primary_key=True)  # "2026-03"
+    metric: str = Field(sa_type=sa.String(64), primary_key=True)
+    key: str = Field(sa_type=sa.String(200), primary_key=True)  # "" when the metric has one series
+    unit: str = _str(8)
+    value: Optional[float] = None
+
+
+class TransparencyCursor(SQLModel, table=True):
+    """How far the rollups have read the audit chain (one row)."""
+
+    id: int = Field(default=1, primary_key=True)
+    audit_seq: int = 0
+    counted_at: Optional[datetime] = _time(default=None)

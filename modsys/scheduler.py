@@ -57,6 +57,7 @@ SCHEDULE: dict[str, tuple[Any, int]] = {
     "expire_sanctions": (IntervalTrigger(seconds=60), 300),
     "close_appeal_windows": (IntervalTrigger(minutes=15), 900),
     "release_idle_claims": (IntervalTrigger(minutes=5), 900),
+    "count_transparency": (IntervalTrigger(seconds=60), 300),  # the public numbers' rollups
     "verify_audit_chain": (CronTrigger(hour=3, minute=30, timezone=UTC), 6 * 3600),
     # Discord: enforcement within about a second of filing; the audit log every
     # minute (Discord keeps it 45 days); drift daily, and within a minute when /admin asks.

@@ -110,7 +110,7 @@ def dismiss_flag(flag_id: int):
 def member(member_id: int):
     m = _get(Member, member_id, "member")
     policy = scoped().policy
-    suggestions = {r.id: action_svc.suggest_sanction(db(), m.id, r.id, policy) for r in policy.rules}
+    suggestions = action_svc.suggest_sanctions(db(), m.id, policy)
     return render_template("dashboard/member.html", file=listing.member_history(db(), m, request.args), policy=policy,
                            suggestions=suggestions, names=queries.staff_names(db(), m.community_id))
 
@@ -147,11 +147,12 @@ def suggestions():
 
 def _suggestions(member: Member | None, policy) -> dict:
     out = {}
+    known = action_svc.suggest_sanctions(db(), member.id, policy) if member else {}
     for rule in policy.rules:
         if member is None:
             step, count, why = rule.ladder[0], 0, "a member not known yet: the ladder's first step"
         else:
-            hint = action_svc.suggest_sanction(db(), member.id, rule.id, policy)
+            hint = known[rule.id]
             step, count, why = hint.step, hint.count, hint.why
         out[rule.id] = {"kind": step.kind.value, "label": step.describe(), "count": count,
                         "duration": _short(step.duration), "why": why}

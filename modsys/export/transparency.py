@@ -122,80 +122,143 @@ def months_back(now: datetime, n: int = MONTHS) -> list[str]:
     return out[::-1]
 
 
-# --- the report -----------------------------------------------------------------------
+# --- the report ---------------------------------------------------------------------
+
+# Every section and its series: (metric, key) pairs; key None = one series per key found
+# (kinds, rules). The recount and the rollups assemble the same report from this.
+_LAYOUT: list[tuple[str, str, str, list[tuple[str, str | None]]]] = [
+    ("actions", "Actions by kind", "bars", [("actions_by_kind", None)]),
+    ("actions_by_rule", "Actions by rule", "bars", [("actions_by_rule", None)]),
+    ("automated_detection", "Automated detection", "share",
+     [("actions", ""), ("automated_detection", ""), ("automated_detection_share", "")]),
+    ("flags", "Reports (flags)", "bars", [("flags", "received"), ("flags", "actioned"), ("flags", "dismissed")]),
+    ("appeals", "Appeals", "bars",
+     [("appeals", "filed"), *[("appeals_decided", o.value) for o in AppealOutcome], ("overturn_rate", "")]),
+    ("time_to_decision", "Median time to a decision (hours)", "hours",
+     [("median_hours_to_first_decision", ""), ("median_hours_to_final_decision", "")]),
+    ("escalations", "Escalations and missed deadlines", "bars",
+     [("escalations", ""), ("sla_missed", "review"), ("sla_missed", "leadership")]),
+]
+UNITS = {"automated_detection_share": "share", "overturn_rate": "share",
+         "median_hours_to_first_decision": "hours", "median_hours_to_final_decision": "hours"}
+
+Values = dict[tuple[str, str], dict[str, float | int | None]]  # (metric, key) -> month -> value
 
 
-def transparency_report(session: Session, community_id: int, *, now: datetime | None = None) -> TransparencyReport:
+def _kind_order(kinds: Iterable[str]) -> list[str]:
+    found = set(kinds)
+    return [k for k in SanctionKind if k != SanctionKind.note and k in found] + sorted(
+        k for k in found if k not in set(SanctionKind))
+
+
+def _assemble(community: Community, months: list[str], now: datetime, values: Values) -> TransparencyReport:
+    r = TransparencyReport(community.name, community.slug, months, now)
+    for section_id, title, chart, wanted in _LAYOUT:
+        series = []
+        for metric, key in wanted:
+            keys = [key] if key is not None else sorted({k for m, k in values if m == metric})
+            if metric == "actions_by_kind":
+                keys = _kind_order(keys)
+            for k in keys:
+                unit = UNITS.get(metric, "count")
+                found = values.get((metric, k), {})
+                if unit == "count":
+                    filled: dict[str, float | int | None] = {m: int(found.get(m) or 0) for m in months}
+                else:
+                    filled = {m: (None if found.get(m) is None else float(found[m])) for m in months}  # type: ignore[arg-type]
+                series.append(Series(metric, k, unit, filled))
+        r.sections.append(Section(section_id, title, series, chart=chart))
+    return r
+
+
+def _month_start(month: str) -> datetime:
+    return datetime(int(month[:4]), int(month[5:]), 1, tzinfo=UTC)
+
+
+def _next_month(month: str) -> datetime:
+    y, m = int(month[:4]), int(month[5:])
+    return datetime(y + (m == 12), 1 if m == 12 else m + 1, 1, tzinfo=UTC)
+
+
+def recount_report(session: Session, community_id: int, *, now: datetime | None = None) -> TransparencyReport:
+    """The report counted from the facts themselves (every row of the last 12 months):
+    the reference the rollups must equal, and what the rollups are built with."""
     community = session.get(Community, community_id)
     if community is None:
         raise ValueError(f"community {community_id} does not exist")
     now = now or clock.now()
     months = months_back(now)
-    start = datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=UTC)
-    q = _Queries(session, community_id, start, now, months)
-    r = TransparencyReport(community.name, community.slug, months, now)
+    return _assemble(community, months, now, count(session, community_id, months, _month_start(months[0]), now, now))
+
+
+def count(session: Session, community_id: int, months: list[str], start: datetime, end: datetime,
+          now: datetime) -> Values:
+    """Every number for the months in [start, end] (set-based SQL, the same on SQLite and
+    PostgreSQL); `now` decides which leadership deadlines have passed."""
+    q = _Queries(session, community_id, start, end, months)
+    v: Values = {}
 
     by_kind = q.grouped(Action.created_at, Action.kind, *q.counted_actions())
-    kinds = [k for k in SanctionKind if k != SanctionKind.note and k in by_kind] + sorted(
-        k for k in by_kind if k not in set(SanctionKind))
-    r.sections.append(Section("actions", "Actions by kind", [
-        Series("actions_by_kind", k, "count", q.fill(by_kind[k])) for k in kinds]))
-
+    for k, per_month in by_kind.items():
+        v[("actions_by_kind", k)] = dict(per_month)
     cited = _rules(q.dialect)
-    by_rule = q.grouped(Action.created_at, cited.c.value, *q.counted_actions(), extra_from=cited)
-    r.sections.append(Section("actions_by_rule", "Actions by rule", [
-        Series("actions_by_rule", rule, "count", q.fill(by_rule[rule])) for rule in sorted(by_rule)]))
+    for rule, per_month in q.grouped(Action.created_at, cited.c.value, *q.counted_actions(), extra_from=cited).items():
+        v[("actions_by_rule", rule)] = dict(per_month)
 
     total = {m: sum(by_kind[k].get(m, 0) for k in by_kind) for m in months}  # one pass over actions, not two
     automated = q.counts(Action.created_at, *q.counted_actions(), StatementOfReasons.automated_detection.is_(True),
                          join=(StatementOfReasons, StatementOfReasons.action_id == Action.id))
-    r.sections.append(Section("automated_detection", "Automated detection", [
-        Series("actions", "", "count", q.fill(total)),
-        Series("automated_detection", "", "count", q.fill(automated)),
-        Series("automated_detection_share", "", "share", _share(automated, total, months)),
-    ], chart="share"))
+    v[("actions", "")] = total
+    v[("automated_detection", "")] = automated
+    v[("automated_detection_share", "")] = _share(automated, total, months)
 
-    received = q.counts(Flag.created_at, Flag.community_id == community_id)
+    v[("flags", "received")] = q.counts(Flag.created_at, Flag.community_id == community_id)
     resolved = q.grouped(Flag.resolved_at, Flag.status, Flag.community_id == community_id,
                          Flag.status.in_([FlagStatus.actioned, FlagStatus.dismissed]))  # type: ignore[attr-defined]
-    r.sections.append(Section("flags", "Reports (flags)", [
-        Series("flags", "received", "count", q.fill(received)),
-        Series("flags", "actioned", "count", q.fill(resolved.get(FlagStatus.actioned, {}))),
-        Series("flags", "dismissed", "count", q.fill(resolved.get(FlagStatus.dismissed, {}))),
-    ]))
+    v[("flags", "actioned")] = resolved.get(FlagStatus.actioned, {})
+    v[("flags", "dismissed")] = resolved.get(FlagStatus.dismissed, {})
 
-    filed = q.counts(Appeal.submitted_at, Appeal.community_id == community_id)
+    v[("appeals", "filed")] = q.counts(Appeal.submitted_at, Appeal.community_id == community_id)
     decided = q.grouped(Appeal.decided_at, Appeal.outcome, Appeal.community_id == community_id,
                         Appeal.outcome.is_not(None))  # type: ignore[union-attr]
     decided_total = {m: sum(decided.get(o, {}).get(m, 0) for o in AppealOutcome) for m in months}
-    r.sections.append(Section("appeals", "Appeals", [
-        Series("appeals", "filed", "count", q.fill(filed)),
-        *[Series("appeals_decided", o.value, "count", q.fill(decided.get(o, {}))) for o in AppealOutcome],
-        Series("overturn_rate", "", "share", _share(decided.get(AppealOutcome.overturned, {}), decided_total, months)),
-    ]))
+    for o in AppealOutcome:
+        v[("appeals_decided", o.value)] = decided.get(o, {})
+    v[("overturn_rate", "")] = _share(decided.get(AppealOutcome.overturned, {}), decided_total, months)
 
-    first = q.median_hours(Flag.created_at, Flag.resolved_at, Flag.community_id == community_id,
-                           Flag.resolved_at.is_not(None))  # type: ignore[union-attr]
-    final = q.median_hours(Appeal.submitted_at, Appeal.decided_at, Appeal.community_id == community_id,
-                           Appeal.decided_at.is_not(None))  # type: ignore[union-attr]
-    r.sections.append(Section("time_to_decision", "Median time to a decision (hours)", [
-        Series("median_hours_to_first_decision", "", "hours", first),
-        Series("median_hours_to_final_decision", "", "hours", final),
-    ], chart="hours"))
+    v[("median_hours_to_first_decision", "")] = q.median_hours(
+        Flag.created_at, Flag.resolved_at, Flag.community_id == community_id,
+        Flag.resolved_at.is_not(None))  # type: ignore[union-attr]
+    v[("median_hours_to_final_decision", "")] = q.median_hours(
+        Appeal.submitted_at, Appeal.decided_at, Appeal.community_id == community_id,
+        Appeal.decided_at.is_not(None))  # type: ignore[union-attr]
 
-    escalated = q.counts(Appeal.escalated_at, Appeal.community_id == community_id)
-    review_missed = q.counts(Appeal.escalated_at, Appeal.community_id == community_id,
-                             Appeal.escalated_by_id.is_(None))  # type: ignore[union-attr]
+    v[("escalations", "")] = q.counts(Appeal.escalated_at, Appeal.community_id == community_id)
+    v[("sla_missed", "review")] = q.counts(Appeal.escalated_at, Appeal.community_id == community_id,
+                                           Appeal.escalated_by_id.is_(None))  # type: ignore[union-attr]
     due = Appeal.leadership_due_at
-    leadership_missed = q.counts(due, Appeal.community_id == community_id, due <= now,  # type: ignore[operator]
-                                 sa.or_(Appeal.decided_at.is_(None), Appeal.decided_at > due),  # type: ignore[union-attr]
-                                 sa.or_(Appeal.withdrawn_at.is_(None), Appeal.withdrawn_at > due))  # type: ignore[union-attr]
-    r.sections.append(Section("escalations", "Escalations and missed deadlines", [
-        Series("escalations", "", "count", q.fill(escalated)),
-        Series("sla_missed", "review", "count", q.fill(review_missed)),
-        Series("sla_missed", "leadership", "count", q.fill(leadership_missed)),
-    ]))
-    return r
+    v[("sla_missed", "leadership")] = q.counts(
+        due, Appeal.community_id == community_id, due <= now,  # type: ignore[operator]
+        sa.or_(Appeal.decided_at.is_(None), Appeal.decided_at > due),  # type: ignore[union-attr]
+        sa.or_(Appeal.withdrawn_at.is_(None), Appeal.withdrawn_at > due))  # type: ignore[union-attr]
+    return v
+
+
+def transparency_report(session: Session, community_id: int, *, now: datetime | None = None) -> TransparencyReport:
+    """The report read from the rollups (modsys.export.rollups): a few dozen rows, whatever
+    the history. Rollups behind the audit chain are brought up to date first."""
+    from modsys.export.rollups import catch_up, read_rollups
+
+    community = session.get(Community, community_id)
+    if community is None:
+        raise ValueError(f"community {community_id} does not exist")
+    now = now or clock.now()
+    engine = session.get_bind()
+    catch_up(engine, now=now)  # type: ignore[arg-type]
+    months = months_back(now)
+    with Session(engine) as fresh:  # the caller's snapshot (SQLite) may predate the catch-up
+        values = read_rollups(fresh, community_id, months)
+    return _assemble(community, months, now, values)
 
 
 def _share(part: dict[str, int], whole: dict[str, int], months: list[str]) -> dict[str, float | None]:
@@ -207,7 +270,7 @@ class _Queries:
     session: Session
     community_id: int
     start: datetime
-    now: datetime
+    end: datetime
     months: list[str]
 
     @property
@@ -218,11 +281,8 @@ class _Queries:
         return (Action.community_id == self.community_id, Action.kind != SanctionKind.note,
                 Action.status != ActionStatus.pending_cosign, Action.supersedes_id.is_(None))  # type: ignore[union-attr]
 
-    def fill(self, values: dict[str, int]) -> dict[str, int]:
-        return {m: int(values.get(m, 0)) for m in self.months}
-
     def _window(self, col: Any) -> tuple[Any, ...]:
-        return (col >= self.start, col <= self.now)
+        return (col >= self.start, col <= self.end)
 
     def counts(self, col: Any, *where: Any, join: tuple | None = None) -> dict[str, int]:
         month = _month(self.dialect, col).label("month")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, TypeVar
 
 from sqlmodel import Session
@@ -78,3 +79,27 @@ def clean_text(value: str | None, field: str, *, min_len: int = 0, max_len: int,
     if len(text) > max_len:
         raise ValidationFailed(f"{name} is limited to {max_len} characters (has {len(text)})", field=field)
     return text
+
+
+# Discord's epoch, the earliest time a Discord message can carry: discord-api-docs, Reference,
+# "Snowflakes" (https://discord.com/developers/docs/reference#snowflakes), 1420070400000 ms.
+EARLIEST_MESSAGE = datetime(2015, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)  # a sender's clock slightly ahead of ours
+
+
+def check_message_time(value: datetime | None, field: str, now: datetime) -> datetime | None:
+    """When a reported message was sent: never before Discord existed, never in the future.
+    The DSA export cites it as the statement's content_date, and the Transparency Database
+    refuses a statement (in bulk, its whole batch) whose content_date it cannot hold."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValidationFailed(f"{field} must carry a timezone, e.g. 2026-05-01T12:00:00Z", field=field)
+    if value < EARLIEST_MESSAGE:
+        raise ValidationFailed(f"{field} {value.isoformat()} is before any Discord message could be sent "
+                               f"({EARLIEST_MESSAGE.date().isoformat()}); send the message's own timestamp",
+                               field=field)
+    if value > now + CLOCK_SKEW:
+        raise ValidationFailed(f"{field} {value.isoformat()} is in the future; send the message's own timestamp",
+                               field=field)
+    return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -26,9 +26,9 @@ from modsys.models import (
     StatementOfReasons,
     Visibility,
 )
-from modsys.policy import LadderStep, Policy, format_duration
+from modsys.policy import LadderStep, Policy, Rule, format_duration
 from modsys.reasons import build_statement, duration_of, measure
-from modsys.services._base import clean_text, service
+from modsys.services._base import check_message_time, clean_text, service
 from modsys.services.evidence import EvidenceInput, build_evidence
 from modsys.services.members import find_or_add_member
 from modsys.uow import UnitOfWork
@@ -53,6 +53,7 @@ class NewAction:
     platform_user_id: str = ""
     display_name: str = ""
     delete_message_seconds: int = 0  # bans: the member's recent messages Discord deletes (0, 1 h, 1 d, 7 d)
+    content_at: datetime | None = None  # when the message acted on was sent, if known (no flag)
 
 
 # Lengths of an action's texts (after trimming); the API document shows them (web/api_policy_schema.py).
@@ -96,26 +97,36 @@ def suggest_sanction(session: Session, member_id: int, rule_id: str, policy: Pol
     """The rule's next ladder step above the member's most severe sanction under it that
     is in force or recent (within `sanctions.ladder_lookback`). Revoked and overturned
     cases don't count; a sanction changed on appeal counts as its replacement."""
-    rule = policy.rule(rule_id)
-    if rule is None:
+    if policy.rule(rule_id) is None:
         raise PolicyViolation(f"rule {rule_id!r} is not in the current policy", field="rules")
-    lookback = policy.sanctions.ladder_lookback
-    since = clock.now() - lookback
-    history = [a for a in session.exec(
+    return suggest_sanctions(session, member_id, policy)[rule_id]
+
+
+def suggest_sanctions(session: Session, member_id: int, policy: Policy) -> dict[str, Suggestion]:
+    """`suggest_sanction` for every rule of the policy, from one query (the member
+    page and the action form show them all)."""
+    since = clock.now() - policy.sanctions.ladder_lookback
+    history = session.exec(
         select(Action).where(Action.member_id == member_id,
                              sa.or_(Action.created_at >= since, Action.status == ActionStatus.active),
                              Action.status.not_in(DISCOUNTED + (ActionStatus.pending_cosign,)),
                              Action.kind.in_(kinds.counted()))
-    ).all() if rule_id in (a.rules or [])]
+    ).all()
+    return {rule.id: _suggest(rule, [a for a in history if rule.id in (a.rules or [])], since, policy)
+            for rule in policy.rules}
+
+
+def _suggest(rule: Rule, history: list[Action], since: datetime, policy: Policy) -> Suggestion:
+    lookback = policy.sanctions.ladder_lookback
     count = sum(1 for a in history if a.created_at >= since and a.supersedes_id is None)
     in_force = [a for a in history if a.status != ActionStatus.modified]
     basis = max(in_force, key=lambda a: (kinds.severity(a.kind, duration_of(a)), a.id), default=None)
     if basis is None:
         return Suggestion(rule.ladder[0], count, None,
-                          f"no {rule_id} sanction in force or in the last {format_duration(lookback)}: "
+                          f"no {rule.id} sanction in force or in the last {format_duration(lookback)}: "
                           "the ladder's first step")
     step, higher = rule.step_above((basis.kind, duration_of(basis)))
-    what = (f"the most severe {rule_id} sanction is case #{basis.id}, a {measure(basis.kind, duration_of(basis))} "
+    what = (f"the most severe {rule.id} sanction is case #{basis.id}, a {measure(basis.kind, duration_of(basis))} "
             f"({basis.status}, {basis.created_at:%Y-%m-%d})")
     return Suggestion(step, count, basis, f"{what}: the next step above it" if higher
                       else f"{what}: nothing on the ladder is more severe, so its top step")
@@ -168,6 +179,7 @@ def file_action(uow: UnitOfWork, req: NewAction) -> Action:
 
     session = uow.session
     now = clock.now()
+    content_at = check_message_time(req.content_at, "content_at", now)
     lifted: list[Action] = []
     if declared.lifts:
         lifted = list(session.exec(select(Action).where(
@@ -183,6 +195,7 @@ def file_action(uow: UnitOfWork, req: NewAction) -> Action:
         status=ActionStatus.pending_cosign if needs_cosign else ActionStatus.active,
         source=req.source, flag_id=req.flag_id, appealable=appealable,
         appeal_deadline=now + policy.appeals.window if appealable else None, created_at=now,
+        content_at=content_at,
     )
     session.add(action)
     session.flush()

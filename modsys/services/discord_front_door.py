@@ -32,7 +32,7 @@ from modsys.models import (
     StaffUser,
     Visibility,
 )
-from modsys.services._base import service
+from modsys.services._base import check_message_time, service
 from modsys.services.actions import NewAction, Suggestion, file_action, suggest_sanction
 from modsys.services.evidence import EvidenceInput, build_evidence
 from modsys.services.flags import FlagReportInput, act_on_flag, report_flag
@@ -152,11 +152,13 @@ def _keep_candidates(session: Session, flag: Flag, reporter: Member, urls: tuple
 
 
 def _parse_time(value: str | None) -> datetime | None:
+    """Discord's timestamp of the message; one modsys can't hold (our clock behind
+    Discord's, a malformed value) is left out rather than losing the report."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
+        return check_message_time(datetime.fromisoformat(value), "sent_at", clock.now())
+    except (ValueError, ValidationFailed):
         return None
 
 
@@ -231,12 +233,13 @@ def act_on_message(uow: UnitOfWork, community_id: int, draft_id: str, discord_us
     req = NewAction(member_id=None, platform_user_id=message.author.id, display_name=message.author.name,
                     kind=kind, rules=rules, public_reason=public_reason,  # type: ignore[arg-type]
                     private_note=private_note, duration=duration, evidence=[link])
+    sent_at = _parse_time(message.sent_at)  # the DSA statement's content_date
     if flag is not None and flag.status == FlagStatus.open:
         return act_on_flag(session, actor, flag.id, dataclasses.replace(req, member_id=flag.author_id))
     snapshot = EvidenceInput(kind=EvidenceKind.message_snapshot, visibility=Visibility.public,
                              content=f"Message {message.id} in {message.where}:\n"
                                      f"{message.content or '(empty message)'}")
-    return file_action(session, actor, dataclasses.replace(req, evidence=[snapshot, link]))
+    return file_action(session, actor, dataclasses.replace(req, evidence=[snapshot, link], content_at=sent_at))
 
 
 # --- staff linking their Discord account ---------------------------------------------

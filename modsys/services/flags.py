@@ -23,7 +23,7 @@ from modsys.models import (
     Member,
     Visibility,
 )
-from modsys.services._base import clean_text, service
+from modsys.services._base import check_message_time, clean_text, service
 from modsys.services.actions import NewAction, file_action
 from modsys.services.evidence import EvidenceInput
 from modsys.services.members import get_or_create_member
@@ -70,9 +70,10 @@ def report_flag(uow: UnitOfWork, community_id: int, report: FlagReportInput) -> 
     content = clean_text(report.content, "content", min_len=0, max_len=MAX_MESSAGE_CHARS, label="message content")
     reason = clean_text(report.reason, "reason", max_len=500)
     language = (report.language or "").strip().lower()[:16] or None
+    now = clock.now()
+    sent_at = check_message_time(report.sent_at, "sent_at", now)
     key = reporter_key(actor, report.reporter)
     weight = admit_reporter(session, community_id, key)  # a suspended reporter is refused here, whatever the way in
-    now = clock.now()
 
     query = select(Flag).where(Flag.community_id == community_id, Flag.platform_message_id == message_id)
     flag = session.exec(query).first()
@@ -84,7 +85,7 @@ def report_flag(uow: UnitOfWork, community_id: int, report: FlagReportInput) -> 
             with session.begin_nested():  # a concurrent first report of the same message may win
                 flag = Flag(community_id=community_id, platform_message_id=message_id, channel_id=channel_id,
                             channel_name=clean_text(report.channel_name, "channel_name", max_len=100),
-                            author_id=author.id, content=content, language=language, message_sent_at=report.sent_at,
+                            author_id=author.id, content=content, language=language, message_sent_at=sent_at,
                             reason=reason, created_at=now)
                 session.add(flag)
                 session.flush()

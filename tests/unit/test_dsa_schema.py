@@ -72,9 +72,29 @@ def without(*keys, **changes):
     without(territorial_scope=["US"]),
     without(incompatible_content_explanation="x" * 2001),  # 'max:2000'
     without(source="a field of the v1 schema"),  # additionalProperties: false
+    # 'content_date' after_or_equal:2000-01-01, before_or_equal:2038-01-01; 'application_date'
+    # after_or_equal:2020-01-01; every end_date_* before_or_equal:2038-01-01.
+    without(content_date="1999-12-31"),
+    without(content_date="2038-01-02"),
+    without(content_date="2040-06-01"),
+    without(application_date="2019-12-31"),
+    without(application_date="2038-01-02"),
+    without(end_date_monetary_restriction="2038-01-02"),
+    without(decision_account="DECISION_ACCOUNT_SUSPENDED", end_date_account_restriction="2045-01-01"),
+    without(end_date_service_restriction="2038-02-01"),
+    without(end_date_visibility_restriction="2100-01-01"),
 ])
 def test_what_the_database_refuses_fails_here(statement):
     assert errors(statement) != []
+
+
+@pytest.mark.parametrize("statement", [
+    without(content_date="2000-01-01", application_date="2020-01-01"),
+    without(content_date="2038-01-01", application_date="2038-01-01", end_date_account_restriction="2038-01-01"),
+    without(content_date="2037-12-31", end_date_service_restriction="2037-02-28", end_date_monetary_restriction=None),
+])
+def test_the_date_ranges_keep_their_bounds(statement):
+    assert errors(statement) == []
 
 
 def test_a_bulk_body_holds_1_to_100():
