@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from modsys import clock, discord, events, permissions
+from modsys import clock, delivery, discord, events, permissions
 from modsys.community import policy_for
 from modsys.config import Settings
 from modsys.actors import Actor
@@ -44,7 +44,6 @@ from modsys.discord.delivery import REASON_PREFIX
 from modsys.errors import Conflict, ValidationFailed
 from modsys.models import (
     Action,
-    Community,
     DiscordEnforcement,
     EnforcementStatus,
     Member,
@@ -305,30 +304,30 @@ def _ban(engine: Engine, client: DiscordClient, settings: Settings, guild: str, 
                                  .where(RaidAccount.incident_id == incident.id,
                                         DiscordEnforcement.status == EnforcementStatus.incident)
                                  .order_by(col(DiscordEnforcement.id))))
-        community = session.get(Community, incident.community_id)
-        policy = policy_for(session, incident.community_id)
         jobs = []
         for row in rows:
-            action, member = session.get(Action, row.action_id), session.get(Member, row.member_id)
-            content = dm.compose(action, member, community, policy, settings) if row.dm_status is None else None  # type: ignore[arg-type]
-            jobs.append((row.id, member.platform_user_id, content))  # type: ignore[union-attr]
-    for row_id, user_id, content in jobs:  # the DMs first: a banned member shares no server with the bot
-        if content is not None:
-            sent = dm.send(client, user_id, content, nonce=f"modsys-{row_id}", wait=dm_wait)
-            _update(engine, [row_id], {"dm_status": "delivered" if sent.delivered else "failed",
-                                       "dm_detail": sent.detail[:300]})
+            member = session.get(Member, row.member_id)
+            jobs.append((row.id, row.action_id, member.platform_user_id, row.dm_status is None))  # type: ignore[union-attr]
+    # The DMs first (a banned member shares no server with the bot): each case's own
+    # member notice, rendered and sent by the outbox like any sanction's (modsys.delivery).
+    for row_id, action_id, _, tell in jobs:
+        if tell:
+            told = delivery.tell_member_now(engine, action_id, settings=settings, client=client, wait=dm_wait)
+            status = "none" if told is None else "delivered" if told.delivered else "failed" if told.permanent \
+                else "retrying"
+            _update(engine, [row_id], {"dm_status": status, "dm_detail": "" if told is None else told.detail[:300]})
             counts["dms"] += 1
     for start in range(0, len(jobs), BULK_BAN_MAX):
         chunk = jobs[start:start + BULK_BAN_MAX]
-        ids = [user_id for _, user_id, _ in chunk]
+        ids = [user_id for _, _, user_id, _ in chunk]
         reply = client.request("POST", "/guilds/{guild_id}/bulk-ban", guild_id=guild, json={"user_ids": ids, "delete_message_seconds": 0},
                                reason=f"{REASON_PREFIX}s of raid incident #{incident.id}")
         if reply.rate_limited:
             time.sleep(min(reply.retry_after or 1.0, 5.0))
             return  # the next run goes on from here
         banned = set(map(str, (reply.data or {}).get("banned_users") or [])) if reply.ok else set()
-        done = [row_id for row_id, user_id, _ in chunk if user_id in banned]
-        failed = [row_id for row_id, user_id, _ in chunk if user_id not in banned]
+        done = [row_id for row_id, _, user_id, _ in chunk if user_id in banned]
+        failed = [row_id for row_id, _, user_id, _ in chunk if user_id not in banned]
         _update(engine, done, {"status": EnforcementStatus.done, "done_at": clock.now(),
                                "result": f"banned (bulk ban of raid incident #{incident.id})"})
         why = "" if reply.ok else reply.explain("Ban Members")

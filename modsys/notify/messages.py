@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from modsys import clock, events
 from modsys.community import policy_for
