@@ -61,7 +61,8 @@ def model_fetch(name: str) -> None:
     settings = load_settings()
     try:
         info = fetch_model(settings.model_dir, name, url_base=settings.model_url_base,
-                           progress=terminal_bar(f"downloading {name}"))
+                           progress=terminal_bar(f"downloading {name}"), allow_http=settings.model_allow_http,
+                           pins=settings.model_pins)
     except ModelError as e:
         fail(str(e))
     click.echo(f"fetched {info.name} into {settings.model_dir}: sha256 {info.sha256}")

@@ -179,7 +179,7 @@ def load_torch_scorer(model_dir: str | Path, model: str, *, threads: int,
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
-    loaded = read_checkpoint(installed.checkpoint, allow_pickle=installed.manifest.get("allow_pickle", False))
+    loaded = read_checkpoint(installed.checkpoint)
     args = dict(loaded["config"]["arch"]["args"])
     args["model_type"] = str(installed.config_dir)  # the hub name -> the local copy
     labels = standard_labels(loaded["config"]["dataset"]["args"]["classes"])

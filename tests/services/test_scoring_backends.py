@@ -189,7 +189,9 @@ def test_flags_filed_before_the_first_start_download_are_scored_once_it_lands(en
     with ModelMirror(built / "plain") as mirror:
         mirror.hold.set()
         stop_worker = start_embedded_worker(engine, settings, ScoringPlan("original"), wake=installed)
-        stop_fetch = start_first_start_fetch(settings.model_dir, "original", mirror.url, installed.set)
+        stop_fetch = start_first_start_fetch(settings.model_dir, "original", mirror.url, installed.set,
+                                             allow_http=True,
+                                             pins={"original": locate(built / "plain", "original").sha256})
         try:
             flags = _report(session, community, 3)  # filed while the model is still downloading
             fresh(session)
