@@ -112,14 +112,14 @@ def model_rescore(since, batch: int) -> None:
     settings = load_settings()
     engine, session = open_db(settings)
     plan = policy_plan(session, settings)
-    name = plan.model
-    scorer = scorer_or_fail(settings, name, *plan.backends)
+    scorer = scorer_or_fail(settings, plan.model, *plan.backends)
     total = scoring.reset_for_rescore(engine, since.replace(tzinfo=UTC))
-    owner = scoring.worker_id()
+    scorers, owner = scoring.scorers_for(settings, plan), scoring.worker_id()
     with click.progressbar(length=total, label=f"re-scoring {total} flags", file=sys.stderr) as bar:
-        while done := scoring.score_batch(engine, scorer, name, owner, batch):
+        while done := scoring.score_batch(engine, scorers, owner, batch):
             bar.update(done)
-    click.echo(f"re-scored {total} flags with {name} ({scorer.info.sha256[:12]}…)")
+    click.echo(f"re-scored {total} flags with {plan.model} ({scorer.info.sha256[:12]}…) and the models "
+               f"the policy routes languages to")
 
 
 @model.command("evaluate")
