@@ -5,6 +5,7 @@ checkpoints in detoxify's format, loaded through the real paths."""
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from modsys.models import Flag, ToxicityScore
 from modsys.scoring import MAX_CLAIM, ScoringPlan, run_worker, score_batch, scorers_for
 from modsys.services.flags import FlagReportInput, report_flag
 from modsys.toxicity import clear_scorer_cache, install_model
-from tests.conftest import fresh
+from tests.conftest import fresh, login
 from tests.factories import reporter
 from tests.support.tiny_model import build_tiny_checkpoint
 
@@ -131,3 +132,27 @@ def test_the_worker_claims_more_while_a_backlog_lasts_and_runs_at_lower_priority
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
     fresh(session)
     assert {f.score_state for f in session.exec(select(Flag))} == {"scored"}
+
+
+def test_moderators_see_the_language_and_filter_the_queue_by_it(app, engine, session, community, models, mod_a):
+    flags = dict(zip(MESSAGES, _report(session, community, list(MESSAGES.values()))))
+    settings = load_settings({"MODSYS_MODEL_DIR": str(models)})
+    while score_batch(engine, scorers_for(settings, ScoringPlan("original")), "w1", 8):
+        pass
+    client = app.test_client()
+    login(client, "mod_a")
+
+    def listed(query: str) -> set[int]:
+        page = client.get(f"/flags?{query}")
+        assert page.status_code == 200
+        return {int(i) for i in re.findall(r'data-flag-id="(\d+)"', page.get_data(as_text=True))}
+
+    assert listed("language=fr") == {flags["fr"].id}
+    assert listed("language=en") == {flags["en"].id, flags["de"].id}
+    assert listed("language=unknown") == {flags[None].id}
+    assert listed("") == {f.id for f in flags.values()}
+    refused = client.get("/flags?language=French")
+    assert refused.status_code == 400 and "two-letter code" in refused.get_data(as_text=True)
+    page = client.get(f"/flags/{flags['de'].id}").get_data(as_text=True)
+    assert re.search(r'id="flag-language">en <span class="badge">low confidence</span>', page)
+    assert 'id="flag-language">fr<' in client.get(f"/flags/{flags['fr'].id}").get_data(as_text=True)
