@@ -126,9 +126,11 @@ def model_rescore(since, batch: int) -> None:
 @click.option("--target-precision", default=0.9, show_default=True, type=click.FloatRange(0.01, 1.0))
 @community_option
 @click.option("--compare", is_flag=True, help="Also the shadow candidate(s), on the flags every source scored.")
-def model_evaluate(target_precision: float, compare: bool, community_slug: str | None) -> None:
+@click.option("--by-language", is_flag=True, help="Also precision and recall of the priority mark per language.")
+def model_evaluate(target_precision: float, compare: bool, by_language: bool, community_slug: str | None) -> None:
     """Precision and recall of the thresholds against decisions (flags and appeals),
     and thresholds that reach a target precision."""
+    from modsys.calibration import by_language as per_language
     from modsys.calibration import calibrate, evaluation, labelled_examples
     from modsys.community import policy_for
 
@@ -152,3 +154,9 @@ def model_evaluate(target_precision: float, compare: bool, community_slug: str |
         for r in report.labels:
             click.echo(f"{r.label:<16} {fmt(r.threshold):>9} {fmt(r.precision):>9} {fmt(r.recall):>7} "
                        f"{fmt(r.suggested):>9} {fmt(r.suggested_recall):>7}")
+    if by_language:
+        click.echo("\nby language (the priority mark: any label over that language's thresholds)")
+        click.echo(f"{'language':<9} {'scored':>6} {'toxic':>6} {'precision':>9} {'recall':>7} {'low conf.':>9}  models")
+        for r in per_language(session, community.id, policy):
+            click.echo(f"{r.language:<9} {r.decided:>6} {r.actioned:>6} {fmt(r.precision):>9} {fmt(r.recall):>7} "
+                       f"{r.low_confidence:>9}  {', '.join(r.models)}")

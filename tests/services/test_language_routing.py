@@ -156,3 +156,41 @@ def test_moderators_see_the_language_and_filter_the_queue_by_it(app, engine, ses
     page = client.get(f"/flags/{flags['de'].id}").get_data(as_text=True)
     assert re.search(r'id="flag-language">en <span class="badge">low confidence</span>', page)
     assert 'id="flag-language">fr<' in client.get(f"/flags/{flags['fr'].id}").get_data(as_text=True)
+
+
+def test_evaluate_by_language_from_decisions_in_the_cli_and_on_admin(app, db_url, engine, session, community,
+                                                                      models, mod_a, make_staff, policy_path):
+    import os
+    import subprocess
+    import sys
+
+    from modsys.services.actions import NewAction
+    from modsys.services.flags import act_on_flag, dismiss_flag
+
+    flags = dict(zip(MESSAGES, _report(session, community, list(MESSAGES.values()))))
+    settings = load_settings({"MODSYS_MODEL_DIR": str(models)})
+    while score_batch(engine, scorers_for(settings, ScoringPlan("original")), "w1", 8):
+        pass
+    for lang in ("fr", "en"):
+        act_on_flag(session, mod_a, flags[lang].id, NewAction(
+            member_id=flags[lang].author_id, kind="warning", rules=["respectful"], public_reason="Insulting a member."))
+    for lang in ("ru", "de", None):
+        dismiss_flag(session, mod_a, flags[lang].id, "fine")
+    env = {**os.environ, "DATABASE_URL": db_url, "MODSYS_MODEL_DIR": str(models), "MODSYS_POLICY": str(policy_path)}
+    env.pop("MODSYS_ENV", None)
+    out = subprocess.run([sys.executable, "-m", "modsys.cli", "model", "evaluate", "--by-language"], env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.split("by language")[1].splitlines()[2:] if line}
+    # en: 2 scored (English, and German taken for unsure English), 1 toxic; only French is marked (threshold 0.01)
+    assert rows["en"] == ["en", "2", "1", "-", "0.000", "1", "multilingual,", "original"]
+    assert rows["fr"] == ["fr", "1", "1", "1.000", "1.000", "0", "multilingual"]
+    assert rows["ru"] == ["ru", "1", "0", "-", "-", "0", "multilingual"]
+    assert rows["unknown"] == ["unknown", "1", "0", "-", "-", "1", "multilingual"]
+
+    make_staff("admin", "admin1")
+    client = app.test_client()
+    login(client, "admin1")
+    page = client.get("/admin").get_data(as_text=True)
+    table = re.sub(r"\s+", "", page.split('id="calibration-languages"')[1].split("</table>")[0])
+    assert "<td>fr</td><td>1</td><td>1</td><td>1.000</td><td>1.000</td><td>0</td><td>multilingual</td>" in table
