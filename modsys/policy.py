@@ -210,7 +210,8 @@ class TwoPersonRule(_Strict):
     permanent_only: bool = True
 
 
-_MODEL = Annotated[str, Field(pattern=r"^(original|unbiased|multilingual)$")]
+# detoxify's original, unbiased, multilingual, or a model installed with `--hf-dir` under its name
+_MODEL = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 _BACKEND = Annotated[str, Field(pattern=r"^(auto|torch|onnx-int8)$")]
 
 
@@ -256,6 +257,8 @@ class Toxicity(_Strict):
     # Below this lingua confidence the detected language is not trusted for routing.
     language_min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
     thresholds_by_language: dict[str, _THRESHOLDS] = {}  # per language, over `thresholds`
+    # A model installed with --hf-dir: its labels -> modsys's (labels left out are not used).
+    label_maps: dict[_MODEL, dict[str, str]] = {}
 
     @field_validator("thresholds")
     @classmethod
@@ -268,6 +271,25 @@ class Toxicity(_Strict):
         for thresholds in v.values():
             _check_labels(thresholds)
         return v
+
+    @field_validator("label_maps")
+    @classmethod
+    def _maps_onto_known_labels(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for mapping in v.values():
+            _check_labels(dict.fromkeys(mapping.values(), 1.0))
+        return v
+
+    def map_labels(self, model: str, labels: dict[str, float]) -> dict[str, float]:
+        """A model's scores under modsys's label names (label_maps; two labels mapped
+        onto one keep the higher score)."""
+        mapping = self.label_maps.get(model)
+        if mapping is None:
+            return labels
+        mapped: dict[str, float] = {}
+        for label, score in labels.items():
+            if label in mapping:
+                mapped[mapping[label]] = max(score, mapped.get(mapping[label], 0.0))
+        return mapped
 
     @model_validator(mode="after")
     def _languages_known(self) -> "Toxicity":

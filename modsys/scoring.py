@@ -247,6 +247,7 @@ def score_batch(engine: Engine, scorers: Scorers, owner: str, size: int = 32, sh
             log.warning("%d flags wait for toxicity model %r: %s", len(flags), model, scorer_unavailable_reason())
             continue
         for c, labels in zip(flags, scorer.score([c.content for c in flags])):
+            labels = policies[c.community_id].map_labels(model, labels) if labels else None
             outcomes[c.id] = Outcome(routed[c.id], ScoreState.scored if labels else ScoreState.empty,
                                      scorer.info, labels)
     done = store(engine, owner, outcomes) if outcomes else 0

@@ -31,21 +31,40 @@ def model() -> None:
     """The toxicity model: install, fetch, convert, status, re-score, evaluate."""
 
 
+MODEL_NAME = click.option("--model", "name", default="original", show_default=True,
+                          help="original, unbiased, multilingual, or the name of a model installed with --hf-dir")
+
+
 @model.command("install")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="detoxify's .ckpt file")
-@click.option("--config-dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--config-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="the Hugging Face config and tokenizer files it was trained with")
-@click.option("--model", "name", default="original", show_default=True, type=click.Choice(["original", "unbiased", "multilingual"]))
-@click.option("--sha256", help="Refuse the checkpoint unless its SHA-256 is this (from where you got it).")
-def model_install(checkpoint: Path, config_dir: Path, name: str, sha256: str | None) -> None:
-    """Install a checkpoint and its Hugging Face config directory brought in by hand."""
+@click.option("--hf-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="instead: a Hugging Face sequence-classification model (config.json, model.safetensors, tokenizer)")
+@click.option("--labels", help="with --hf-dir: its output labels in order, comma-separated (map them onto modsys's "
+                               "labels in the policy's toxicity.label_maps)")
+@MODEL_NAME
+@click.option("--sha256", help="Refuse the checkpoint (or model.safetensors) unless its SHA-256 is this.")
+def model_install(checkpoint: Path | None, config_dir: Path | None, hf_dir: Path | None, labels: str | None,
+                  name: str, sha256: str | None) -> None:
+    """Install a checkpoint and its Hugging Face config directory brought in by hand,
+    or any Hugging Face sequence-classification model with declared labels."""
     from modsys.toxicity import ModelError, install_model
+    from modsys.toxicity.hf_import import install_hf_model
 
     settings = load_settings()
+    if hf_dir is not None and (checkpoint or config_dir) or hf_dir is None and not (checkpoint and config_dir):
+        fail("give --checkpoint and --config-dir (a detoxify checkpoint), or --hf-dir with --labels")
+    if hf_dir is not None and not labels:
+        fail("--hf-dir needs --labels: the model's outputs in order, e.g. --labels neutral,offensive,hate")
     try:
-        info = install_model(checkpoint, config_dir, settings.model_dir, name, expected_sha256=sha256)
-    except ModelError as e:
+        if hf_dir is not None:
+            info = install_hf_model(hf_dir, settings.model_dir, name, [x.strip() for x in labels.split(",")],
+                                    expected_sha256=sha256)
+        else:
+            info = install_model(checkpoint, config_dir, settings.model_dir, name, expected_sha256=sha256)
+    except (ModelError, ValueError) as e:
         fail(str(e))
     click.echo(f"installed {info.name} into {settings.model_dir}: sha256 {info.sha256}, labels {', '.join(info.labels)}")
 
@@ -69,7 +88,7 @@ def model_fetch(name: str) -> None:
 
 
 @model.command("convert")
-@click.option("--model", "name", default="original", show_default=True, type=click.Choice(["original", "unbiased", "multilingual"]))
+@MODEL_NAME
 @click.option("--to", "backend", required=True, type=click.Choice(["onnx-int8"]))
 def model_convert(name: str, backend: str) -> None:
     """Export the installed checkpoint to ONNX with int8 weights, beside it. Refused
@@ -80,7 +99,7 @@ def model_convert(name: str, backend: str) -> None:
     settings = load_settings()
     try:
         entry = convert(settings.model_dir, name)
-    except ModelError as e:
+    except (ModelError, ValueError) as e:
         fail(str(e))
     click.echo(f"converted {name} to {backend}: {entry['file']} sha256 {entry['sha256']}, largest probability "
                f"difference from torch {entry['max_abs_diff']:.4f} (limit {MAX_DIFF}); it is now the default backend")

@@ -160,3 +160,23 @@ def build_tiny_checkpoint(dest_dir: Path, model: str = "original", initializer_r
         "tokenizer_name": "BertTokenizer",
         "num_classes": num_classes,
     }, classes), config_dir
+
+
+def build_tiny_hf_classifier(dest_dir: Path, num_labels: int = 3, initializer_range: float = 0.05) -> Path:
+    """A Hugging Face sequence classifier as `save_pretrained` writes it
+    (config.json, model.safetensors, tokenizer files): what a community
+    brings with `modsys model install --hf-dir`."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    out = Path(dest_dir) / "hf-classifier"
+    out.mkdir(parents=True, exist_ok=True)
+    vocab_file = out / "vocab.txt"
+    vocab_file.write_text("\n".join(tiny_vocab()) + "\n")
+    BertTokenizer(str(vocab_file), do_lower_case=True, model_max_length=512).save_pretrained(out)
+    config = BertConfig(vocab_size=len(tiny_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=512, num_labels=num_labels,
+                        initializer_range=initializer_range)
+    torch.manual_seed(99)
+    BertForSequenceClassification(config).eval().save_pretrained(out)
+    return out

@@ -86,7 +86,7 @@ def test_without_routes_original_scores_english_and_leaves_other_languages_to_pe
 @pytest.mark.parametrize("extra, message", [
     ("routes: {xx: multilingual}", "unknown language code(s) ['xx']"),
     ("routes: {'fr|fr': multilingual}", "more than once"),
-    ("routes: {fr: klingon}", "routes.fr"),
+    ("routes: {fr: Klingon!}", "routes.fr"),
     ("thresholds_by_language: {fr: {rudeness: 0.5}}", "unknown label(s) ['rudeness']"),
     ("thresholds_by_language: {French: {insult: 0.5}}", "unknown language code(s) ['French']"),
 ])
