@@ -36,7 +36,6 @@ from modsys.toxicity import (
     installed_models,
     load_scorer,
     scorer_unavailable_reason,
-    supports_language,
 )
 from modsys.toxicity.scorer import (
     CHUNK_OVERLAP,
@@ -338,29 +337,7 @@ def test_tiny_checkpoint_builds_quickly(tmp_path):
     assert time.perf_counter() - start < 3.0
 
 
-# -- language support ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "model, lang, expected",
-    [
-        ("original", "en", True),
-        ("original", "en-GB", True),
-        ("original", "fr", False),
-        ("unbiased", "de", False),
-        ("original", None, True),
-        ("unbiased", "und", True),
-        ("multilingual", "pt-BR", True),
-        ("multilingual", "tr", True),
-        ("multilingual", "RU", True),
-        ("multilingual", "de", False),
-        ("multilingual", "ja", False),
-        ("multilingual", None, True),
-        ("custom-model", "fr", False),
-    ],
-)
-def test_supports_language(model, lang, expected):
-    assert supports_language(model, lang) is expected
+# Language support: routing by language lives in the policy (tests/unit/test_language.py).
 
 
 # -- text preparation (pure) --------------------------------------------------
