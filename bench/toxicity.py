@@ -365,7 +365,7 @@ def measure_worker(model_dir: Path, n: int, threads: int) -> None:
     (claims, language detection, routing, int8, writes, audit) until none is left."""
     import threading
 
-    from modsys import migrate
+    from modsys import clock, migrate
     from modsys.community import ensure_community
     from modsys.config import DEFAULT_POLICY, load_settings
     from modsys.db import make_engine, new_session
@@ -381,7 +381,8 @@ def measure_worker(model_dir: Path, n: int, threads: int) -> None:
         community = ensure_community(session, DEFAULT_POLICY)
         author = get_or_create_member(session, community.id, "110000000000000001", "author")
         session.add_all(Flag(community_id=community.id, platform_message_id=str(10_000 + i), channel_id="1",
-                             author_id=author.id, content=t, reporter_count=1) for i, t in enumerate(texts))
+                             author_id=author.id, content=t, reporter_count=1, created_at=clock.now())
+                        for i, t in enumerate(texts))
         session.commit()
     settings = load_settings({"MODSYS_MODEL_DIR": str(model_dir), "MODSYS_TORCH_THREADS": str(threads),
                               "MODSYS_TOXICITY_BACKEND": "onnx-int8"})
@@ -445,13 +446,15 @@ def backends(args) -> None:
     threads = args.threads
     print(f"python {sys.version.split()[0]}; {len(os.sched_getaffinity(0))} cores usable of {os.cpu_count()}; "
           f"{threads} intra-op thread(s) everywhere (the worker's MODSYS_TORCH_THREADS)")
-    print(f"start: {loadavg()} (other work on this machine skews every figure)")
-    with tempfile.TemporaryDirectory(prefix="modsys-bench-") as tmp:
-        tmp = Path(tmp)
+    print(f"start: {loadavg()} (other work on this machine skews every figure)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="modsys-bench-") as scratch:
+        tmp = args.workdir or Path(scratch)  # --workdir keeps the built models for the next run
         models, src = tmp / "models", tmp / "src"
         env = {**os.environ, "MODSYS_MODEL_DIR": str(models), "HF_HUB_OFFLINE": "1"}
         kinds = ("original", "multilingual")
         for kind in kinds:
+            if (models / kind / "model.int8.onnx").exists():
+                continue
             t0 = time.perf_counter()
             subprocess.run([sys.executable, __file__, "--build", str(src), "--kind", kind], check=True)
             subprocess.run([sys.executable, "-m", "modsys.cli", "model", "install", "--model", kind, "--checkpoint",
@@ -462,48 +465,42 @@ def backends(args) -> None:
                                         "--to", "onnx-int8"], env=env, capture_output=True, text=True)
             if converted.returncode:
                 raise SystemExit(f"conversion failed:\n{converted.stderr}")
-            fused = json.loads((models / kind / "manifest.json").read_text())["backends"]["onnx-int8"]["fused"]
             print(f"{kind}: build + install {t1 - t0:.0f} s, convert {time.perf_counter() - t1:.0f} s "
-                  f"({converted.stdout.strip().split(': ', 1)[-1]}); fused kernels {fused}")
+                  f"({converted.stdout.strip().split(': ', 1)[-1]})", flush=True)
+        for kind in kinds:
+            entry = json.loads((models / kind / "manifest.json").read_text())["backends"]["onnx-int8"]
+            print(f"{kind}: int8 within {entry['max_abs_diff']} of torch; fused kernels {entry['fused']}")
 
         torch.set_num_threads(threads)
         fp32_limit = matmul_gflops()
         int8_limit = int8_gemm_gops(threads)
         print(f"limits ({loadavg()}): fp32 GEMM (torch, 2048^3) {fp32_limit:.0f} GFLOP/s, "
-              f"int8 GEMM (ONNX Runtime MatMulInteger, 2048^3) {int8_limit:.0f} GOP/s")
-        results = {}
+              f"int8 GEMM (ONNX Runtime MatMulInteger, 2048^3) {int8_limit:.0f} GOP/s; {n} chat messages, "
+              f"best of {rounds} round(s)")
+        print(f"{'model':>12} {'backend':>10} {'per call':>8} {'batches':>7} {'msg/s':>7} {'vs fp32':>8} "
+              f"{'G(FL)OP/s':>9} {'of limit':>8} {'RSS load':>9} {'RSS peak':>9}  load average", flush=True)
         for kind in kinds:
+            params = nonembed_params(src, kind)
+            base: dict[str, float] = {}
             for backend in ("torch", "onnx-int8"):
-                print(f"measuring {kind}/{backend}: {loadavg()}", flush=True)
-                results[kind, backend] = child(env, "--measure", backend, "--kind", kind, "--model-dir", str(models),
-                                               "--messages", str(n), "--rounds", str(rounds),
-                                               "--threads", str(threads))
-            print(f"measuring detoxify {kind} directly: {loadavg()}", flush=True)
-            results[kind, "detoxify"] = child(env, "--detoxify", str(src), "--kind", kind, "--messages", str(n),
-                                              "--rounds", str(rounds), "--threads", str(threads))
-        print(f"measuring a worker (live triage, int8, {threads} thread(s)): {loadavg()}", flush=True)
+                r = child(env, "--measure", backend, "--kind", kind, "--model-dir", str(models), "--messages", str(n),
+                          "--rounds", str(rounds), "--threads", str(threads))
+                limit = fp32_limit if backend == "torch" else int8_limit
+                for per_call, (took, computed, batches) in r["runs"].items():
+                    base.setdefault(per_call, n / took)
+                    rate = 2 * params * computed / took / 1e9
+                    print(f"{kind:>12} {backend:>10} {per_call:>8} {batches:>7} {n / took:>7.1f} "
+                          f"{n / took / base[per_call]:>7.2f}x {rate:>9.0f} {rate / limit:>8.0%} "
+                          f"{r['rss_after_load']:>5.0f} MiB {r['peak_rss']:>5.0f} MiB  {loadavg()[13:]}", flush=True)
+            d = child(env, "--detoxify", str(src), "--kind", kind, "--messages", str(n), "--rounds", str(rounds),
+                      "--threads", str(threads))
+            print(f"{kind:>12} {'detoxify':>10} {32:>8} {'':>7} {n / d['seconds']:>7.1f} "
+                  f"{n / d['seconds'] / base['32']:>7.2f}x  (Detoxify.predict, 32 texts a call)  {loadavg()[13:]}",
+                  flush=True)
         worker = child(env, "--worker", str(models), "--messages", str(4 * n), "--threads", str(threads))
-        params = {kind: nonembed_params(src, kind) for kind in kinds}
-
-    print(f"\n{n} chat messages; best of {rounds} round(s); {threads} thread(s); end: {loadavg()}")
-    print(f"{'model':>12} {'backend':>10} {'per call':>8} {'batches':>7} {'msg/s':>7} {'vs fp32':>8} "
-          f"{'G(FL)OP/s':>9} {'of limit':>8} {'RSS load':>9} {'RSS peak':>9}")
-    for kind in kinds:
-        base = {k: n / v[0] for k, v in results[kind, "torch"]["runs"].items()}
-        for backend in ("torch", "onnx-int8"):
-            r = results[kind, backend]
-            limit = fp32_limit if backend == "torch" else int8_limit
-            for per_call, (took, computed, batches) in r["runs"].items():
-                rate = 2 * params[kind] * computed / took / 1e9
-                print(f"{kind:>12} {backend:>10} {per_call:>8} {batches:>7} {n / took:>7.1f} "
-                      f"{n / took / base[per_call]:>7.2f}x {rate:>9.0f} {rate / limit:>8.0%} "
-                      f"{r['rss_after_load']:>5.0f} MiB {r['peak_rss']:>5.0f} MiB")
-        d = results[kind, "detoxify"]
-        print(f"{kind:>12} {'detoxify':>10} {32:>8} {'':>7} {n / d['seconds']:>7.1f} "
-              f"{n / d['seconds'] / base['32']:>7.2f}x   (Detoxify.predict, 32 texts a call, unsorted)")
-    print(f"worker, live triage (int8 `original`, claims {worker['claims'][:6]}...): {worker['n']} flags in "
-          f"{worker['seconds']:.1f} s = {worker['n'] / worker['seconds']:.1f} msg/s, including language detection "
-          f"and the database writes")
+        print(f"worker, live triage (int8 `original`, {threads} thread(s), claims {worker['claims'][:6]}...): "
+              f"{worker['n']} flags in {worker['seconds']:.1f} s = {worker['n'] / worker['seconds']:.1f} msg/s, "
+              f"language detection and database writes included; {loadavg()}")
     print("G(FL)OP/s = the arithmetic of the tokens computed (padding included, 2 x non-embedding params per token); "
           "'of limit' divides it by the measured GEMM of the same precision and threads (fp32 for torch, int8 for "
           "onnx-int8). RSS: the scoring process's own (one process per line).")
@@ -522,6 +519,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=None)
     parser.add_argument("--strategies", action="store_true", help="torch batching strategies instead of backends")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (the worker's default is 1)")
+    parser.add_argument("--workdir", type=Path, help="build the models here and reuse them on the next run")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="original", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
