@@ -360,32 +360,54 @@ def measure_detoxify(src: Path, kind: str, n: int, rounds: int, threads: int) ->
 
 
 def measure_worker(model_dir: Path, n: int, threads: int) -> None:
-    """Child process: a scoring worker for live triage on a SQLite file: n
-    pending flags (a backlog, as after a burst), scored by the real loop
-    (claims, language detection, routing, int8, writes, audit) until none is left."""
+    """Child process: a scoring worker for live triage on a SQLite file, with
+    the seed community's routes (en: original; fr|es|it|pt|tr|ru and anything
+    else: multilingual). n pending flags (a backlog, as after a burst) are
+    scored by the real loop (claims, language detection, routing, int8,
+    writes, audit) until none is left; the detector and both models are
+    loaded first (a worker's start, not its rate)."""
     import threading
+
+    import sqlalchemy as sa
+    import yaml
 
     from modsys import clock, migrate
     from modsys.community import ensure_community
     from modsys.config import DEFAULT_POLICY, load_settings
     from modsys.db import make_engine, new_session
-    from modsys.models import Flag
-    from modsys.scoring import ScoringPlan, run_worker
+    from modsys.models import Flag, ToxicityScore
+    from modsys.policy import load_policy
+    from modsys.scoring import ScoringPlan, run_worker, scorers_for
     from modsys.services.members import get_or_create_member
+    from modsys.toxicity.language import detector
 
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text())
+    policy["toxicity"].update(routes={"en": "original", "fr|es|it|pt|tr|ru": "multilingual"}, fallback="multilingual")
+    policy_path = model_dir.parent / "routed-policy.yaml"
+    policy_path.write_text(yaml.safe_dump(policy))
     db = model_dir.parent / "worker.db"
+    db.unlink(missing_ok=True)
     migrate.upgrade(f"sqlite:///{db}")
     engine = make_engine(f"sqlite:///{db}")
-    texts = corpus(n, word_pool(random.Random(0)), random.Random(2))
+    rng = random.Random(2)
+    texts = corpus(n, word_pool(random.Random(0)), rng)
+    # a fifth in other languages, as in an international community
+    other = ["t'es vraiment nul, ferme-la, personne ne veut de toi ici", "eres un idiota, cállate ya por favor",
+             "ты полный идиот, заткнись уже", "sen tam bir aptalsın, kapa çeneni artık"]
+    texts = [rng.choice(other) if rng.random() < 0.2 else t for t in texts]
     with new_session(engine) as session:
-        community = ensure_community(session, DEFAULT_POLICY)
+        community = ensure_community(session, policy_path)
         author = get_or_create_member(session, community.id, "110000000000000001", "author")
         session.add_all(Flag(community_id=community.id, platform_message_id=str(10_000 + i), channel_id="1",
                              author_id=author.id, content=t, reporter_count=1, created_at=clock.now())
                         for i, t in enumerate(texts))
         session.commit()
     settings = load_settings({"MODSYS_MODEL_DIR": str(model_dir), "MODSYS_TORCH_THREADS": str(threads),
-                              "MODSYS_TOXICITY_BACKEND": "onnx-int8"})
+                              "MODSYS_TOXICITY_BACKEND": "onnx-int8", "MODSYS_POLICY": str(policy_path)})
+    plan = ScoringPlan("original", (settings.toxicity_backend,))
+    detector(load_policy(policy_path).toxicity.detection_languages())
+    for model in ("original", "multilingual"):
+        scorers_for(settings, plan)(model)
     stop, done, claims = threading.Event(), [0], []
 
     def on_batch(count: int) -> None:
@@ -395,9 +417,11 @@ def measure_worker(model_dir: Path, n: int, threads: int) -> None:
             stop.set()
 
     start = time.perf_counter()
-    run_worker(engine, settings, ScoringPlan("original", (settings.toxicity_backend,)), stop, on_batch=on_batch)
+    run_worker(engine, settings, plan, stop, on_batch=on_batch)
     took = time.perf_counter() - start
-    print(json.dumps({"seconds": took, "n": done[0], "claims": claims}))
+    with new_session(engine) as session:
+        mix = dict(session.exec(sa.select(ToxicityScore.model_name, sa.func.count()).group_by(ToxicityScore.model_name)).all())
+    print(json.dumps({"seconds": took, "n": done[0], "claims": claims, "models": mix}))
 
 
 def int8_gemm_gops(threads: int, seconds: float = 2.0) -> float:
@@ -498,9 +522,10 @@ def backends(args) -> None:
                   f"{n / d['seconds'] / base['32']:>7.2f}x  (Detoxify.predict, 32 texts a call)  {loadavg()[13:]}",
                   flush=True)
         worker = child(env, "--worker", str(models), "--messages", str(4 * n), "--threads", str(threads))
-        print(f"worker, live triage (int8 `original`, {threads} thread(s), claims {worker['claims'][:6]}...): "
-              f"{worker['n']} flags in {worker['seconds']:.1f} s = {worker['n'] / worker['seconds']:.1f} msg/s, "
-              f"language detection and database writes included; {loadavg()}")
+        print(f"worker, live triage (int8, routed by language: {worker['models']}; {threads} thread(s); claims "
+              f"{worker['claims'][:6]}...): {worker['n']} flags in {worker['seconds']:.1f} s = "
+              f"{worker['n'] / worker['seconds']:.1f} msg/s, language detection and database writes included; "
+              f"{loadavg()}")
     print("G(FL)OP/s = the arithmetic of the tokens computed (padding included, 2 x non-embedding params per token); "
           "'of limit' divides it by the measured GEMM of the same precision and threads (fp32 for torch, int8 for "
           "onnx-int8). RSS: the scoring process's own (one process per line).")

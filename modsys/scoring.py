@@ -162,6 +162,7 @@ def store(engine: Engine, owner: str, outcomes: dict[int, Outcome]) -> int:
     with writing(engine) as session:
         held = session.exec(select(Flag).where(Flag.id.in_(list(outcomes)), Flag.claimed_by == owner,
                                                Flag.score_state == ScoreState.pending)).all()
+        policies = {cid: policy_for(session, cid) for cid in {f.community_id for f in held}}  # once per batch
         for flag in held:
             outcome = outcomes[flag.id]
             flag.claimed_by, flag.claimed_until = None, None
@@ -172,7 +173,7 @@ def store(engine: Engine, owner: str, outcomes: dict[int, Outcome]) -> int:
                 flag.score_state = outcome.state
                 events.append((flag.id, flag.community_id, {"state": flag.score_state, "language": flag.language}))
                 continue
-            policy = policy_for(session, flag.community_id)
+            policy = policies[flag.community_id]
             over = _over(labels, policy.toxicity.thresholds_for(flag.language))
             top = max(labels, key=labels.__getitem__)
             session.add(_score_row(flag.id, info, labels, top, over, now))
