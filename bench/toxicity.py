@@ -320,6 +320,8 @@ def measure(backend: str, model_dir: Path, n: int, rounds: int, model: str = "or
 
     scorer._forward = counted
     scorer.score(texts[:8])  # warm-up
+    # the limit of the same precision and threads, measured in this process just before (the load drifts)
+    limit = matmul_gflops(1.0) if backend == "torch" else int8_gemm_gops(threads, 1.0)
     best = {}
     for _ in range(rounds):
         for per_call in (32, n):  # 32 at a time: a worker's first claim; n: a backlog's (claims grow to 256)
@@ -333,7 +335,7 @@ def measure(backend: str, model_dir: Path, n: int, rounds: int, model: str = "or
         "backend": backend, "model": model, "rss_after_load": after, "peak_rss": peak_rss_mib(),
         "rss_before_load": before, "load_s": loaded_s, "real_tokens": real, "n": n,
         "python_threads": threading.active_count(), "torch_imported": "torch" in sys.modules,
-        "runs": {str(k): v for k, v in best.items()}, "sha256": scorer.info.sha256,
+        "runs": {str(k): v for k, v in best.items()}, "sha256": scorer.info.sha256, "limit": limit,
     }))
 
 
@@ -499,22 +501,23 @@ def backends(args) -> None:
         fp32_limit = matmul_gflops()
         int8_limit = int8_gemm_gops(threads)
         print(f"limits ({loadavg()}): fp32 GEMM (torch, 2048^3) {fp32_limit:.0f} GFLOP/s, "
-              f"int8 GEMM (ONNX Runtime MatMulInteger, 2048^3) {int8_limit:.0f} GOP/s; {n} chat messages, "
-              f"best of {rounds} round(s)")
+              f"int8 GEMM (ONNX Runtime MatMulInteger, 2048^3) {int8_limit:.0f} GOP/s; each line below measures "
+              f"its own limit just before it runs; {n} chat messages, best of {rounds} round(s)")
         print(f"{'model':>12} {'backend':>10} {'per call':>8} {'batches':>7} {'msg/s':>7} {'vs fp32':>8} "
-              f"{'G(FL)OP/s':>9} {'of limit':>8} {'RSS load':>9} {'RSS peak':>9}  load average", flush=True)
+              f"{'G(FL)OP/s':>9} {'limit':>6} {'of limit':>8} {'RSS load':>9} {'RSS peak':>9}  load average",
+              flush=True)
         for kind in kinds:
             params = nonembed_params(src, kind)
             base: dict[str, float] = {}
             for backend in ("torch", "onnx-int8"):
                 r = child(env, "--measure", backend, "--kind", kind, "--model-dir", str(models), "--messages", str(n),
                           "--rounds", str(rounds), "--threads", str(threads))
-                limit = fp32_limit if backend == "torch" else int8_limit
+                limit = r["limit"]
                 for per_call, (took, computed, batches) in r["runs"].items():
                     base.setdefault(per_call, n / took)
                     rate = 2 * params * computed / took / 1e9
                     print(f"{kind:>12} {backend:>10} {per_call:>8} {batches:>7} {n / took:>7.1f} "
-                          f"{n / took / base[per_call]:>7.2f}x {rate:>9.0f} {rate / limit:>8.0%} "
+                          f"{n / took / base[per_call]:>7.2f}x {rate:>9.0f} {limit:>6.0f} {rate / limit:>8.0%} "
                           f"{r['rss_after_load']:>5.0f} MiB {r['peak_rss']:>5.0f} MiB  {loadavg()[13:]}", flush=True)
             d = child(env, "--detoxify", str(src), "--kind", kind, "--messages", str(n), "--rounds", str(rounds),
                       "--threads", str(threads))
