@@ -233,7 +233,12 @@ def strategies(args) -> None:
     import torch
     import transformers
 
-    from modsys.toxicity import DetoxifyScorer, available_cpus, install_model, load_scorer
+    from modsys.toxicity import (
+        DetoxifyScorer,
+        available_cpus,
+        install_model,
+        load_scorer,
+    )
 
     n = args.messages or (64 if args.quick else 256)
     rounds = 1 if args.quick else 2

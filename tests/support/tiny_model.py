@@ -80,7 +80,11 @@ def _tiny_sentencepiece(config_dir: Path) -> Path:
 
 def _build_xlmr(dest_dir: Path, config_dir: Path, initializer_range: float, name: str) -> tuple[Path, Path]:
     import torch
-    from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification, XLMRobertaTokenizer
+    from transformers import (
+        XLMRobertaConfig,
+        XLMRobertaForSequenceClassification,
+        XLMRobertaTokenizer,
+    )
 
     _tiny_sentencepiece(config_dir)
     tokenizer = XLMRobertaTokenizer.from_pretrained(config_dir, model_max_length=512)  # converts the .model
