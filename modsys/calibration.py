@@ -11,8 +11,10 @@ Labelled examples come from decisions, never from the model:
 For each label we report precision and recall of the policy's threshold, and
 the lowest threshold whose precision reaches the target (so recall is as high
 as that precision allows). Scores of a shadow candidate are kept apart and
-compared on the same flags (`compare`). The numbers say how the model ranks;
-moderators still decide every case."""
+compared on the same flags (`compare`). Per language (`by_language`), the
+priority mark (any label over that language's thresholds) is checked the
+same way, so a community sees where a model is weak before trusting it.
+The numbers say how the model ranks; moderators still decide every case."""
 
 from __future__ import annotations
 
@@ -139,6 +141,47 @@ def calibrate(session: Session, community_id: int, policy: Policy, target_precis
     examples = labelled_examples(session, community_id)
     live, by_source = _scores(session, community_id, set(examples.toxic))
     return _report(live, examples, policy, target_precision, _live_name(by_source))
+
+
+@dataclass(frozen=True)
+class LanguageReport:
+    language: str  # ISO 639-1, or "unknown" (not detected nor declared)
+    decided: int  # labelled flags with a live score
+    actioned: int  # of which toxic
+    precision: float | None  # of the priority mark; None: nothing was marked
+    recall: float | None  # None: nothing toxic yet
+    low_confidence: int  # scored by the fallback, language unsure or without a model of its own
+    models: tuple[str, ...]
+
+
+def by_language(session: Session, community_id: int, policy: Policy) -> list[LanguageReport]:
+    """Precision and recall of the priority mark per language, against decisions
+    and appeal outcomes; most decided first."""
+    examples = labelled_examples(session, community_id)
+    live, _ = _scores(session, community_id, set(examples.toxic))
+    models = {flag_id: model for flag_id, model in session.exec(
+        select(ToxicityScore.flag_id, ToxicityScore.model_name)
+        .join(Flag, Flag.id == ToxicityScore.flag_id)
+        .where(Flag.community_id == community_id, ToxicityScore.shadow.is_(False)).order_by(ToxicityScore.id))}
+    groups: dict[str, list[tuple[bool, bool, bool, str]]] = {}
+    for flag_id, language, low in session.exec(
+        select(Flag.id, Flag.language, Flag.low_confidence).where(Flag.community_id == community_id)
+    ):
+        if flag_id in live:
+            thresholds = policy.toxicity.thresholds_for(language)
+            marked = any(live[flag_id].get(label, 0.0) >= limit for label, limit in thresholds.items())
+            groups.setdefault(language or "unknown", []).append(
+                (marked, examples.toxic[flag_id], low, models.get(flag_id, "")))
+    reports = []
+    for language, rows in groups.items():
+        marked = [toxic for m, toxic, _, _ in rows if m]
+        positives = sum(toxic for _, toxic, _, _ in rows)
+        reports.append(LanguageReport(
+            language, len(rows), positives,
+            sum(marked) / len(marked) if marked else None,
+            sum(marked) / positives if positives else None,
+            sum(low for _, _, low, _ in rows), tuple(sorted({m for *_, m in rows if m}))))
+    return sorted(reports, key=lambda r: (-r.decided, r.language))
 
 
 def _live_name(by_source: dict[Source, dict]) -> str:

@@ -36,9 +36,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODSYS_POLICY", "policies/default.yaml", "the community's policy file"),
     EnvVar("MODSYS_MODEL_DIR", "models", "where toxicity model weights are installed"),
     EnvVar("MODSYS_REQUIRE_MODEL", "0", "`1`: /readyz fails while the toxicity model is unusable (else: ready, degraded)"),
-    EnvVar("MODSYS_TORCH_THREADS", "(CPUs available)", "threads the scoring worker gives torch or ONNX Runtime"),
+    EnvVar("MODSYS_TORCH_THREADS", "1", "intra-op threads a scoring worker gives torch or ONNX Runtime (1 beat 2 by 3.1x on a loaded 2-core host; scale out with more workers instead)"),
+    EnvVar("MODSYS_SCORING_NICE", "10", "how much a scoring worker lowers its CPU priority (os.nice), so the web keeps its cores; 0: unchanged"),
     EnvVar("MODSYS_TOXICITY_BACKEND", "auto", "`torch` (fp32) or `onnx-int8`; overrides the policy's `toxicity.backend`; `auto`: onnx-int8 once `modsys model convert` made one"),
     EnvVar("MODSYS_MODEL_URL_BASE", "(detoxify's releases + huggingface.co)", "a mirror to fetch models from: a served copy of a model directory, `<base>/<model>/manifest.json`"),
+    EnvVar("MODSYS_MODEL_ALLOW_HTTP", "0", "`1`: allow a plain `http://` model mirror (same host or a trusted network); otherwise only https"),
+    EnvVar("MODSYS_MODEL_SHA256", "(detoxify's published prefixes)", "full sha256 pins you verified, `original=<64 hex>,multilingual=<64 hex>`: a fetched checkpoint must match"),
     EnvVar("MODSYS_MODEL_AUTOFETCH", "1", "`modsys serve`: fetch the policy's model in the background on first start; `0`: never"),
     EnvVar("MODSYS_TRUSTED_PROXIES", "0", "reverse proxies in front of the web app; their X-Forwarded-For/-Proto/-Host are trusted (rate limits per client IP); production: needs `MODSYS_BIND`"),
     EnvVar("MODSYS_RATELIMIT_STORAGE", "memory://", "rate-limit counters; production refuses `memory://` with more than one gunicorn worker: use `redis://host:6379`"),
@@ -118,6 +121,10 @@ class Settings:
     toxicity_backend: str | None = None  # None: the policy's, else auto
     model_url_base: str | None = None  # None: detoxify's release URLs and huggingface.co
     model_autofetch: bool = True
+    model_allow_http: bool = False  # a plain-HTTP mirror is refused unless this is set
+    model_pins: dict[str, str] = field(default_factory=dict)  # model -> full sha256, over the release prefixes
+    scoring_threads: int = 1
+    scoring_nice: int = 10
 
     @property
     def is_sqlite(self) -> bool:
@@ -224,6 +231,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         toxicity_backend=_backend(env.get("MODSYS_TOXICITY_BACKEND")),
         model_url_base=(env.get("MODSYS_MODEL_URL_BASE") or "").strip().rstrip("/") or None,
         model_autofetch=(env.get("MODSYS_MODEL_AUTOFETCH") or "1").strip().lower() not in ("0", "false", "no", "off"),
+        model_allow_http=_flag(env.get("MODSYS_MODEL_ALLOW_HTTP")),
+        model_pins=_model_pins(env.get("MODSYS_MODEL_SHA256")),
+        scoring_threads=_bounded(env.get("MODSYS_TORCH_THREADS"), "MODSYS_TORCH_THREADS", 1, 1, 256),
+        scoring_nice=_bounded(env.get("MODSYS_SCORING_NICE"), "MODSYS_SCORING_NICE", 10, 0, 19),
     )
 
 
@@ -236,6 +247,35 @@ def _origins(value: str | None) -> tuple[str, ...]:
         if not origin.startswith(("https://", "http://")) or "/" in origin.split("://", 1)[1]:
             raise ConfigError(f"MODSYS_DISCORD_CDN_URL: {origin!r} is not an origin like https://cdn.discordapp.com")
     return origins
+
+
+def _bounded(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if not (value or "").strip():
+        return default
+    try:
+        n = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if not low <= n <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, not {n}")
+    return n
+
+
+def _model_pins(value: str | None) -> dict[str, str]:
+    import re
+
+    from modsys.toxicity.pins import RELEASES
+
+    pins = {}
+    for item in filter(None, (part.strip() for part in (value or "").split(","))):
+        model, _, digest = item.partition("=")
+        model, digest = model.strip(), digest.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ConfigError(f"MODSYS_MODEL_SHA256: {item!r} is not model=<64 hex digits of sha256>")
+        if model not in RELEASES:
+            raise ConfigError(f"MODSYS_MODEL_SHA256: unknown model {model!r}; pins are for {', '.join(RELEASES)}")
+        pins[model] = digest
+    return pins
 
 
 def _backend(value: str | None) -> str | None:

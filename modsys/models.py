@@ -236,6 +236,7 @@ class Flag(SQLModel, table=True):
         sa.Index("ix_flag_queue", "community_id", "status", "priority", "max_score"),
         sa.Index("ix_flag_scoring", "score_state", "claimed_until"),
         sa.Index("ix_flag_community_channel", "community_id", "channel_name"),  # the queue's channel filter
+        sa.Index("ix_flag_community_language", "community_id", "language"),  # the queue's language filter
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     community_id: int = _fk("community.id")
@@ -244,7 +245,9 @@ class Flag(SQLModel, table=True):
     channel_name: str = _str(100, default="")
     author_id: int = _fk("member.id")
     content: str = Field(sa_type=sa.Text)
-    language: Optional[str] = _str(16, default=None)
+    language: Optional[str] = _str(16, default=None)  # declared by the reporter, else detected at scoring
+    # Scored by the policy's fallback model: language not detected surely, or without a model of its own.
+    low_confidence: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     message_sent_at: Optional[datetime] = _time(default=None)
     reason: str = _str(500, default="")  # first reporter's reason
     reporter_count: int = 0

@@ -243,7 +243,8 @@ class TwoPersonRule(_Strict):
     permanent_only: bool = True
 
 
-_MODEL = Annotated[str, Field(pattern=r"^(original|unbiased|multilingual)$")]
+# detoxify's original, unbiased, multilingual, or a model installed with `--hf-dir` under its name
+_MODEL = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 _BACKEND = Annotated[str, Field(pattern=r"^(auto|torch|onnx-int8)$")]
 
 
@@ -255,21 +256,122 @@ class ShadowScoring(_Strict):
     backend: _BACKEND = "auto"
 
 
+_THRESHOLDS = dict[str, Annotated[float, Field(gt=0, le=1)]]
+
+
+def _check_labels(v: dict[str, float]) -> dict[str, float]:
+    unknown = set(v) - DETOXIFY_LABELS
+    if unknown:
+        raise ValueError(f"unknown label(s) {sorted(unknown)}; detoxify labels are {sorted(DETOXIFY_LABELS)}")
+    return v
+
+
+class Route(BaseModel):
+    """Which model scores a flag, and whether that choice is unsure."""
+
+    model_config = ConfigDict(frozen=True)
+    model: str
+    low_confidence: bool
+
+
 class Toxicity(_Strict):
     model: _MODEL = "original"
     backend: _BACKEND = "auto"  # auto: onnx-int8 once converted, else torch; MODSYS_TOXICITY_BACKEND overrides
     shadow: ShadowScoring | None = None
-    thresholds: dict[str, Annotated[float, Field(gt=0, le=1)]]
+    thresholds: _THRESHOLDS
     announce_over_threshold: bool = True
     multilingual_languages: list[str] = ["en", "fr", "es", "it", "pt", "tr", "ru"]
+    # Language routing: "fr|es|it": multilingual. Empty: `model` scores English (every
+    # language in multilingual_languages when it is multilingual).
+    routes: dict[str, _MODEL] = {}
+    # The model for anything else (and for a language not detected surely), marked low
+    # confidence; None: such flags are left to moderators unscored.
+    fallback: _MODEL | None = None
+    # Below this lingua confidence the detected language is not trusted for routing.
+    language_min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
+    thresholds_by_language: dict[str, _THRESHOLDS] = {}  # per language, over `thresholds`
+    # A model installed with --hf-dir: its labels -> modsys's (labels left out are not used).
+    label_maps: dict[_MODEL, dict[str, str]] = {}
 
     @field_validator("thresholds")
     @classmethod
     def _known_labels(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = set(v) - DETOXIFY_LABELS
-        if unknown:
-            raise ValueError(f"unknown label(s) {sorted(unknown)}; detoxify labels are {sorted(DETOXIFY_LABELS)}")
+        return _check_labels(v)
+
+    @field_validator("thresholds_by_language")
+    @classmethod
+    def _known_language_labels(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for thresholds in v.values():
+            _check_labels(thresholds)
         return v
+
+    @field_validator("label_maps")
+    @classmethod
+    def _maps_onto_known_labels(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for mapping in v.values():
+            _check_labels(dict.fromkeys(mapping.values(), 1.0))
+        return v
+
+    def map_labels(self, model: str, labels: dict[str, float]) -> dict[str, float]:
+        """A model's scores under modsys's label names (label_maps; two labels mapped
+        onto one keep the higher score)."""
+        mapping = self.label_maps.get(model)
+        if mapping is None:
+            return labels
+        mapped: dict[str, float] = {}
+        for label, score in labels.items():
+            if label in mapping:
+                mapped[mapping[label]] = max(score, mapped.get(mapping[label], 0.0))
+        return mapped
+
+    @model_validator(mode="after")
+    def _languages_known(self) -> "Toxicity":
+        from modsys.toxicity.language import unknown_languages
+
+        seen: list[str] = []
+        for key in self.routes:
+            seen += key.split("|")
+        duplicated = sorted({c for c in seen if seen.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"routes name {duplicated} more than once")
+        codes = seen + list(self.thresholds_by_language)
+        bad = [c for c in codes if not re.fullmatch(r"[a-z]{2}", c)]
+        bad += unknown_languages(c for c in codes if c not in bad)
+        if bad:
+            raise ValueError(f"unknown language code(s) {sorted(set(bad))}: use ISO 639-1 codes such as en, fr, pt")
+        return self
+
+    def route_table(self) -> dict[str, str]:
+        """Language -> model, as routes say; without routes, `model` for what it was trained on."""
+        if self.routes:
+            return {lang: model for key, model in self.routes.items() for lang in key.split("|")}
+        languages = self.multilingual_languages if self.model == "multilingual" else ["en"]
+        return dict.fromkeys(languages, self.model)
+
+    def detection_languages(self) -> set[str]:
+        """The languages a detector tells apart for this policy (English always)."""
+        return {*self.route_table(), *self.thresholds_by_language, "en"}
+
+    def route(self, language: str | None, confidence: float = 1.0) -> Route | None:
+        """The model for a message in `language` (detected with `confidence`), or
+        None when the policy leaves it to moderators unscored."""
+        table = self.route_table()
+        sure = language if language is not None and confidence >= self.language_min_confidence else None
+        if sure in table:
+            return Route(model=table[sure], low_confidence=False)
+        if self.fallback:
+            return Route(model=self.fallback, low_confidence=True)
+        if sure is None:  # not sure what it is: the main model, marked
+            return Route(model=self.model, low_confidence=True)
+        return None
+
+    def thresholds_for(self, language: str | None) -> dict[str, float]:
+        """The thresholds for a flag in `language`: the language's over the defaults."""
+        return {**self.thresholds, **self.thresholds_by_language.get(language or "", {})}
+
+    def models(self) -> list[str]:
+        """Every model this policy may score with, the main one first."""
+        return list(dict.fromkeys([self.model, *self.route_table().values(), *filter(None, [self.fallback])]))
 
 
 class Evidence(_Strict):

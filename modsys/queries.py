@@ -58,13 +58,19 @@ def sla(appeal: Appeal, now: datetime | None = None) -> Sla | None:
     return Sla(due, (now - start).total_seconds() / total)
 
 
+UNKNOWN_LANGUAGE = "unknown"
+
+
 def flag_queue(session: Session, community_id: int, *, status: str = FlagStatus.open, channel: str | None = None,
-               rule: str | None = None, limit: int = PAGE, offset: int = 0) -> list[Flag]:
+               rule: str | None = None, language: str | None = None, limit: int = PAGE,
+               offset: int = 0) -> list[Flag]:
     """Priority flags first, then by model score when scored, then by the weight of
     their reporters' accuracy (modsys/services/reporting.py), then by age."""
     q = select(Flag).where(Flag.community_id == community_id, Flag.status == status)
     if channel:
         q = q.where(sa.or_(Flag.channel_name == channel, Flag.channel_id == channel))
+    if language:  # "unknown": not detected (too short) nor declared
+        q = q.where(Flag.language.is_(None) if language == UNKNOWN_LANGUAGE else Flag.language == language)
     if rule:  # flags already actioned under a rule (the rule lives on the action)
         q = q.join(Action, Action.flag_id == Flag.id).where(sa.cast(Action.rules, sa.String).contains(f'"{rule}"'))
     # Unscored last, as the index ix_flag_queue_order is built (models.queue_order_index_ddl).

@@ -13,7 +13,7 @@ from flask import (
 )
 
 from modsys import delivery, listing, permissions, queries
-from modsys.calibration import evaluation
+from modsys.calibration import by_language, evaluation
 from modsys.discord import drift, enforcement
 from modsys.discord import overview as discord_overview
 from modsys.models import Role
@@ -43,6 +43,7 @@ def index():
                            webhooks=list_webhooks(db(), me.community_id),
                            dead=queries.dead_letters(db(), me.community_id),
                            calibrations=evaluation(db(), me.community_id, policy),
+                           languages=by_language(db(), me.community_id, policy),
                            discord=discord_overview.admin_overview(db(), me.community_id, state().settings),
                            fixes=drift.FIXES, policy_problem=policy_problem(policy.source),
                            misuse=misuse,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from flask import (
     Blueprint,
@@ -76,13 +77,18 @@ def flags():
     if status not in ("open", "dismissed", "actioned"):
         abort(400, "status must be open, dismissed or actioned")
     page = query_args.page(request.args, high=listing.MAX_PAGE)
+    language = query_args.text(request.args, "language", 16) or None
+    if language and not re.fullmatch(r"[a-z]{2}", language) and language != queries.UNKNOWN_LANGUAGE:
+        abort(400, "language must be a two-letter code such as en or fr, or unknown")
     rows = queries.flag_queue(db(), me.community_id, status=status, channel=query_args.text(request.args, "channel", 100) or None,
-                              rule=query_args.text(request.args, "rule", 64) or None, offset=(page - 1) * queries.PAGE)
+                              rule=query_args.text(request.args, "rule", 64) or None, language=language,
+                              offset=(page - 1) * queries.PAGE)
     members = queries.members_by_id(db(), {f.author_id for f in rows})
     return render_template("dashboard/flags.html", flags=rows, status=status, page=page,
                            holders=listing.holders(db(), ClaimSubject.flag, [f.id for f in rows]),
                            channels=queries.flag_channels(db(), me.community_id),
-                           rules=scoped().policy.rules, members=members.get)
+                           rules=scoped().policy.rules, members=members.get,
+                           languages=[*sorted(scoped().policy.toxicity.detection_languages()), queries.UNKNOWN_LANGUAGE])
 
 
 @bp.route("/flags/<int:flag_id>")

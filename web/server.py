@@ -78,7 +78,8 @@ def start_background_work(engine, settings) -> list:
     stops = [scheduler.shutdown, start_embedded_worker(engine, settings, plan, wake=installed)]
     if settings.model_autofetch:
         fetching = start_first_start_fetch(settings.model_dir, plan.model, settings.model_url_base, installed.set,
-                                           bar=terminal_bar(f"downloading toxicity model {plan.model!r}"))
+                                           bar=terminal_bar(f"downloading toxicity model {plan.model!r}"),
+                                           allow_http=settings.model_allow_http, pins=settings.model_pins)
         if fetching is not None:
             stops.insert(0, fetching)
     if settings.discord_bot_token:  # the gateway too (docs/discord.md); `modsys gateway` runs it alone

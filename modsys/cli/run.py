@@ -63,9 +63,10 @@ def worker(batch: int, once: bool) -> None:
     engine, session = open_db(settings)
     plan = scoring.plan_for(session, settings)
     if once:
-        scorer = scorer_or_fail(settings, plan.model, *plan.backends)
-        total = 0
-        while done := scoring.score_batch(engine, scorer, plan.model, scoring.worker_id(), batch):
+        scorer_or_fail(settings, plan.model, *plan.backends)
+        scoring.bound_this_thread(settings)
+        scorers, owner, total = scoring.scorers_for(settings, plan), scoring.worker_id(), 0
+        while done := scoring.score_batch(engine, scorers, owner, batch):
             total += done
         click.echo(f"scored {total} flags")
         return

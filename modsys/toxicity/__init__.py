@@ -5,7 +5,6 @@ Public API::
     get_scorer(model_dir, model, *backends) -> Scorer | None   # cached per process
     load_scorer(model_dir, model, backend) -> Scorer            # "torch" | "onnx-int8" | None (auto)
     convert.convert(model_dir, model)                           # int8 ONNX beside the checkpoint
-    supports_language(model, lang) -> bool
     install_model(...) / fetch_model(...)           # the local model directory
 """
 
@@ -35,11 +34,9 @@ from .model_store import (
 from .regression import IDENTITY_REGRESSION
 from .scorer import (
     DEFAULT_BATCH_SIZE,
-    MULTILINGUAL_LANGUAGES,
     ModelInfo,
     Scorer,
     ScoreResult,
-    supports_language,
 )
 
 __all__ = [
@@ -48,7 +45,6 @@ __all__ = [
     "DetoxifyScorer",
     "IDENTITY_REGRESSION",
     "InvalidCheckpoint",
-    "MULTILINGUAL_LANGUAGES",
     "ModelError",
     "ModelFetchError",
     "ModelInfo",
@@ -67,6 +63,5 @@ __all__ = [
     "locate",
     "model_path",
     "scorer_unavailable_reason",
-    "supports_language",
     "verify",
 ]

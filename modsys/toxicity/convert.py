@@ -86,16 +86,26 @@ def export_onnx(scorer: Any, path: Path, input_names: Sequence[str] = INPUT_NAME
         net.config._attn_implementation = attn
 
 
-def quantise(fp32: Path, int8: Path, config: Any) -> None:
+#: ONNX Runtime's fused kernels (contrib ops) that replace a transformer's
+#: LayerNorm, GELU and attention subgraphs; counted into the manifest.
+FUSED_OPS = ("EmbedLayerNormalization", "SkipLayerNormalization", "LayerNormalization", "BiasGelu",
+             "FastGelu", "Gelu", "Attention")
+
+
+def quantise(fp32: Path, int8: Path, config: Any) -> dict[str, int]:
+    """Fuse, then quantise; returns how many of each fused op the graph has."""
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
     fused = fp32.with_suffix(".fused.onnx")
-    optimize_model(str(fp32), model_type="bert", num_heads=config.num_attention_heads,
-                   hidden_size=config.hidden_size).save_model_to_file(str(fused))
+    optimized = optimize_model(str(fp32), model_type="bert", num_heads=config.num_attention_heads,
+                               hidden_size=config.hidden_size)
+    optimized.save_model_to_file(str(fused))
+    counts = optimized.get_fused_operator_statistics()
     quantize_dynamic(str(fused), str(int8), weight_type=QuantType.QInt8, per_channel=True,
                      extra_options={"DefaultTensorType": TensorProto.FLOAT})
+    return {op: counts[op] for op in FUSED_OPS if counts.get(op)}
 
 
 def save_fast_tokenizer(tokenizer: Any, path: Path) -> None:
@@ -145,7 +155,7 @@ def convert(model_dir: str | Path, model: str = "original", *, threads: int | No
     staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=root))
     try:
         export_onnx(reference, staging / "fp32.onnx")
-        quantise(staging / "fp32.onnx", staging / ONNX_FILE, reference.model.config)
+        fused = quantise(staging / "fp32.onnx", staging / ONNX_FILE, reference.model.config)
         save_fast_tokenizer(reference.tokenizer, staging / TOKENIZER_FILE)
         entry = {
             "file": ONNX_FILE,
@@ -156,6 +166,7 @@ def convert(model_dir: str | Path, model: str = "original", *, threads: int | No
             "input_names": list(INPUT_NAMES),
             "quantization": "dynamic int8 weights, per channel (onnxruntime quantize_dynamic)",
             "opset": OPSET,
+            "fused": fused,
             "onnxruntime_version": onnxruntime.__version__,
             "converted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

@@ -159,11 +159,12 @@ def load_scorer(
     choose_backend). Raises ModelNotInstalled, ChecksumMismatch,
     InvalidCheckpoint or ModelLoadError (all ModelError).
 
-    Uses `threads` intra-op threads (torch's setting is process-wide), else
-    $MODSYS_TORCH_THREADS, else the CPUs this process may use.
+    Uses `threads` intra-op threads (torch's setting is process-wide; a
+    scoring worker passes settings.scoring_threads), else the CPUs this
+    process may use (the CLI and bench, with the machine to themselves).
     """
     backend = choose_backend(model_dir, model, backend)
-    threads = threads or int(os.environ.get("MODSYS_TORCH_THREADS", 0)) or available_cpus()
+    threads = threads or available_cpus()
     if backend == ONNX_BACKEND:  # no torch import on this path
         from .onnx_scorer import load_onnx_scorer
 
@@ -179,7 +180,7 @@ def load_torch_scorer(model_dir: str | Path, model: str, *, threads: int,
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
-    loaded = read_checkpoint(installed.checkpoint, allow_pickle=installed.manifest.get("allow_pickle", False))
+    loaded = read_checkpoint(installed.checkpoint)
     args = dict(loaded["config"]["arch"]["args"])
     args["model_type"] = str(installed.config_dir)  # the hub name -> the local copy
     labels = standard_labels(loaded["config"]["dataset"]["args"]["classes"])
@@ -208,7 +209,8 @@ _failures: dict[tuple[str, str, str], ModelError] = {}
 _last_reason: str | None = None
 
 
-def get_scorer(model_dir: str | Path, model: str = "original", *requested: str | None) -> Scorer | None:
+def get_scorer(model_dir: str | Path, model: str = "original", *requested: str | None,
+               threads: int | None = None) -> Scorer | None:
     """The process's scorer for (model_dir, model, backend), loaded on first
     use; `requested` backends as in choose_backend (so installing a converted
     model switches an "auto" caller over to it).
@@ -239,7 +241,7 @@ def get_scorer(model_dir: str | Path, model: str = "original", *requested: str |
             _last_reason = str(failure)
             return None
         try:
-            scorer = load_scorer(model_dir, model, backend)
+            scorer = load_scorer(model_dir, model, backend, threads=threads)
         except ModelError as e:
             log.log(logging.WARNING if isinstance(e, ModelNotInstalled) else logging.ERROR, "%s", e)
             _failures[key] = e

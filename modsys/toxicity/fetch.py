@@ -1,10 +1,14 @@
 """Downloading a model: `modsys model fetch`, and `modsys serve`'s first start.
 
-Where from. By default detoxify's release checkpoint (GitHub; its file name
-carries a sha256 prefix, torch.hub's convention) and the Hugging Face config
-and tokenizer it names. With MODSYS_MODEL_URL_BASE, a mirror: any HTTP server
-serving a copy of a modsys model directory, i.e. ``<base>/<model>/manifest.json``
-whose sha256 entries (checkpoint and every ``hf/`` file) are checked on arrival.
+Where from. By default detoxify's release checkpoint (GitHub) and the
+Hugging Face config and tokenizer it names. With MODSYS_MODEL_URL_BASE, a
+mirror: any HTTPS server serving a copy of a modsys model directory, i.e.
+``<base>/<model>/manifest.json`` whose sha256 entries (every ``hf/`` file) are
+checked on arrival. Either way the checkpoint must match the pin in
+``pins.py`` (or the operator's MODSYS_MODEL_SHA256), never just the mirror's
+own manifest, and it is only ever loaded as tensors (``weights_only``).
+Plain ``http://`` is refused, for a mirror and for any redirect, unless
+MODSYS_MODEL_ALLOW_HTTP=1 (a mirror on the same host or a trusted network).
 
 Never a partial file that later loads: every file streams into a staging
 directory, is hashed on the way, and a short or mismatching download raises
@@ -17,14 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import tempfile
 import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
 from .model_store import (
     MANIFEST,
@@ -36,6 +40,7 @@ from .model_store import (
     locate,
     read_checkpoint,
 )
+from .pins import RELEASES, pinned_sha256
 from .scorer import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -49,15 +54,26 @@ class Cancelled(ModelFetchError):
     pass
 
 
+def check_scheme(url: str, allow_http: bool) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme == "https" or (scheme == "http" and allow_http):
+        return
+    hint = (" Serve the mirror over HTTPS, or set MODSYS_MODEL_ALLOW_HTTP=1 if it is on this host or a "
+            "network you trust (anyone on the path could swap the files)." if scheme == "http" else "")
+    raise ModelFetchError(f"refusing to download models from {url}: only https:// is allowed.{hint}")
+
+
 def download(url: str, dest: Path, *, sha256: str | None = None, sha256_prefix: str | None = None,
-             progress: Progress | None = None) -> str:
+             progress: Progress | None = None, allow_http: bool = False, pinned: bool = False) -> str:
     """Stream `url` into `dest`; returns its sha256. Raises ModelFetchError on
-    a network error or a short body, ChecksumMismatch on a wrong hash (and
-    deletes `dest` either way)."""
+    a network error, a short body or a plain-HTTP URL or redirect,
+    ChecksumMismatch on a wrong hash (and deletes `dest` either way)."""
+    check_scheme(url, allow_http)
     digest = hashlib.sha256()
     done = 0
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(dest, "wb") as out:
+            check_scheme(response.geturl(), allow_http)  # a redirect may downgrade
             total = int(response.headers["Content-Length"]) if response.headers.get("Content-Length") else None
             while block := response.read1(BLOCK):  # what has arrived, so progress moves
                 out.write(block)
@@ -70,7 +86,8 @@ def download(url: str, dest: Path, *, sha256: str | None = None, sha256_prefix: 
         actual = digest.hexdigest()
         expected = sha256 or sha256_prefix
         if expected and not actual.startswith(expected.lower()):
-            raise ChecksumMismatch(f"{url} has sha256 {actual}, expected {expected}; the download was discarded")
+            what = "the pinned" if pinned else "the expected"
+            raise ChecksumMismatch(f"{url} has sha256 {actual}, not {what} {expected}; the download was discarded")
         return actual
     except ModelError:
         dest.unlink(missing_ok=True)
@@ -83,37 +100,38 @@ def download(url: str, dest: Path, *, sha256: str | None = None, sha256_prefix: 
         ) from e
 
 
-def _from_mirror(base: str, model: str, tmp: Path, progress: Progress | None) -> tuple[Path, Path, str, str, bool]:
+def _from_mirror(base: str, model: str, pin: str, tmp: Path, progress: Progress | None,
+                 allow_http: bool) -> tuple[Path, Path, str]:
     url = f"{base}/{model}"
     manifest_file = tmp / MANIFEST
-    download(f"{url}/{MANIFEST}", manifest_file)
+    download(f"{url}/{MANIFEST}", manifest_file, allow_http=allow_http)
     try:
         manifest = json.loads(manifest_file.read_text())
         sha256, files = manifest["sha256"], manifest["files"]
     except (ValueError, KeyError, TypeError) as e:
         raise ModelFetchError(f"{url}/{MANIFEST} is not a modsys model manifest with sha256 and files: {e}") from e
+    if not str(sha256).lower().startswith(pin):
+        raise ChecksumMismatch(f"{url}/{MANIFEST} offers a checkpoint with sha256 {sha256}, not the pinned {pin} "
+                               f"of {model!r}; nothing was downloaded")
     ckpt = tmp / "checkpoint.ckpt"
-    download(f"{url}/checkpoint.ckpt", ckpt, sha256=sha256, progress=progress)
+    download(f"{url}/checkpoint.ckpt", ckpt, sha256_prefix=pin, progress=progress, allow_http=allow_http,
+             pinned=True)
     hf = tmp / "hf"
     hf.mkdir()
     for name, digest in files.items():
         if "/" in name or name.startswith("."):
             raise ModelFetchError(f"{url}/{MANIFEST} names an unsafe file {name!r}")
-        download(f"{url}/hf/{name}", hf / name, sha256=digest)
-    return ckpt, hf, sha256, f"{url}/checkpoint.ckpt", True
+        download(f"{url}/hf/{name}", hf / name, sha256=digest, allow_http=allow_http)
+    return ckpt, hf, f"{url}/checkpoint.ckpt"
 
 
-def _from_release(model: str, tmp: Path, progress: Progress | None) -> tuple[Path, Path, str | None, str, bool]:
+def _from_release(model: str, pin: str, tmp: Path, progress: Progress | None) -> tuple[Path, Path, str]:
     import transformers
-    from detoxify.detoxify import MODEL_URLS
 
-    url = MODEL_URLS[model]
-    # Release files are named <name>-<sha256 prefix>.ckpt: torch.hub's HASH_REGEX convention.
-    match = re.search(r"-([a-f0-9]+)\.", url.rsplit("/", 1)[-1])
-    prefix = match.group(1) if match else None
+    url = RELEASES[model].url
     ckpt = tmp / "checkpoint.ckpt"
-    download(url, ckpt, sha256_prefix=prefix, progress=progress)
-    args = read_checkpoint(ckpt, allow_pickle=prefix is not None)["config"]["arch"]["args"]
+    download(url, ckpt, sha256_prefix=pin, progress=progress, pinned=True)
+    args = read_checkpoint(ckpt)["config"]["arch"]["args"]
     hf = tmp / "hf"
     try:
         model_class = getattr(transformers, args["model_name"])
@@ -121,26 +139,24 @@ def _from_release(model: str, tmp: Path, progress: Progress | None) -> tuple[Pat
         getattr(transformers, args["tokenizer_name"]).from_pretrained(args["model_type"]).save_pretrained(hf)
     except OSError as e:
         raise ModelFetchError(f"could not download the Hugging Face config/tokenizer {args['model_type']!r}: {e}") from e
-    return ckpt, hf, None, url, prefix is not None
+    return ckpt, hf, url
 
 
 def fetch_model(model_dir: Path, model: str = "original", *, url_base: str | None = None,
-                progress: Progress | None = None) -> ModelInfo:
+                progress: Progress | None = None, allow_http: bool = False,
+                pins: Mapping[str, str] | None = None) -> ModelInfo:
     """Download `model` (from the mirror at `url_base`, else detoxify's
-    release) and install it. Raises ModelFetchError / ChecksumMismatch."""
-    from detoxify.detoxify import MODEL_URLS
-
+    release), check it against its pin and install it. `pins`: the operator's
+    full sha256 pins (MODSYS_MODEL_SHA256), over the release prefixes.
+    Raises ModelFetchError / ChecksumMismatch / InvalidCheckpoint."""
     _check_name(model)
-    if model not in MODEL_URLS:
-        raise ValueError(f"unknown detoxify model {model!r}; choose from {sorted(MODEL_URLS)}")
+    pin = pinned_sha256(model, pins or {})
     with tempfile.TemporaryDirectory(prefix="modsys-fetch-") as tmp:
         if url_base:
-            ckpt, hf, sha256, source, vouched = _from_mirror(url_base, model, Path(tmp), progress)
+            ckpt, hf, source = _from_mirror(url_base, model, pin, Path(tmp), progress, allow_http)
         else:
-            ckpt, hf, sha256, source, vouched = _from_release(model, Path(tmp), progress)
-        # a checked hash vouches for a checkpoint that needs full unpickling (see model_store)
-        return install_model(ckpt, hf, Path(model_dir), model, expected_sha256=sha256, source=source,
-                             _provenance_checked=vouched)
+            ckpt, hf, source = _from_release(model, pin, Path(tmp), progress)
+        return install_model(ckpt, hf, Path(model_dir), model, source=source)
 
 
 # -- first start: fetch in the background -------------------------------------
@@ -167,7 +183,8 @@ def progress_note(model_dir: str | Path, model: str) -> str | None:
 
 
 def start_first_start_fetch(model_dir: Path, model: str, url_base: str | None, on_installed: Callable[[], None],
-                            bar: Callable[[int, int | None], None] | None = None) -> Callable[[], None] | None:
+                            bar: Callable[[int, int | None], None] | None = None, *, allow_http: bool = False,
+                            pins: Mapping[str, str] | None = None) -> Callable[[], None] | None:
     """Fetch `model` in a background thread if it is not installed; returns a
     stop function, or None when nothing needs fetching. Offline it logs why
     and leaves things as they were (flags queue unscored)."""
@@ -189,7 +206,8 @@ def start_first_start_fetch(model_dir: Path, model: str, url_base: str | None, o
 
     def run() -> None:
         try:
-            info = fetch_model(model_dir, model, url_base=url_base, progress=progress)
+            info = fetch_model(model_dir, model, url_base=url_base, progress=progress, allow_http=allow_http,
+                               pins=pins)
         except Cancelled:
             return
         except (ModelError, ValueError) as e:

@@ -11,12 +11,11 @@ Layout, one folder per model name::
 Trust model. The manifest sits next to the checkpoint, so its sha256 guards
 against corruption and accidental replacement, not against someone who can
 write to the directory. Protection against a malicious pickle comes from
-loading with ``torch.load(weights_only=True)``, which only rebuilds tensors
-and plain containers. detoxify's released checkpoints are exactly that
-(``{"config": dict, "state_dict": OrderedDict}``); a checkpoint that needs
-full unpickling is accepted only when its provenance was checked at install
-(``expected_sha256`` given, or fetched from detoxify's release URL whose
-file name carries the hash prefix), and the manifest records that.
+loading with ``torch.load(weights_only=True)``, always: it only rebuilds
+tensors and plain containers. detoxify's released checkpoints are exactly
+that (``{"config": dict, "state_dict": OrderedDict}``), so no checksum,
+manifest or mirror can ask for full unpickling. Downloads are also checked
+against the pins in ``pins.py``.
 
 torch and transformers are imported lazily so ``import modsys.toxicity``
 stays cheap for processes (the web app) that never load a model.
@@ -210,34 +209,28 @@ def record_backend(installed: InstalledModel, backend: str, entry: dict[str, Any
     os.replace(tmp, installed.root / MANIFEST)
 
 
-def _torch_load(path: Path, weights_only: bool) -> Any:
+def _torch_load(path: Path) -> Any:
     import torch
 
     # No mmap=True: transformers adopts the loaded tensors as the model's
     # parameters, so with mmap they would stay backed by the file, and a
     # `cp` over it (an in-place write) would change a running model's weights
     # after their sha256 was checked, or crash it with SIGBUS.
-    return torch.load(path, map_location="cpu", weights_only=weights_only)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def read_checkpoint(path: Path, allow_pickle: bool = False) -> dict[str, Any]:
-    """torch.load a detoxify checkpoint: tensors and plain data only, unless
-    allow_pickle (provenance checked at install)."""
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """torch.load a detoxify checkpoint: tensors and plain data only (a
+    pickle that asks for anything else is refused before it runs)."""
     import pickle
 
     try:
-        try:
-            loaded = _torch_load(path, weights_only=True)
-        except pickle.UnpicklingError as e:
-            if not allow_pickle:
-                raise InvalidCheckpoint(
-                    f"{path} cannot be loaded as tensors and plain data ({e}). If it is a genuine "
-                    f"checkpoint that needs full unpickling, install it with its published sha256 "
-                    f"(`--sha256`) to vouch for it."
-                ) from e
-            loaded = _torch_load(path, weights_only=False)
-    except InvalidCheckpoint:
-        raise
+        loaded = _torch_load(path)
+    except pickle.UnpicklingError as e:
+        raise InvalidCheckpoint(
+            f"{path} cannot be loaded as tensors and plain data ({e}). modsys never unpickles code "
+            f"from a checkpoint; save it again as {{'config': ..., 'state_dict': ...}} of plain data."
+        ) from e
     except Exception as e:
         raise InvalidCheckpoint(f"{path} is not a readable torch checkpoint: {e}") from e
     try:
@@ -260,7 +253,6 @@ def install_model(
     expected_sha256: str | None = None,
     *,
     source: str | None = None,
-    _provenance_checked: bool = False,
 ) -> ModelInfo:
     """Copy a detoxify checkpoint and its HF config/tokenizer directory into
     model_dir/<model>/ and record its sha256. Replaces an existing install
@@ -275,8 +267,7 @@ def install_model(
     if not (config_dir / "config.json").is_file():
         raise InvalidCheckpoint(f"{config_dir} has no config.json (need the HF config + tokenizer directory)")
 
-    allow_pickle = _provenance_checked or expected_sha256 is not None
-    loaded = read_checkpoint(checkpoint, allow_pickle=allow_pickle)
+    loaded = read_checkpoint(checkpoint)
     args = loaded["config"]["arch"]["args"]
     labels = standard_labels(loaded["config"]["dataset"]["args"]["classes"])
     try:
@@ -306,7 +297,6 @@ def install_model(
             "files": {p.name: sha256_file(p) for p in sorted((staging / HF_DIR).iterdir()) if p.is_file()},
             "labels": list(labels),
             "arch": {k: args[k] for k in ("model_type", "model_name", "tokenizer_name", "num_classes") if k in args},
-            "allow_pickle": allow_pickle,
             "source": source or str(checkpoint.resolve()),
             "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "detoxify_version": version("detoxify"),

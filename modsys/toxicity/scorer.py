@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, Sequence, runtime_checkable
 
 #: One entry of `Scorer.score`: label -> probability in [0, 1], or None for a
 #: text that was blank and therefore never scored.
@@ -178,29 +178,3 @@ def length_sorted_batches(
     if batch:
         batches.append(batch)
     return batches
-
-
-#: Languages detoxify's multilingual model was trained and evaluated on.
-MULTILINGUAL_LANGUAGES = frozenset({"en", "fr", "es", "it", "pt", "tr", "ru"})
-
-
-def supports_language(model: str, lang: str | None, multilingual: Iterable[str] | None = None) -> bool:
-    """Whether `model` should score text in `lang` (a BCP 47 tag such as
-    "en", "pt-BR"; only the primary subtag counts).
-
-    - multilingual: its seven training languages.
-    - original / unbiased / anything else: English only; they were trained on
-      English comments and their scores on other languages are noise, skewed
-      against the identity terms they do recognise.
-    - lang None or "und" (not detected): True. The caller had no better
-      information, the seed community writes in English, and a score only
-      orders the moderators' queue. A caller that detected another language
-      gets False and queues the text for humans, unscored.
-    """
-    if lang is None or not lang.strip() or lang.strip().lower() in {"und", "unknown"}:
-        return True
-    primary = lang.strip().lower().replace("_", "-").split("-")[0]
-    if model == "multilingual":
-        # The policy may narrow the list (`toxicity.multilingual_languages`).
-        return primary in (set(multilingual) & MULTILINGUAL_LANGUAGES if multilingual is not None else MULTILINGUAL_LANGUAGES)
-    return primary == "en"

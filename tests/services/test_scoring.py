@@ -15,9 +15,12 @@ from modsys.config import DEFAULT_POLICY, load_settings
 from modsys.models import Flag, OutboxMessage, ToxicityScore
 from modsys.scoring import (
     LEASE,
+    Outcome,
+    Routed,
     claim,
     model_problem,
     score_batch,
+    single,
     start_embedded_worker,
     store,
 )
@@ -75,7 +78,7 @@ def _report(session, community, n: int, **kw) -> list[Flag]:
 
 def _drain(engine, scorer, owner="w1") -> int:
     total = 0
-    while done := score_batch(engine, scorer, "original", owner, 8):
+    while done := score_batch(engine, single(scorer), owner, 8):
         total += done
     return total
 
@@ -129,8 +132,9 @@ def test_a_crashed_workers_lease_expires_and_nothing_is_scored_twice(engine, ses
     clock.advance(LEASE)
     clock.advance(seconds=1)
     assert _drain(engine, scorer, "w2") == 4
-    results = {c.id: {label: 0.5 for label in LABELS} for c in lost}
-    assert store(engine, "crashed-worker", scorer, lost, results, {}) == 0  # too late: stores nothing
+    routed = Routed("en", "original", False)
+    results = {c.id: Outcome(routed, "scored", scorer.info, {label: 0.5 for label in LABELS}) for c in lost}
+    assert store(engine, "crashed-worker", results) == 0  # too late: stores nothing
     fresh(session)
     assert len(session.exec(select(ToxicityScore)).all()) == 4
 

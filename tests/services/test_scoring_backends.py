@@ -16,7 +16,13 @@ from modsys.calibration import calibrate, evaluation, labelled_examples
 from modsys.community import policy_for
 from modsys.config import DEFAULT_POLICY, load_settings
 from modsys.models import Flag, Member, ToxicityScore
-from modsys.scoring import ScoringPlan, plan_for, score_batch, start_embedded_worker
+from modsys.scoring import (
+    ScoringPlan,
+    plan_for,
+    score_batch,
+    single,
+    start_embedded_worker,
+)
 from modsys.services.actions import NewAction
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, decide_appeal
@@ -77,7 +83,7 @@ def _report(session, community, n: int, start: int = 0) -> list[Flag]:
 
 def _drain(engine, scorer, shadow=None) -> int:
     total = 0
-    while done := score_batch(engine, scorer, "original", "w1", 8, shadow):
+    while done := score_batch(engine, single(scorer), "w1", 8, shadow):
         total += done
     return total
 
@@ -189,7 +195,9 @@ def test_flags_filed_before_the_first_start_download_are_scored_once_it_lands(en
     with ModelMirror(built / "plain") as mirror:
         mirror.hold.set()
         stop_worker = start_embedded_worker(engine, settings, ScoringPlan("original"), wake=installed)
-        stop_fetch = start_first_start_fetch(settings.model_dir, "original", mirror.url, installed.set)
+        stop_fetch = start_first_start_fetch(settings.model_dir, "original", mirror.url, installed.set,
+                                             allow_http=True,
+                                             pins={"original": locate(built / "plain", "original").sha256})
         try:
             flags = _report(session, community, 3)  # filed while the model is still downloading
             fresh(session)

@@ -7,7 +7,10 @@ the loader reads ``config.arch.args`` (passed whole to
 unbiased and multilingual releases have a 16-output head of which only the
 first 7 (the ``classes``) are labels; the rest are identity targets. This
 builder mirrors both shapes with a 2-layer, 32-wide BERT so the real loading
-and scoring paths run in well under a second.
+and scoring paths run in well under a second. The multilingual release is an
+XLM-RoBERTa with a SentencePiece tokenizer; ``model="multilingual"`` builds
+that shape (a 2-layer XLM-R and a SentencePiece model trained here on a few
+lines of seven languages).
 """
 
 from __future__ import annotations
@@ -47,6 +50,78 @@ def tiny_vocab() -> list[str]:
     return vocab + [w for w in dict.fromkeys(WORDS) if w not in vocab]
 
 
+#: A few chat lines per language the multilingual model was trained on, to train
+#: the tiny SentencePiece model (every character seen, so nothing is <unk>).
+MULTILINGUAL_LINES = [
+    "hello everyone, good game today", "you are an idiot and everyone hates you", "thanks for the help mods",
+    "bonjour à tous, bonne partie", "t'es vraiment nul, ferme-la", "merci pour l'aide",
+    "hola a todos, buen juego", "eres un idiota, cállate ya", "gracias por la ayuda",
+    "ciao a tutti, bella partita", "sei proprio un cretino, stai zitto", "grazie per l'aiuto",
+    "olá a todos, bom jogo", "você é um idiota, cala a boca", "obrigado pela ajuda",
+    "herkese merhaba, iyi oyun", "sen tam bir aptalsın, kapa çeneni", "yardım için teşekkürler",
+    "всем привет, хорошая игра", "ты полный идиот, заткнись", "спасибо за помощь",
+    string.ascii_letters + string.digits + string.punctuation,
+]
+
+
+def _tiny_sentencepiece(config_dir: Path) -> Path:
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(MULTILINGUAL_LINES * 4), model_writer=model,
+                                   vocab_size=300, model_type="unigram", character_coverage=1.0,
+                                   hard_vocab_limit=False, minloglevel=2, num_threads=1)
+    path = config_dir / "sentencepiece.bpe.model"  # the file name XLMRobertaTokenizer expects
+    path.write_bytes(model.getvalue())
+    return path
+
+
+def _build_xlmr(dest_dir: Path, config_dir: Path, initializer_range: float, name: str) -> tuple[Path, Path]:
+    import torch
+    from transformers import (
+        XLMRobertaConfig,
+        XLMRobertaForSequenceClassification,
+        XLMRobertaTokenizer,
+    )
+
+    _tiny_sentencepiece(config_dir)
+    tokenizer = XLMRobertaTokenizer.from_pretrained(config_dir, model_max_length=512)  # converts the .model
+    tokenizer.save_pretrained(config_dir)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=514, num_labels=UNBIASED_OUTPUTS,
+        initializer_range=initializer_range, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    config.save_pretrained(config_dir)
+    torch.manual_seed(1234)
+    net = XLMRobertaForSequenceClassification(config).eval()
+    return _save(dest_dir, name, net, "multilingual", {
+        "model_type": "xlm-roberta-base",  # as in detoxify's multilingual release
+        "model_name": "XLMRobertaForSequenceClassification",
+        "tokenizer_name": "XLMRobertaTokenizer",
+        "num_classes": UNBIASED_OUTPUTS,
+    }, UNBIASED_CLASSES), config_dir
+
+
+def _save(dest_dir: Path, name: str, net, model: str, args: dict, classes: list[str]) -> Path:
+    import torch
+
+    checkpoint = {
+        "config": {
+            "name": f"tiny_{model}",
+            "arch": {"type": net.config.model_type, "args": args},
+            "dataset": {"type": "JigsawData", "args": {"classes": classes}},
+        },
+        "state_dict": net.state_dict(),
+    }
+    checkpoint_path = dest_dir / f"tiny_{name}.ckpt"
+    torch.save(checkpoint, checkpoint_path)
+    return checkpoint_path
+
+
 def build_tiny_checkpoint(dest_dir: Path, model: str = "original", initializer_range: float = 0.3,
                           name: str | None = None) -> tuple[Path, Path]:
     """Write (checkpoint_path, config_dir) under dest_dir; weights are seeded.
@@ -61,6 +136,8 @@ def build_tiny_checkpoint(dest_dir: Path, model: str = "original", initializer_r
     dest_dir = Path(dest_dir)
     config_dir = dest_dir / f"hf-{name}"
     config_dir.mkdir(parents=True, exist_ok=True)
+    if model == "multilingual":
+        return _build_xlmr(dest_dir, config_dir, initializer_range, name)
     vocab_file = config_dir / "vocab.txt"
     vocab_file.write_text("\n".join(tiny_vocab()) + "\n")
 
@@ -81,22 +158,29 @@ def build_tiny_checkpoint(dest_dir: Path, model: str = "original", initializer_r
 
     torch.manual_seed(1234)
     net = BertForSequenceClassification(config).eval()
-    checkpoint = {
-        "config": {
-            "name": f"tiny_{model}",
-            "arch": {
-                "type": "BERT",
-                "args": {
-                    "model_type": "bert-base-uncased",
-                    "model_name": "BertForSequenceClassification",
-                    "tokenizer_name": "BertTokenizer",
-                    "num_classes": num_classes,
-                },
-            },
-            "dataset": {"type": "JigsawData", "args": {"classes": classes}},
-        },
-        "state_dict": net.state_dict(),
-    }
-    checkpoint_path = dest_dir / f"tiny_{name}.ckpt"
-    torch.save(checkpoint, checkpoint_path)
-    return checkpoint_path, config_dir
+    return _save(dest_dir, name, net, model, {
+        "model_type": "bert-base-uncased",
+        "model_name": "BertForSequenceClassification",
+        "tokenizer_name": "BertTokenizer",
+        "num_classes": num_classes,
+    }, classes), config_dir
+
+
+def build_tiny_hf_classifier(dest_dir: Path, num_labels: int = 3, initializer_range: float = 0.05) -> Path:
+    """A Hugging Face sequence classifier as `save_pretrained` writes it
+    (config.json, model.safetensors, tokenizer files): what a community
+    brings with `modsys model install --hf-dir`."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    out = Path(dest_dir) / "hf-classifier"
+    out.mkdir(parents=True, exist_ok=True)
+    vocab_file = out / "vocab.txt"
+    vocab_file.write_text("\n".join(tiny_vocab()) + "\n")
+    BertTokenizer(str(vocab_file), do_lower_case=True, model_max_length=512).save_pretrained(out)
+    config = BertConfig(vocab_size=len(tiny_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=512, num_labels=num_labels,
+                        initializer_range=initializer_range)
+    torch.manual_seed(99)
+    BertForSequenceClassification(config).eval().save_pretrained(out)
+    return out

@@ -38,11 +38,11 @@ CONVERTIBLE = 0.05
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    """Both tiny shapes installed and converted once for the module."""
+    """The tiny shapes (BERT 6 and 16 outputs, XLM-R) installed and converted once for the module."""
     root = tmp_path_factory.mktemp("int8")
     models = root / "models"
     entries = {}
-    for kind in ("original", "unbiased"):
+    for kind in ("original", "unbiased", "multilingual"):
         ckpt, cfg = build_tiny_checkpoint(root, kind, initializer_range=CONVERTIBLE, name=f"{kind}-int8")
         install_model(ckpt, cfg, models, kind)
         entries[kind] = convert(models, kind)
@@ -55,7 +55,7 @@ def _fresh_cache():
     clear_scorer_cache()
 
 
-@pytest.mark.parametrize("kind", ["original", "unbiased"])
+@pytest.mark.parametrize("kind", ["original", "unbiased", "multilingual"])
 def test_converted_model_is_recorded_with_its_own_sha256_and_scores_like_torch(converted, kind):
     models, entries = converted
     installed = locate(models, kind)
@@ -63,6 +63,9 @@ def test_converted_model_is_recorded_with_its_own_sha256_and_scores_like_torch(c
     assert entry == entries[kind]
     assert entry["sha256"] == sha256_file(installed.root / entry["file"]) != installed.sha256
     assert 0 <= entry["max_abs_diff"] <= MAX_DIFF
+    # ONNX Runtime's fused kernels: residual+LayerNorm and bias+GELU in each of the 2 layers, attention
+    assert entry["fused"]["SkipLayerNormalization"] == 4 and entry["fused"]["BiasGelu"] == 2
+    assert entry["fused"]["Attention"] == 2
 
     torch_scorer = load_scorer(models, kind, "torch")
     int8 = load_scorer(models, kind, "onnx-int8")
@@ -108,15 +111,16 @@ def test_a_changed_onnx_file_is_refused(converted, tmp_path):
     assert get_scorer(copy, "original") is None  # auto picks int8 and refuses it; no silent fallback
 
 
-def test_a_model_int8_cannot_represent_is_refused_and_nothing_installed(tmp_path):
-    ckpt, cfg = build_tiny_checkpoint(tmp_path, "original")  # initializer_range 0.3
-    install_model(ckpt, cfg, tmp_path / "models")
+@pytest.mark.parametrize("kind", ["original", "multilingual"])
+def test_a_model_int8_cannot_represent_is_refused_and_nothing_installed(tmp_path, kind):
+    ckpt, cfg = build_tiny_checkpoint(tmp_path, kind)  # initializer_range 0.3
+    install_model(ckpt, cfg, tmp_path / "models", kind)
     with pytest.raises(ConversionRefused, match="differ from torch's by up to"):
-        convert(tmp_path / "models", "original")
-    installed = locate(tmp_path / "models", "original")
+        convert(tmp_path / "models", kind)
+    installed = locate(tmp_path / "models", kind)
     assert "backends" not in installed.manifest
     assert sorted(p.name for p in installed.root.iterdir()) == ["checkpoint.ckpt", "hf", "manifest.json"]
-    assert choose_backend(tmp_path / "models", "original") == "torch"
+    assert choose_backend(tmp_path / "models", kind) == "torch"
 
 
 def _candidate(scorer, tmp_path, input_names):
