@@ -14,13 +14,9 @@ import copy
 from modsys import kinds
 from modsys.policy import Policy, format_duration
 from modsys.services import actions as action_rules
+from web.api_schemas import at_least
 
 _UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))  # modsys.policy.parse_duration's
-
-
-def at_least(n: int) -> str:
-    """A pattern for text of at least n characters once trimmed (the services strip, then count)."""
-    return r"^\s*$" if n <= 0 else (r"^\s*\S\s*$" if n == 1 else rf"^\s*\S[\s\S]{{{n - 2},}}\S\s*$")
 
 
 def _same_length(lo: str, hi: str) -> str:

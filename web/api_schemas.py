@@ -44,12 +44,38 @@ def _storable(value: str) -> str:
     return value
 
 
+# `_storable` as the document shows it (JSON Schema patterns are ECMA-262): no NUL.
+# (Lone surrogates are refused too; a class over them breaks validators' ECMA translation.)
+STORABLE_CHAR = r"[^\u0000]"
+# A character that is storable and that Python's str.strip() keeps (the services trim
+# texts before checking them); ECMA's \s lacks the \x1c-\x1f separators and \x85.
+KEPT_CHAR = r"[^\s\u001c-\u001f\u0085\u0000]"
+
+
+def at_least(n: int) -> str:
+    """A pattern for storable text of at least n characters once trimmed."""
+    if n <= 0:
+        return rf"^{STORABLE_CHAR}*$"
+    middle = "" if n == 1 else rf"{STORABLE_CHAR}{{{n - 2},}}{KEPT_CHAR}"
+    return rf"^{STORABLE_CHAR}*{KEPT_CHAR}{middle}{STORABLE_CHAR}*$"
+
+
 def text(min_length: int | None = None, max_length: int | None = None) -> Any:
     """A string with its length bounds checked first, then `_storable`."""
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_storable)]
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_storable),
+                     Field(json_schema_extra={"pattern": at_least(0)})]
 
 
 Text = text()
+
+# sent_at's years as the document shows them: from Discord's first messages (2015;
+# modsys.services._base.EARLIEST_MESSAGE) to the DSA database's last content_date (2037).
+SENT_AT_YEARS = r"^20(1[5-9]|2[0-9]|3[0-7])-"
+
+
+def name_text(max_length: int) -> Any:
+    """A name: at least one character that isn't white space, as the services require."""
+    return Annotated[text(1, max_length), Field(json_schema_extra={"pattern": at_least(1)})]
 Snowflake = Annotated[text(1, 64), Field(description="A platform id (a Discord snowflake) as a string.")]
 
 
@@ -134,13 +160,16 @@ class FlagReportIn(_In):
     channel_id: Snowflake
     channel_name: text(max_length=100) = ""
     author_id: UserId = Field(description="Discord user id of the message's author.")
-    author_name: text(1, 100)
+    author_name: name_text(100)
     content: text(max_length=MAX_MESSAGE_CHARS) = Field(
         description="The message text; empty for an attachment-only message.")
     reporter: text(1, 64) = Field(
         description="Platform user id of the member reporting it. Each reporter counts once per message.")
     reason: text(max_length=500) = ""
-    sent_at: Annotated[AwareDatetime | None, BeforeValidator(_iso_text), AfterValidator(_utc)] = None
+    sent_at: Annotated[AwareDatetime | None, BeforeValidator(_iso_text), AfterValidator(_utc), Field(
+        json_schema_extra={"pattern": SENT_AT_YEARS},
+        description="When the message was sent, with its time zone: not before 2015-01-01 (Discord's first "
+                    "messages) and not in the future.")] = None
     language: text(max_length=16) | None = None
 
 
@@ -217,7 +246,7 @@ class EvidenceIn(_In):
 
 class MemberRef(_In):
     platform_user_id: UserId
-    display_name: text(1, 100)
+    display_name: name_text(100)
 
 
 class ActionCreate(_In):

@@ -30,8 +30,8 @@ def gateway(shard_ids: str | None, shard_count: int | None) -> None:
     from modsys.gateway.connection import run
     from modsys.logging_setup import configure_logging
 
-    configure_logging()
     settings = load_settings()
+    configure_logging(settings)
     if not settings.discord_bot_token:
         fail("the gateway needs the bot's token: set MODSYS_DISCORD_BOT_TOKEN (docs/discord.md)")
     ids = _shard_ids(shard_ids)

@@ -179,7 +179,7 @@ def set_discord_user_id(uow: UnitOfWork, user_id: int, discord_user_id: str | No
     done in Discord are attributed through it); empty unlinks. Audited. An admin
     may only unlink: a link is a way to sign in (MODSYS_DISCORD_STAFF_LOGIN), so
     only the account holder makes one, through Discord itself (`link_own_discord`)."""
-    user = uow.get(StaffUser, user_id, "staff user")
+    user = _not_placeholder(uow.get(StaffUser, user_id, "staff user"))
     uow.admin_or_operator()
     if uow.actor.kind != "system" and (discord_user_id or "").strip():
         raise PermissionDenied("only the account holder links a Discord account (Your Discord account > Link), "

@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 STRANGE = ["²", "١٢", "99999999999999999999", "-1", "9999-12-31", "0001-01-01", "9999-12-31T23:59:59+00:00",
            "\x00", "%"]
 # URL arguments the sweep fills; a route with another argument fails the sweep until added.
-ARGS = {"flag_id", "member_id", "action_id", "appeal_id", "evidence_id", "token", "slug", "filename"}
+ARGS = {"flag_id", "member_id", "action_id", "appeal_id", "evidence_id", "token", "slug", "filename",
+        "incident_id", "thread_id", "logged_id"}
 SKIP = {"static"}
 
 
@@ -58,7 +59,8 @@ def world(app, session, community):
     first = lambda model: session.exec(select(model.id).order_by(model.id)).first()
     ids = {"flag_id": first(Flag), "member_id": first(Member), "action_id": first(Action), "appeal_id": first(Appeal),
            "evidence_id": session.exec(select(Evidence.id).where(Evidence.kind == "file")).first() or 1,
-           "token": "x", "slug": community.slug, "filename": "x"}
+           "token": "x", "slug": community.slug, "filename": "x",
+           "incident_id": 1, "thread_id": 1, "logged_id": 1}  # the gateway's pages: "not found" is an answer too
     keys = {role: create_api_key(session, CLI, community.id, f"sweep-{role}", role,
                                  **({"acts_as": "alice"} if role == "moderator" else {}))[1]
             for role in ("moderator", "reporter")}
