@@ -8,7 +8,6 @@ import re
 
 import dataclasses
 import json
-import re
 import time
 
 import pytest
