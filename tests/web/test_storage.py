@@ -1,6 +1,7 @@
 """A database that can't store anything (issue 18 item 7): a read-only database
 (SQLite opened read-only; PostgreSQL in read-only mode, as a standby is) and a
-full disk (SQLite at its page limit) answer 503 saying what is wrong, never a
+full disk (SQLite at its page limit; PostgreSQL's own disk-full error, SQLSTATE
+53100, raised where a row would be written) answer 503 saying what is wrong, never a
 generic 500, and /readyz turns red. The chain-failure banner on /admin is here
 too: what an operator must see on the page they open."""
 
@@ -51,16 +52,27 @@ def test_a_read_only_database_is_a_503_that_says_so_and_readyz_is_red(web_settin
     assert body["checks"]["database"]["ok"] and "read-only" in body["checks"]["storage"]["error"]
 
 
+def _full_disk(backend, engine, tmp_path):
+    """An engine whose database can't store more, as each backend reports it."""
+    if backend == "sqlite":
+        full = make_engine(f"sqlite:///{tmp_path / 'modsys.db'}")
+
+        @event.listens_for(full, "connect")
+        def _no_room(dbapi_conn, _record):  # the file may not grow: what a full disk does to SQLite
+            pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
+            dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
+
+        return full
+    with engine.begin() as conn:  # PostgreSQL's own error for a full disk (SQLSTATE 53100), on every new flag
+        conn.exec_driver_sql("CREATE FUNCTION no_space() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                             "RAISE EXCEPTION 'could not extend file: No space left on device' "
+                             "USING ERRCODE = '53100'; END $$")
+        conn.exec_driver_sql("CREATE TRIGGER no_space BEFORE INSERT ON flag FOR EACH ROW EXECUTE FUNCTION no_space()")
+    return engine
+
+
 def test_a_full_disk_is_a_503_that_says_so_and_readyz_turns_red(backend, web_settings, engine, tmp_path, reporter_key):
-    if backend != "sqlite":
-        pytest.skip("a full disk is simulated with SQLite's page limit")
-    full = make_engine(f"sqlite:///{tmp_path / 'modsys.db'}")
-
-    @event.listens_for(full, "connect")
-    def _no_room(dbapi_conn, _record):  # the file may not grow: what a full disk does to SQLite
-        pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
-        dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
-
+    full = _full_disk(backend, engine, tmp_path)
     client = _app(web_settings, full).test_client()
     assert client.get("/readyz").status_code == 200
     body = flag_body()
@@ -75,7 +87,8 @@ def test_a_full_disk_is_a_503_that_says_so_and_readyz_turns_red(backend, web_set
     assert response.status_code == 503 and "disk is full" in response.get_json()["error"], statuses
     ready = client.get("/readyz")
     assert ready.status_code == 503 and "disk is full" in ready.get_json()["checks"]["storage"]["error"]
-    full.dispose()
+    if full is not engine:
+        full.dispose()
 
 
 def test_admin_shows_a_failed_chain_verification(app, engine, session, make_staff, web_settings):
