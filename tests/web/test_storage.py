@@ -7,6 +7,8 @@ too: what an operator must see on the page they open."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -52,6 +54,7 @@ def test_a_read_only_database_is_a_503_that_says_so_and_readyz_is_red(web_settin
     assert body["checks"]["database"]["ok"] and "read-only" in body["checks"]["storage"]["error"]
 
 
+@contextmanager
 def _full_disk(backend, engine, tmp_path):
     """An engine whose database can't store more, as each backend reports it."""
     if backend == "sqlite":
@@ -62,33 +65,38 @@ def _full_disk(backend, engine, tmp_path):
             pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
             dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
 
-        return full
+        yield full
+        full.dispose()
+        return
     with engine.begin() as conn:  # PostgreSQL's own error for a full disk (SQLSTATE 53100), on every new flag
         conn.exec_driver_sql("CREATE FUNCTION no_space() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                              "RAISE EXCEPTION 'could not extend file: No space left on device' "
                              "USING ERRCODE = '53100'; END $$")
         conn.exec_driver_sql("CREATE TRIGGER no_space BEFORE INSERT ON flag FOR EACH ROW EXECUTE FUNCTION no_space()")
-    return engine
+    try:
+        yield engine
+    finally:  # the schema outlives this test: the disk is "freed" for the next ones
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER no_space ON flag")
+            conn.exec_driver_sql("DROP FUNCTION no_space()")
 
 
 def test_a_full_disk_is_a_503_that_says_so_and_readyz_turns_red(backend, web_settings, engine, tmp_path, reporter_key):
-    full = _full_disk(backend, engine, tmp_path)
-    client = _app(web_settings, full).test_client()
-    assert client.get("/readyz").status_code == 200
-    body = flag_body()
-    body["content"] = "x" * 3900
-    statuses = []
-    for i in range(40):  # until the pages are used up
-        body["message_id"] = str(800000000000000000 + i)
-        response = call(client, "POST", "/api/v1/flags", reporter_key, body)
-        statuses.append(response.status_code)
-        if response.status_code != 202:
-            break
-    assert response.status_code == 503 and "disk is full" in response.get_json()["error"], statuses
-    ready = client.get("/readyz")
-    assert ready.status_code == 503 and "disk is full" in ready.get_json()["checks"]["storage"]["error"]
-    if full is not engine:
-        full.dispose()
+    with _full_disk(backend, engine, tmp_path) as full:
+        client = _app(web_settings, full).test_client()
+        assert client.get("/readyz").status_code == 200
+        body = flag_body()
+        body["content"] = "x" * 3900
+        statuses = []
+        for i in range(40):  # until the pages are used up
+            body["message_id"] = str(800000000000000000 + i)
+            response = call(client, "POST", "/api/v1/flags", reporter_key, body)
+            statuses.append(response.status_code)
+            if response.status_code != 202:
+                break
+        assert response.status_code == 503 and "disk is full" in response.get_json()["error"], statuses
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "disk is full" in ready.get_json()["checks"]["storage"]["error"]
 
 
 def test_admin_shows_a_failed_chain_verification(app, engine, session, make_staff, web_settings):
