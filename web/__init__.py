@@ -27,7 +27,7 @@ class BoundedInt(IntegerConverter):
 def create_app(settings: Settings | None = None, engine: Engine | None = None, **overrides) -> Flask:
     """The web app for every community of the database. Side-effect free: it writes
     nothing (no schema, no files); `modsys serve`/`init`/`db upgrade` prepare the database."""
-    settings = settings or load_settings()
+    settings = settings or load_settings()  # only the Flask CLI (`flask --app web ...`) calls it bare: an entry point
     check_production(settings)  # refuse unsafe production settings before touching anything
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
     engine = engine or make_engine(settings.database_url)
