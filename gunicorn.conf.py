@@ -9,7 +9,7 @@ import glob
 import os
 import sys
 
-from modsys.config import ConfigError, check_production, check_web_workers, load_settings
+from modsys.infra.config import ConfigError, check_production, check_web_workers, load_settings
 from modsys.toxicity import available_cpus  # cheap: torch is imported lazily
 
 _settings = load_settings()
@@ -37,10 +37,10 @@ control_socket_disable = True
 # (logger modsys.access) with the request id and the route pattern, never the
 # raw path, which can carry an appeal link's token.
 accesslog = None
-logger_class = "modsys.gunicorn_log.RedactingLogger"  # if it is turned on, its lines never hold a token
+logger_class = "modsys.infra.gunicorn_log.RedactingLogger"  # if it is turned on, its lines never hold a token
 errorlog = "-"
 loglevel = _settings.log_level.lower()
-_formatter = "modsys.logging_setup." + ("JsonFormatter" if _settings.log_format == "json" else "TextFormatter")
+_formatter = "modsys.infra.logging_setup." + ("JsonFormatter" if _settings.log_format == "json" else "TextFormatter")
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -82,7 +82,7 @@ def _access_log_to(target: str) -> None:
     (workers inherit it). Its lines are scrubbed by `logger_class` either way."""
     import logging
 
-    from modsys import logging_setup
+    from modsys.infra import logging_setup
 
     handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
     handler.setFormatter(logging_setup.formatter(_settings.log_format == "json"))

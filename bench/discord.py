@@ -33,13 +33,13 @@ import sqlalchemy as sa  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from bench.common import machine_facts, percentile  # noqa: E402
-from modsys.actors import CLI, Actor  # noqa: E402
+from modsys.adapters.discord.delivery import deliver_enforcement  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
-from modsys.config import DEFAULT_POLICY, load_settings  # noqa: E402
-from modsys.db import make_engine, new_session, write_transaction  # noqa: E402
-from modsys.migrate import upgrade_engine  # noqa: E402
-from modsys.discord.delivery import deliver_enforcement  # noqa: E402
-from modsys.models import DiscordEnforcement  # noqa: E402
+from modsys.domain.actors import CLI, Actor  # noqa: E402
+from modsys.domain.models import DiscordEnforcement  # noqa: E402
+from modsys.infra.config import DEFAULT_POLICY, load_settings  # noqa: E402
+from modsys.infra.db import make_engine, new_session, write_transaction  # noqa: E402
+from modsys.infra.migrate import upgrade_engine  # noqa: E402
 from modsys.services.actions import NewAction, file_action  # noqa: E402
 from modsys.services.members import get_or_create_member  # noqa: E402
 from modsys.services.staff import create_staff  # noqa: E402
@@ -99,7 +99,7 @@ def report_latency(label: str, values: list[float], expected: int) -> None:
 
 
 def embedded(filings: int) -> None:
-    from modsys.scheduler import start_embedded_scheduler
+    from modsys.runtime.scheduler import start_embedded_scheduler
 
     with FakeDiscord() as fake, tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"

@@ -20,16 +20,15 @@ import tempfile
 import threading
 import time
 
-from common import machine_facts, summary_ms  # noqa: E402  (puts the repo on sys.path)
-
 import requests  # noqa: E402
+from common import machine_facts, summary_ms  # noqa: E402  (puts the repo on sys.path)
 from werkzeug.serving import make_server  # noqa: E402
 
-from modsys.actors import CLI  # noqa: E402
 from modsys.community import default_community  # noqa: E402
-from modsys.config import DEFAULT_POLICY, load_settings  # noqa: E402
-from modsys.db import make_engine, new_session  # noqa: E402
-from modsys.migrate import upgrade_engine  # noqa: E402
+from modsys.domain.actors import CLI  # noqa: E402
+from modsys.infra.config import DEFAULT_POLICY, load_settings  # noqa: E402
+from modsys.infra.db import make_engine, new_session  # noqa: E402
+from modsys.infra.migrate import upgrade_engine  # noqa: E402
 from modsys.services.staff import create_staff  # noqa: E402
 from tests.support import discord_interactions as d  # noqa: E402
 

@@ -3,7 +3,7 @@
     python bench/escalation.py [--appeals 10000] [--batch 1000] [--loop 500] [--pg URL] [--no-pg]
 
 For each database: N appeals past their review SLA are bulk-inserted, then the
-scheduler's job (`modsys.jobs.escalate_overdue_appeals`: one UPDATE ... RETURNING
+scheduler's job (`modsys.runtime.jobs.escalate_overdue_appeals`: one UPDATE ... RETURNING
 per batch, chained audit events and leadership notifications in bulk) escalates
 them all. Reported: the job's wall time, a second (no-op) run, and the audit
 chain check afterwards. `--loop N` also times the per-appeal service path
@@ -29,13 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from modsys import audit, jobs  # noqa: E402
-from modsys.actors import SCHEDULER  # noqa: E402
+from modsys import audit  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
-from modsys.config import DEFAULT_POLICY  # noqa: E402
-from modsys.db import make_engine, write_transaction  # noqa: E402
-from modsys.migrate import upgrade_engine  # noqa: E402
-from modsys.models import Appeal  # noqa: E402
+from modsys.domain.actors import SCHEDULER  # noqa: E402
+from modsys.domain.models import Appeal  # noqa: E402
+from modsys.infra.config import DEFAULT_POLICY  # noqa: E402
+from modsys.infra.db import make_engine, write_transaction  # noqa: E402
+from modsys.infra.migrate import upgrade_engine  # noqa: E402
+from modsys.runtime import jobs
 from modsys.services.appeals import mark_escalated  # noqa: E402
 from modsys.uow import open_unit  # noqa: E402
 from tests.support.bulk import insert_appeals  # noqa: E402

@@ -28,9 +28,9 @@ from common import BENCH_DB, libpq_url, machine_facts  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from modsys.community import default_community  # noqa: E402
-from modsys.config import DEFAULT_POLICY  # noqa: E402
-from modsys.db import make_engine  # noqa: E402
-from modsys.export.dsa import StatementStream  # noqa: E402
+from modsys.infra.config import DEFAULT_POLICY  # noqa: E402
+from modsys.infra.db import make_engine  # noqa: E402
+from modsys.reads.export.dsa import StatementStream  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ The shape, so the queries meet what a real server would give them:
 
 Statements of reasons: one per action that tells the member (not notes), made
 from the action rows by one INSERT ... SELECT, with the DSA fields the kind
-registry gives (modsys.kinds); `modsys export statements` reads them.
+registry gives (modsys.domain.kinds); `modsys export statements` reads them.
 
 Not generated (no benchmarked query reads them): evidence, flag reports (one row per reporter; `flag.reporter_count` is set),
 appeal messages, replacement actions of "modified" decisions.
@@ -45,19 +45,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DB, drop_database, ensure_database, libpq_url, machine_facts  # noqa: E402
-
 import click  # noqa: E402
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from common import BENCH_DB, drop_database, ensure_database, libpq_url, machine_facts  # noqa: E402
 from sqlmodel import Session, SQLModel  # noqa: E402
 
 from modsys import audit  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
-from modsys.config import DEFAULT_POLICY  # noqa: E402
-from modsys.db import make_engine  # noqa: E402
-from modsys.migrate import upgrade_engine  # noqa: E402
-from modsys.policy import load_policy  # noqa: E402
+from modsys.domain.policy import load_policy  # noqa: E402
+from modsys.infra.config import DEFAULT_POLICY  # noqa: E402
+from modsys.infra.db import make_engine  # noqa: E402
+from modsys.infra.migrate import upgrade_engine  # noqa: E402
 
 DAY = 86400.0
 RULES = ["respectful", "illegal", "leaks", "spam", "instructions"]
@@ -84,10 +83,10 @@ def _case(column: str, by_kind: dict[str, str | None]) -> str:
 
 
 def _statements_sql() -> str:
-    """Statements of reasons as modsys.reasons.build_statement writes them (the DSA
+    """Statements of reasons as modsys.domain.reasons.build_statement writes them (the DSA
     fields from the kind registry; the texts short)."""
-    from modsys.kinds import KINDS
-    from modsys.reasons import measure
+    from modsys.domain.kinds import KINDS
+    from modsys.domain.reasons import measure
 
     told = [k for k, v in KINDS.items() if v.tells_member]
     timed = {k: KINDS[k].decision_account for k in told}

@@ -54,19 +54,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DB, ROOT, machine_facts, summary_ms  # noqa: E402
-
 import sqlalchemy as sa  # noqa: E402
+from common import BENCH_DB, ROOT, machine_facts, summary_ms  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from modsys.actors import CLI  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
-from modsys.config import DEFAULT_POLICY  # noqa: E402
-from modsys.db import make_engine  # noqa: E402
-from modsys.migrate import upgrade_engine  # noqa: E402
-from modsys.models import StaffUser  # noqa: E402
-from modsys.policy import load_policy  # noqa: E402
-from modsys.portal_links import make_token  # noqa: E402
+from modsys.domain.actors import CLI  # noqa: E402
+from modsys.domain.models import StaffUser  # noqa: E402
+from modsys.domain.policy import load_policy  # noqa: E402
+from modsys.infra.config import DEFAULT_POLICY  # noqa: E402
+from modsys.infra.db import make_engine  # noqa: E402
+from modsys.infra.migrate import upgrade_engine  # noqa: E402
+from modsys.infra.portal_links import make_token  # noqa: E402
 from modsys.services.staff import create_staff  # noqa: E402
 
 USER_AGENT = "modsys-bench/1"

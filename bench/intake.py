@@ -51,12 +51,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, drop_database, ensure_database, machine_facts, percentile, summary_ms  # noqa: E402
-
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    drop_database,
+    ensure_database,
+    machine_facts,
+    percentile,
+    summary_ms,
+)
 
-from modsys.config import DEFAULT_POLICY  # noqa: E402
+from modsys.infra.config import DEFAULT_POLICY  # noqa: E402
 from modsys.toxicity.model_store import locate  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/modsys_intake"
@@ -379,7 +385,7 @@ def run_pg(args, model_dir: Path, tmp: Path) -> None:
 def run_sqlite(args, model_dir: Path, tmp: Path) -> None:
     port = _port()
     base = f"http://127.0.0.1:{port}"
-    db = tmp / "modsys.db"
+    db = tmp / "modsys.infra.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "MODSYS_POLICY": str(DEFAULT_POLICY),
            "MODSYS_MODEL_DIR": str(model_dir), "SECRET_KEY": secrets.token_urlsafe(48), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "MODSYS_LOG_FORMAT": "text", "MODSYS_TOXICITY_BACKEND": args.backend,

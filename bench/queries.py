@@ -4,19 +4,19 @@
     python bench/queries.py [--url URL] [--iterations 200] [--plans] [--indexes]
                             [--sweep 10000] [--only NAME ...]
 
-Each query is the real function from `modsys.queries` (or, for the
-transparency report, `modsys.export.transparency`), called N times, each time in
+Each query is the real function from `modsys.reads.queries` (or, for the
+transparency report, `modsys.reads.export.transparency`), called N times, each time in
 a fresh Session as a web request would, and timed end to end: SQL, network
 (loopback) and ORM object building. Reported: p50/p95/max in ms, rows.
 `--plans` prints `EXPLAIN (ANALYZE, BUFFERS)` of every SQL statement each one
 sends and names any sequential scan of a large table. `--indexes` creates the
 candidate indexes (CANDIDATE_INDEXES below) that the schema lacks, by plain
-SQL, so an index can be measured before it goes into modsys/models.py, and
+SQL, so an index can be measured before it goes into modsys/domain/models.py, and
 drops again only those it created (`--keep-indexes` keeps them).
 
 The sweep: `--sweep N` inserts N appeals past their review SLA (each on an
 action that had none), measures the moderators' queue with that backlog, then
-times `modsys.jobs.escalate_overdue_appeals` escalating them all; afterwards
+times `modsys.runtime.jobs.escalate_overdue_appeals` escalating them all; afterwards
 the N appeals and their notifications are deleted again so the dataset is
 unchanged, except the audit events, which are append-only and stay.
 """
@@ -38,19 +38,25 @@ from common import BENCH_DB, machine_facts, summary_ms  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from modsys import clock, jobs, listing, queries, search  # noqa: E402
 from modsys.community import default_community  # noqa: E402
-from modsys.db import make_engine  # noqa: E402
-from modsys.export import rollups  # noqa: E402
-from modsys.export.transparency import months_back, recount_report, transparency_report  # noqa: E402
-from modsys.models import Member, StaffUser  # noqa: E402
+from modsys.domain import clock  # noqa: E402
+from modsys.domain.models import Member, StaffUser  # noqa: E402
+from modsys.infra.db import make_engine  # noqa: E402
+from modsys.reads import listing, queries, search
+from modsys.reads.export import rollups  # noqa: E402
+from modsys.reads.export.transparency import (  # noqa: E402
+    months_back,
+    recount_report,
+    transparency_report,
+)
+from modsys.runtime import jobs
 
 LARGE_TABLES = {"member", "action", "flag", "appeal", "toxicityscore", "auditevent", "outboxmessage", "flagreport",
                 "evidence", "statementofreasons"}
 
 # Indexes to try, by plain SQL (--indexes). The ones the first measurements asked
 # for (ix_action_community_created, ix_flag_queue in the queue's order,
-# ix_flag_community_channel, ix_appeal_review_queue) are in modsys/models.py
+# ix_flag_community_channel, ix_appeal_review_queue) are in modsys/domain/models.py
 # now; see bench/RESULTS.md. What is left is a candidate for the transparency
 # report, which reads appeals by decision date.
 CANDIDATE_INDEXES: dict[str, str] = {
@@ -282,14 +288,14 @@ def main() -> None:
         "recent_actions (dashboard home)": (lambda s: queries.recent_actions(s, community_id), 50),
         "pending_cosign (dashboard home)": (lambda s: queries.pending_cosign(s, community_id), 50),
         "counts (dashboard + transparency)": (lambda s: queries.counts(s, community_id), None),
-        # The public /transparency page reads the rollups (modsys/export/rollups.py); the
+        # The public /transparency page reads the rollups (modsys/reads/export/rollups.py); the
         # full recount of 12 months is what it cost before, and what the rollups must equal.
         "transparency_report from rollups (/transparency)": (lambda s: transparency_report(s, community_id), 100),
         "recount_report, 12 months (the full recount)": (lambda s: recount_report(s, community_id), None),
         "recount of the current month (refresh's work per changed month)": (
             lambda s: rollups.count(s, community_id, [this_month], month_start, clock.now(), clock.now()), None),
     }
-    # The header's search box (modsys/search.py): numbers, names, and words from the
+    # The header's search box (modsys/reads/search.py): numbers, names, and words from the
     # generator's vocabulary: a common one (in ~1 in 6 public reasons), two together,
     # and one nobody wrote (the GIN index must answer "nothing" without a scan).
     for label, q in (("a Discord id", typical.platform_user_id), ("#case number", f"#{sizes['action'] // 2}"),

@@ -2,7 +2,7 @@
 
     python bench/raids.py [--accounts 1000]
 
-On a SQLite file: the alert is raised with N accounts, `modsys.raids.respond`
+On a SQLite file: the alert is raised with N accounts, `modsys.adapters.discord.gateway.raids.respond`
 records the decision (the web request's share), and `deliver_raid_responses`
 (which files one appealable ban case per account, 100 per transaction) runs until done against a fake Discord that enforces
 the documented global limit (50 requests per second, topics/rate-limits.mdx)
@@ -27,13 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine_facts  # noqa: E402
-from modsys import clock  # noqa: E402
-from modsys.actors import CLI, Actor  # noqa: E402
+from modsys.adapters.discord.gateway.raids import deliver, raise_alert, respond  # noqa: E402
 from modsys.community import ensure_community  # noqa: E402
-from modsys.config import DEFAULT_POLICY, load_settings  # noqa: E402
-from modsys.db import make_engine, new_session  # noqa: E402
-from modsys.migrate import upgrade_engine  # noqa: E402
-from modsys.raids import deliver, raise_alert, respond  # noqa: E402
+from modsys.domain import clock  # noqa: E402
+from modsys.domain.actors import CLI, Actor  # noqa: E402
+from modsys.infra.config import DEFAULT_POLICY, load_settings  # noqa: E402
+from modsys.infra.db import make_engine, new_session  # noqa: E402
+from modsys.infra.migrate import upgrade_engine  # noqa: E402
 from modsys.services.staff import create_staff  # noqa: E402
 from tests.support.discord_server import FakeDiscord  # noqa: E402
 
@@ -48,7 +48,7 @@ def main() -> None:
     print(machine_facts())
     with tempfile.TemporaryDirectory() as tmp, FakeDiscord() as fake:
         fake.add_guild(GUILD)
-        # The services read whether a bot is configured from the environment (modsys.discord.target).
+        # The services read whether a bot is configured from the environment (modsys.adapters.discord.target).
         os.environ.update({"MODSYS_DISCORD_BOT_TOKEN": fake.bot_token, "MODSYS_DISCORD_API_URL": fake.api_url,
                            "no_proxy": "127.0.0.1"})
         fake.global_limit, fake.bucket_limit = 50, (25, 1.0)

@@ -378,13 +378,14 @@ def measure_worker(model_dir: Path, n: int, threads: int) -> None:
     import sqlalchemy as sa
     import yaml
 
-    from modsys import clock, migrate
     from modsys.community import ensure_community
-    from modsys.config import DEFAULT_POLICY, load_settings
-    from modsys.db import make_engine, new_session
-    from modsys.models import Flag, ToxicityScore
-    from modsys.policy import load_policy
-    from modsys.scoring import ScoringPlan, run_worker, scorers_for
+    from modsys.domain import clock
+    from modsys.domain.models import Flag, ToxicityScore
+    from modsys.domain.policy import load_policy
+    from modsys.infra import migrate
+    from modsys.infra.config import DEFAULT_POLICY, load_settings
+    from modsys.infra.db import make_engine, new_session
+    from modsys.runtime.scoring import ScoringPlan, run_worker, scorers_for
     from modsys.services.members import get_or_create_member
     from modsys.toxicity.language import detector
 

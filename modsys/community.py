@@ -7,10 +7,10 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from modsys import clock
-from modsys.errors import NotFound, ValidationFailed
-from modsys.models import Community, PolicyVersion
-from modsys.policy import Policy, load_policy
+from modsys.domain import clock
+from modsys.domain.errors import NotFound, ValidationFailed
+from modsys.domain.models import Community, PolicyVersion
+from modsys.domain.policy import Policy, load_policy
 
 DEFAULT_SLUG = "default"
 

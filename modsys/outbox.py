@@ -1,5 +1,5 @@
 """Writing notifications. They are rows in the same transaction as the change
-they report; the scheduler delivers them later (see `modsys.jobs`)."""
+they report; the scheduler delivers them later (see `modsys.runtime.jobs`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from modsys import clock
-from modsys.models import OutboxMessage
+from modsys.domain import clock
+from modsys.domain.models import OutboxMessage
 
 
 def enqueue(

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from modsys.errors import PermissionDenied
-from modsys.models import Action, Appeal, Evidence, Role, StaffUser
+from modsys.domain.errors import PermissionDenied
+from modsys.domain.models import Action, Appeal, Evidence, Role, StaffUser
 
 
 class Cap(StrEnum):

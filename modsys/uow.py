@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 from sqlmodel import Session, SQLModel, select
 
 from modsys import audit, permissions
-from modsys.actors import Actor
-from modsys.errors import NotFound, PermissionDenied
-from modsys.models import (
+from modsys.domain.actors import Actor
+from modsys.domain.errors import NotFound, PermissionDenied
+from modsys.domain.models import (
     Action,
     ApiKey,
     Appeal,
@@ -156,7 +156,7 @@ class UnitOfWork:
 
     def emit(self, event: Any, *, dedupe_key: str | None = None) -> None:
         """A domain event for the outbox (rendered at delivery, modsys.notify)."""
-        from modsys import events
+        from modsys.domain import events
 
         events.record(self.session, self.scope, event, dedupe_key=dedupe_key)
 

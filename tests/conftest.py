@@ -16,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
-from modsys import clock as clock_mod
-from modsys import migrate
-from modsys.actors import CLI, Actor
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY, bind_settings, load_settings
-from modsys.db import make_engine, new_session
-from modsys.models import AuditHead, Community, Member
+from modsys.domain import clock as clock_mod
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.models import AuditHead, Community, Member
+from modsys.infra import migrate
+from modsys.infra.config import DEFAULT_POLICY, bind_settings, load_settings
+from modsys.infra.db import make_engine, new_session
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff
 
@@ -103,7 +103,7 @@ def pg_engine(pg_schema_url: tuple[str, dict]) -> Iterator[sa.Engine]:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database migrated to head once per run; each test gets a copy."""
-    path = tmp_path_factory.mktemp("template") / "modsys.db"
+    path = tmp_path_factory.mktemp("template") / "modsys.infra.db"
     migrate.upgrade(f"sqlite:///{path}")
     return path
 
@@ -133,7 +133,7 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
     # Tests are the entry point here: the settings are built when asked, from the
     # environment the test set up (monkeypatched variables included).
     if backend == "sqlite":
-        eng = migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "modsys.db")
+        eng = migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "modsys.infra.db")
         bind_settings(eng, load_settings)
         yield eng
         eng.dispose()
@@ -148,7 +148,7 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 def db_url(backend: str, engine: sa.Engine, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A URL other processes (CLI, servers) can open to reach the same database."""
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'modsys.db'}"
+        return f"sqlite:///{tmp_path / 'modsys.infra.db'}"
     _, connect_args = request.getfixturevalue("pg_schema_url")
     return schema_url(connect_args["options"].split("=", 1)[1])
 
@@ -230,7 +230,7 @@ DAY = timedelta(days=1)
 
 @pytest.fixture
 def web_settings(db_url: str, tmp_path: Path):
-    from modsys.config import load_settings
+    from modsys.infra.config import load_settings
 
     # The checkpoint log lives outside the database: each test gets its own, never the checkout's instance/.
     return load_settings({"DATABASE_URL": db_url, "SECRET_KEY": "test-secret-key-not-for-production",

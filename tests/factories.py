@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from modsys.actors import CLI, Actor
-from modsys.models import Action, ApiKey, Appeal, Member
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.models import Action, ApiKey, Appeal, Member
 from modsys.services.actions import NewAction, file_action
 from modsys.services.appeals import submit_appeal
 from modsys.services.evidence import EvidenceInput

@@ -12,8 +12,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from modsys import audit
-from modsys.config import Settings, bind_settings, check_production, load_settings
-from modsys.db import make_engine
+from modsys.infra.config import Settings, bind_settings, check_production, load_settings
+from modsys.infra.db import make_engine
 from web import context
 from web.extensions import csrf, limiter, login_manager
 from web.security import add_headers, register_error_handlers, secret_key_for
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     check_production(settings)  # refuse unsafe production settings before touching anything
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
     engine = engine or make_engine(settings.database_url)
-    bind_settings(engine, settings)  # the services read this same object (modsys.config.settings_of)
+    bind_settings(engine, settings)  # the services read this same object (modsys.infra.config.settings_of)
     secret = secret_key_for(settings.secret_key, Path(app.instance_path))
     https = settings.base_url.startswith("https://")
     app.config.update(

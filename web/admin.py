@@ -12,17 +12,19 @@ from flask import (
     url_for,
 )
 
-from modsys import delivery, listing, permissions, queries
-from modsys.calibration import by_language, evaluation
-from modsys.discord import drift, enforcement
-from modsys.discord import overview as discord_overview
-from modsys.models import Role
+from modsys import permissions
+from modsys.adapters.discord import drift, enforcement
+from modsys.adapters.discord import overview as discord_overview
+from modsys.adapters.discord.webhooks import list_webhooks
+from modsys.domain.models import Role
+from modsys.domain.policy import policy_problem
 from modsys.permissions import Cap
-from modsys.policy import policy_problem
-from modsys.reporter_names import name_reporters
+from modsys.reads import listing, queries
+from modsys.reads.calibration import by_language, evaluation
+from modsys.reads.reporter_names import name_reporters
+from modsys.runtime import delivery
 from modsys.services import api_keys, reporting
 from modsys.services import staff as staff_svc
-from modsys.webhooks import list_webhooks
 from web.context import actor, db, scoped, staff, state
 from web.forms import int_field
 from web.security import roles_required

@@ -23,10 +23,10 @@ from flask_limiter.util import get_remote_address
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 
+from modsys.adapters.discord import enforcement
 from modsys.community import policy_for
-from modsys.discord import enforcement
-from modsys.errors import DomainError
-from modsys.models import ApiKey, Member
+from modsys.domain.errors import DomainError
+from modsys.domain.models import ApiKey, Member
 from modsys.services import api_keys, reporting
 from modsys.services import flags as flag_svc
 from modsys.services.api_keys import ActionView, AppealView, Scope

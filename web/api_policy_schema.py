@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import copy
 
-from modsys import kinds
-from modsys.policy import Policy, format_duration
+from modsys.domain import kinds
+from modsys.domain.policy import Policy, format_duration
 from modsys.services import actions as action_rules
 from web.api_schemas import at_least
 
-_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))  # modsys.policy.parse_duration's
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))  # modsys.domain.policy.parse_duration's
 
 
 def _same_length(lo: str, hi: str) -> str:

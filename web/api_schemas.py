@@ -23,8 +23,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from modsys.models import AppealOutcome, AppealStatus, FlagStatus, Visibility
-from modsys.policy import SanctionKind, parse_duration
+from modsys.domain.models import AppealOutcome, AppealStatus, FlagStatus, Visibility
+from modsys.domain.policy import SanctionKind, parse_duration
 from modsys.services.flags import MAX_MESSAGE_CHARS
 from modsys.services.members import DISCORD_ID
 

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
-from modsys import clock
-from modsys.errors import DomainError, ValidationFailed
-from modsys.models import StaffUser
+from modsys.domain import clock
+from modsys.domain.errors import DomainError, ValidationFailed
+from modsys.domain.models import StaffUser
 from modsys.services import two_factor
 from modsys.services.staff import (
     MIN_PASSWORD,

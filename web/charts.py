@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modsys.export.transparency import Section, Series
+from modsys.reads.export.transparency import Section, Series
 
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 8, 12, 28

@@ -12,11 +12,12 @@ from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from modsys import clock, kinds, permissions
-from modsys.actors import Actor
-from modsys.config import Settings
-from modsys.db import new_session
-from modsys.models import Community, StaffUser
+from modsys import permissions
+from modsys.domain import clock, kinds
+from modsys.domain.actors import Actor
+from modsys.domain.models import Community, StaffUser
+from modsys.infra.config import Settings
+from modsys.infra.db import new_session
 from modsys.services._base import reading
 from modsys.uow import UnitOfWork
 
@@ -104,7 +105,7 @@ def nl2br(text: str) -> Markup:
 def model_banner() -> str | None:
     """The dashboard's banner when flags can't be scored (staff pages only)."""
     from modsys.community import policy_for
-    from modsys.scoring import model_problem
+    from modsys.runtime.scoring import model_problem
 
     if not current_user.is_authenticated:
         return None

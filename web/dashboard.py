@@ -19,14 +19,24 @@ from flask import (
     url_for,
 )
 
-from modsys import listing, permissions, portal_links, queries, query_args
-from modsys.discord import cases as discord_cases
-from modsys.discord import enforcement
-from modsys.discord import overview as discord_overview
-from modsys.errors import DomainError
-from modsys.models import Action, Appeal, ClaimSubject, Evidence, Flag, Member, Role
+from modsys import permissions
+from modsys.adapters.discord import cases as discord_cases
+from modsys.adapters.discord import enforcement
+from modsys.adapters.discord import overview as discord_overview
+from modsys.domain.errors import DomainError
+from modsys.domain.models import (
+    Action,
+    Appeal,
+    ClaimSubject,
+    Evidence,
+    Flag,
+    Member,
+    Role,
+)
+from modsys.infra import portal_links
 from modsys.permissions import Cap
-from modsys.reporter_names import name_reporters
+from modsys.reads import listing, queries, query_args
+from modsys.reads.reporter_names import name_reporters
 from modsys.services import actions as action_svc
 from modsys.services import appeals as appeal_svc
 from modsys.services import flags as flag_svc

@@ -1,8 +1,8 @@
 """Discord's front door: the interactions endpoint, Sign in with Discord for
 members ("My cases") and staff (link an account; optional sign-in).
 
-Thin like the rest of web/: verify, parse, call `modsys.discord` and the
-services, render. Configuration in `modsys.config` (MODSYS_DISCORD_*); with
+Thin like the rest of web/: verify, parse, call `modsys.adapters.discord` and the
+services, render. Configuration in `modsys.infra.config` (MODSYS_DISCORD_*); with
 none of it set these routes answer 404 and modsys behaves as before.
 """
 
@@ -28,22 +28,23 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from modsys import browser_grants as grants
-from modsys import clock, member_cases, query_args
+from modsys.adapters.discord import front_door, interaction_log, oauth
+from modsys.adapters.discord import interactions as ix
 from modsys.community import DEFAULT_SLUG, default_community
-from modsys.discord import front_door, interaction_log, oauth
-from modsys.discord import interactions as ix
-from modsys.errors import ValidationFailed
+from modsys.domain import clock
+from modsys.domain.errors import ValidationFailed
+from modsys.infra import browser_grants as grants
+from modsys.reads import member_cases, query_args
 from modsys.services import discord_front_door as svc
-from modsys.services import two_factor
 from modsys.services import staff as staff_svc
+from modsys.services import two_factor
 from web.auth import first_factor_passed
 from web.context import actor, db, staff, state
 from web.extensions import csrf, limiter
 from web.security import CSP
 
 bp = Blueprint("discord", __name__)
-log = logging.getLogger("modsys.discord")
+log = logging.getLogger("modsys.adapters.discord")
 
 MEMBER_SESSION = "discord_member"
 PENDING = "discord_oauth"

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from flask import Request
 
-from modsys import query_args
-from modsys.errors import ValidationFailed
-from modsys.policy import parse_duration
+from modsys.domain.errors import ValidationFailed
+from modsys.domain.policy import parse_duration
+from modsys.reads import query_args
 from modsys.services.evidence import EvidenceInput
 
 _TEXT_ROW = re.compile(r"^ev_content_(\d{1,3})$")

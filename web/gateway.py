@@ -8,14 +8,14 @@ from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from modsys import modmail, permissions, raids
-from modsys.crypto import cipher_for
-from modsys.errors import ValidationFailed
-from modsys.gateway import message_log
-from modsys.models import LoggedMessage, Member, ModmailThread, RaidIncident
+from modsys import permissions
+from modsys.adapters.discord.gateway import message_log, modmail, raids
+from modsys.domain.errors import ValidationFailed
+from modsys.domain.models import LoggedMessage, Member, ModmailThread, RaidIncident
+from modsys.infra.crypto import cipher_for
 from modsys.permissions import Cap
 from modsys.services.message_log import attach_logged_message
-from web.context import actor, db, scoped, state, staff
+from web.context import actor, db, scoped, staff, state
 from web.security import roles_required
 
 bp = Blueprint("gateway", __name__)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from modsys import permissions, queries
-from modsys.models import Action, Appeal, Member
+from modsys import permissions
+from modsys.domain.models import Action, Appeal, Member
 from modsys.permissions import Cap
+from modsys.reads import queries
 from modsys.services.decisions import final_decision
 from web.context import actor, db, scoped, staff
 from web.dashboard import decision_from_form

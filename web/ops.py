@@ -38,8 +38,10 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.process_collector import PROCESS_COLLECTOR
 from sqlmodel import Session
 
-from modsys import audit, clock, events, ops_stats
-from modsys.models import AppealStatus, Channel, OutboxStatus
+from modsys import audit
+from modsys.domain import clock, events
+from modsys.domain.models import AppealStatus, Channel, OutboxStatus
+from modsys.reads import ops_stats
 from web.context import state
 
 bp = Blueprint("ops", __name__)
@@ -127,7 +129,7 @@ def healthz():
 
 
 def _error_text(e: BaseException) -> str:
-    from modsys.logging_setup import Redactor
+    from modsys.infra.logging_setup import Redactor
 
     detail = str(getattr(e, "orig", None) or e).strip().splitlines()
     return Redactor.from_environ()(f"{type(e).__name__}: {detail[0] if detail else ''}")[:300]
@@ -138,14 +140,14 @@ def _known_revisions() -> tuple[str | None, frozenset[str]]:
     # Parsing the scripts once per process is enough: they ship with the code.
     from alembic.script import ScriptDirectory
 
-    from modsys.migrate import alembic_config
+    from modsys.infra.migrate import alembic_config
 
     scripts = ScriptDirectory.from_config(alembic_config())
     return scripts.get_current_head(), frozenset(s.revision for s in scripts.walk_revisions())
 
 
 def _check_database(engine: sa.Engine) -> dict[str, Any]:
-    from modsys.migrate import current_revision
+    from modsys.infra.migrate import current_revision
 
     started = time.perf_counter()
     try:
@@ -193,7 +195,7 @@ def _check_storage(st: Any) -> dict[str, Any]:
             finally:
                 conn.rollback()
                 if sqlite:
-                    conn.exec_driver_sql("PRAGMA busy_timeout = 30000")  # modsys.db's, for the pool
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 30000")  # modsys.infra.db's, for the pool
                     conn.rollback()
     except Exception as e:
         problem = storage_problem(e)
@@ -212,8 +214,8 @@ def _check_storage(st: Any) -> dict[str, Any]:
 
 def _check_policies(session: Session) -> tuple[dict[str, Any], set[str]]:
     from modsys.community import policy_for
-    from modsys.errors import PolicyError
-    from modsys.policy import policy_problem
+    from modsys.domain.errors import PolicyError
+    from modsys.domain.policy import policy_problem
 
     communities = ops_stats.communities(session)
     if not communities:
@@ -242,7 +244,7 @@ def _check_models(model_dir: Any, models: set[str], required: bool) -> dict[str,
     model (scoring is the worker's job; loading torch into every web worker
     would cost hundreds of MB each), so this reads the manifest only and
     reports a failure this process met while loading, if it ever tried."""
-    from modsys.scoring import model_problem
+    from modsys.runtime.scoring import model_problem
 
     status: dict[str, Any] = {}
     for model in sorted(models):

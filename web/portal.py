@@ -4,7 +4,7 @@ What the member can do with the link: read the statement of reasons and the
 public evidence, file one appeal, follow it (status, SLA, thread), withdraw
 it, and read the reasoned decision. Which case a link opens, its expiry and
 grace, whether an appeal may be filed and which files may be downloaded are
-decided in `modsys.appeal_portal`; this module renders them. The JSON uses
+decided in `modsys.reads.appeal_portal`; this module renders them. The JSON uses
 the API's pydantic serializers (`web.api_schemas`).
 """
 
@@ -27,12 +27,18 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from werkzeug.datastructures import FileStorage
 
-from modsys import appeal_portal as portal
-from modsys.actors import Actor
-from modsys.appeal_portal import AppealView, Case
-from modsys.errors import DomainError
-from modsys.models import Appeal, AppealStatus, Evidence, EvidenceKind, Visibility
-from modsys.policy import format_duration
+from modsys.domain.actors import Actor
+from modsys.domain.errors import DomainError
+from modsys.domain.models import (
+    Appeal,
+    AppealStatus,
+    Evidence,
+    EvidenceKind,
+    Visibility,
+)
+from modsys.domain.policy import format_duration
+from modsys.reads import appeal_portal as portal
+from modsys.reads.appeal_portal import AppealView, Case
 from modsys.services import appeals as appeal_svc
 from modsys.services.evidence import EvidenceInput
 from web import api_schemas as s

@@ -17,17 +17,17 @@ from flask import (
     request,
 )
 
-from modsys import query_args
 from modsys.community import default_community, policy_for
-from modsys.export.csvsafe import write_csv
-from modsys.export.transparency import (
+from modsys.domain.policy import PublicLog
+from modsys.reads import query_args
+from modsys.reads.export.csvsafe import write_csv
+from modsys.reads.export.transparency import (
     DEFINITIONS,
     TransparencyReport,
     public_log,
     transparency_report,
 )
-from modsys.policy import PublicLog
-from modsys.queries import statements as list_statements
+from modsys.reads.queries import statements as list_statements
 from web.charts import bar_chart, format_value, plotted, series_label
 from web.context import db
 

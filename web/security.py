@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from modsys.errors import DomainError
+from modsys.domain.errors import DomainError
 
 HSTS_MAX_AGE = 365 * 24 * 3600  # a year: browsers keep using HTTPS even if someone types http://
 RETRY_AFTER_DB_DOWN = 30  # seconds; a restart or failover of PostgreSQL usually takes less

@@ -10,11 +10,17 @@ from pathlib import Path
 import click
 from werkzeug.serving import make_server
 
-from modsys import demo, migrate
 from modsys.community import ensure_community
-from modsys.config import ConfigError, bind_settings, check_production, load_settings
-from modsys.db import make_engine, new_session
-from modsys.logging_setup import configure_logging
+from modsys.infra import migrate
+from modsys.infra.config import (
+    ConfigError,
+    bind_settings,
+    check_production,
+    load_settings,
+)
+from modsys.infra.db import make_engine, new_session
+from modsys.infra.logging_setup import configure_logging
+from modsys.runtime import demo
 from modsys.services.staff import any_staff
 from web import create_app
 from web.security import secret_key_for
@@ -67,8 +73,8 @@ def start_background_work(engine, settings) -> list:
     their stop functions."""
     import threading
 
-    from modsys.scheduler import start_embedded_scheduler
-    from modsys.scoring import plan_for, start_embedded_worker
+    from modsys.runtime.scheduler import start_embedded_scheduler
+    from modsys.runtime.scoring import plan_for, start_embedded_worker
     from modsys.toxicity.fetch import start_first_start_fetch, terminal_bar
 
     with new_session(engine) as session:
@@ -83,7 +89,9 @@ def start_background_work(engine, settings) -> list:
         if fetching is not None:
             stops.insert(0, fetching)
     if settings.discord_bot_token:  # the gateway too (docs/discord.md); `modsys gateway` runs it alone
-        from modsys.gateway.connection import start_embedded as start_gateway
+        from modsys.adapters.discord.gateway.connection import (
+            start_embedded as start_gateway,
+        )
 
         stops.insert(0, start_gateway(engine, settings))
     return stops

@@ -18,13 +18,15 @@ from flask import (
 from flask_login import current_user
 from markupsafe import Markup
 
-from modsys import listing, permissions, queries, thumbnails
-from modsys import search as search_mod
+from modsys import permissions
+from modsys.adapters import thumbnails
 from modsys.community import policy_for
-from modsys.errors import ValidationFailed
-from modsys.models import ClaimSubject, Evidence
+from modsys.domain.errors import ValidationFailed
+from modsys.domain.models import ClaimSubject, Evidence
+from modsys.domain.policy import format_duration
 from modsys.permissions import Cap
-from modsys.policy import format_duration
+from modsys.reads import listing, queries
+from modsys.reads import search as search_mod
 from modsys.services import claims as claim_svc
 from modsys.services import evidence as evidence_svc
 from modsys.services import two_factor as two_factor_svc

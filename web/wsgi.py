@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import gc
 
-from modsys.config import load_settings
-from modsys.logging_setup import configure_logging
+from modsys.infra.config import load_settings
+from modsys.infra.logging_setup import configure_logging
 from web import create_app
 
 settings = load_settings()  # built once for this process; everything below gets this object
 configure_logging(settings)  # MODSYS_LOG_FORMAT / MODSYS_LOG_LEVEL
-app = create_app(settings)  # refuses unsafe production settings (modsys.config.check_production)
+app = create_app(settings)  # refuses unsafe production settings (modsys.infra.config.check_production)
 
 # Everything imported so far lives as long as the worker: move it out of the
 # cyclic GC's reach, so full collections stay short (bench/RESULTS.md: the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modsys.cli.base import community_of, community_option, fail, main, open_db
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 @main.group()
@@ -20,8 +20,8 @@ def apikey() -> None:
 @community_option
 def apikey_create(name: str, role: str, acts_as: str | None, community_slug: str | None) -> None:
     """Issue a key; prints it once."""
-    from modsys.actors import CLI
-    from modsys.errors import DomainError
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError
     from modsys.services.api_keys import create_api_key
 
     settings = load_settings()
@@ -38,7 +38,7 @@ def apikey_create(name: str, role: str, acts_as: str | None, community_slug: str
 @community_option
 def apikey_list(community_slug: str | None) -> None:
     """List keys (prefix only; the keys themselves are not stored)."""
-    from modsys.actors import CLI
+    from modsys.domain.actors import CLI
     from modsys.services.api_keys import list_api_keys
 
     settings = load_settings()
@@ -54,8 +54,8 @@ def apikey_list(community_slug: str | None) -> None:
 @community_option
 def apikey_revoke(key_id: int, community_slug: str | None) -> None:
     """Revoke a key; it stops working at once."""
-    from modsys.actors import CLI
-    from modsys.errors import DomainError
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError
     from modsys.services.api_keys import revoke_api_key
 
     settings = load_settings()

@@ -13,8 +13,8 @@ def audit() -> None:
 
 
 def audit_key_or_fail(settings) -> str:
-    from modsys.audit_checkpoint import audit_key
-    from modsys.config import ConfigError
+    from modsys.audit.checkpoint import audit_key
+    from modsys.infra.config import ConfigError
 
     try:
         return audit_key(settings)
@@ -27,8 +27,8 @@ def audit_key_or_fail(settings) -> str:
 def audit_checkpoint() -> None:
     """Sign the chain's head with MODSYS_AUDIT_KEY, append the line to
     MODSYS_AUDIT_CHECKPOINTS, post it to the leadership channel(s), print it."""
-    from modsys import audit_checkpoint as cp
-    from modsys.config import load_settings
+    from modsys.audit import checkpoint as cp
+    from modsys.infra.config import load_settings
 
     settings = load_settings()
     audit_key_or_fail(settings)  # refuse before touching the database
@@ -36,8 +36,8 @@ def audit_checkpoint() -> None:
     try:
         click.echo(cp.record(engine, settings).line)
     except cp.ChainBroken as e:
-        from modsys.actors import CLI
-        from modsys.jobs import record_verification
+        from modsys.domain.actors import CLI
+        from modsys.runtime.jobs import record_verification
 
         record_verification(engine, CLI, e.result, 0)
         fail(f"no checkpoint signed: {e} (run `modsys audit verify` and investigate)")
@@ -49,10 +49,10 @@ def audit_verify(line: str | None) -> None:
     """Walk the whole chain and check it against every recorded checkpoint (or
     the one given); exit 1 naming the first broken event. The result is recorded
     where /audit and /admin show it (a failure alerts leadership, as the nightly check does)."""
-    from modsys import audit_checkpoint as cp
-    from modsys.actors import CLI
-    from modsys.config import load_settings
-    from modsys.jobs import record_verification
+    from modsys.audit import checkpoint as cp
+    from modsys.domain.actors import CLI
+    from modsys.infra.config import load_settings
+    from modsys.runtime.jobs import record_verification
 
     settings = load_settings()
     key = audit_key_or_fail(settings)

@@ -7,7 +7,12 @@ import sys
 
 import click
 
-from modsys.config import ConfigError, bind_settings, check_production, load_settings
+from modsys.infra.config import (
+    ConfigError,
+    bind_settings,
+    check_production,
+    load_settings,
+)
 
 
 def open_db(settings=None):
@@ -15,8 +20,8 @@ def open_db(settings=None):
     code's (`modsys init` / `modsys db upgrade` make it so; nothing else does)."""
     from sqlalchemy.exc import OperationalError
 
-    from modsys.db import make_engine, new_session
-    from modsys.migrate import MigrationError, require_head
+    from modsys.infra.db import make_engine, new_session
+    from modsys.infra.migrate import MigrationError, require_head
 
     settings = settings or load_settings()
     try:
@@ -24,7 +29,7 @@ def open_db(settings=None):
     except ConfigError as e:
         fail(str(e))
     engine = make_engine(settings.database_url)
-    bind_settings(engine, settings)  # the services read this same object (modsys.config.settings_of)
+    bind_settings(engine, settings)  # the services read this same object (modsys.infra.config.settings_of)
     try:
         require_head(engine)
     except MigrationError as e:
@@ -44,7 +49,7 @@ def community_of(session, settings, slug: str | None = None):
     """The community a command acts on: `--community SLUG`, else the only one. On a
     database with none yet, the default community is created from MODSYS_POLICY."""
     from modsys.community import choose_community
-    from modsys.errors import DomainError
+    from modsys.domain.errors import DomainError
 
     try:
         return choose_community(session, slug, settings.policy_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from modsys.cli.base import fail, main, open_db
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 @main.group()
@@ -24,8 +24,8 @@ def community() -> None:
 @click.option("--guild-id", help="The Discord server (guild) id it moderates.")
 def community_create(slug: str, name: str, policy_path: Path | None, guild_id: str | None) -> None:
     """Add the community SLUG."""
-    from modsys.actors import CLI
-    from modsys.errors import DomainError, PolicyError
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError, PolicyError
     from modsys.services.communities import create_community
 
     settings = load_settings()
@@ -52,9 +52,9 @@ def community_list() -> None:
 @click.argument("guild_id")
 def community_set_guild(slug: str, guild_id: str) -> None:
     """Bind community SLUG to the Discord server GUILD_ID ("-" unbinds it)."""
-    from modsys.actors import CLI
     from modsys.community import by_slug
-    from modsys.errors import DomainError
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError
     from modsys.services.communities import set_guild
 
     _, session = open_db()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modsys.cli.base import community_of, community_option, fail, main, open_db
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 @main.group()
@@ -17,9 +17,9 @@ def discord() -> None:
 @community_option
 def check(community_slug: str | None) -> None:
     """Verify the token, the server, the bot's permissions and its role position."""
-    from modsys.discord import guild_id_for
-    from modsys.discord.client import DiscordClient
-    from modsys.discord.permissions import check as run_check
+    from modsys.adapters.discord import guild_id_for
+    from modsys.adapters.discord.client import DiscordClient
+    from modsys.adapters.discord.permissions import check as run_check
 
     settings = load_settings()
     if not settings.discord_bot_token:
@@ -45,9 +45,9 @@ def link_staff(username: str, discord_user_id: str) -> None:
     """Link USERNAME to a Discord user id ("-" unlinks): cases they do in Discord are attributed to them."""
     from sqlmodel import select
 
-    from modsys.actors import CLI
-    from modsys.errors import DomainError
-    from modsys.models import StaffUser
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError
+    from modsys.domain.models import StaffUser
     from modsys.services.staff import set_discord_user_id
 
     _, session = open_db()
@@ -65,8 +65,8 @@ def link_staff(username: str, discord_user_id: str) -> None:
 @community_option
 def register_commands(community_slug: str | None) -> None:
     """Register (bulk overwrite) the modsys commands in the community's guild."""
+    from modsys.adapters.discord import commands, guild_id_for
     from modsys.community import policy_for
-    from modsys.discord import commands, guild_id_for
 
     settings = load_settings()
     _, session = open_db(settings)
@@ -95,8 +95,8 @@ def drift_now(community_slug: str | None) -> None:
     """Run the drift check now (every community with a server, or --community SLUG) and list what differs."""
     from sqlmodel import select
 
-    from modsys.discord import drift
-    from modsys.models import Community
+    from modsys.adapters.discord import drift
+    from modsys.domain.models import Community
 
     settings = load_settings()
     if not settings.discord_bot_token:

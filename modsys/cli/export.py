@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from modsys.cli.base import community_of, fail, main, open_db
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 @main.group()
@@ -46,8 +46,8 @@ def export_statements_cmd(slug: str | None, since: date | None, fmt: str, out: P
     dsa-json is the body of its bulk endpoint, {"statements": [...]}, at most 100
     per body; dsa-csv is one row per statement with the same field names. Written as
     they are read (a server-side cursor): memory stays at one batch."""
-    from modsys.export.csvsafe import stream_csv
-    from modsys.export.dsa import (
+    from modsys.reads.export.csvsafe import stream_csv
+    from modsys.reads.export.dsa import (
         BATCH_MAX,
         StatementStream,
         bulk_bodies,

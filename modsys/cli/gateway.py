@@ -8,7 +8,7 @@ import signal
 import click
 
 from modsys.cli.base import fail, main, open_db
-from modsys.config import ConfigError, load_settings
+from modsys.infra.config import ConfigError, load_settings
 
 
 def _shard_ids(value: str | None) -> list[int] | None:
@@ -26,9 +26,9 @@ def _shard_ids(value: str | None) -> list[int] | None:
               help="Shards across all gateway processes (default: Discord's recommendation, GET /gateway/bot).")
 def gateway(shard_ids: str | None, shard_count: int | None) -> None:
     """Connect to Discord's gateway: message log, moderation seen live, catch-up after outages."""
-    from modsys.crypto import cipher_for
-    from modsys.gateway.connection import run
-    from modsys.logging_setup import configure_logging
+    from modsys.adapters.discord.gateway.connection import run
+    from modsys.infra.crypto import cipher_for
+    from modsys.infra.logging_setup import configure_logging
 
     settings = load_settings()
     configure_logging(settings)

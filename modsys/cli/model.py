@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from modsys.cli.base import community_of, community_option, fail, main, open_db
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 def scorer_or_fail(settings, name: str, *backends: str | None):
@@ -21,7 +21,7 @@ def scorer_or_fail(settings, name: str, *backends: str | None):
 
 
 def policy_plan(session, settings):
-    from modsys.scoring import plan_for
+    from modsys.runtime.scoring import plan_for
 
     return plan_for(session, settings, community_of(session, settings).id)
 
@@ -126,7 +126,7 @@ def model_rescore(since, batch: int) -> None:
     """Score flags again after the model or the thresholds changed."""
     from datetime import UTC
 
-    from modsys import scoring
+    from modsys.runtime import scoring
 
     settings = load_settings()
     engine, session = open_db(settings)
@@ -149,9 +149,9 @@ def model_rescore(since, batch: int) -> None:
 def model_evaluate(target_precision: float, compare: bool, by_language: bool, community_slug: str | None) -> None:
     """Precision and recall of the thresholds against decisions (flags and appeals),
     and thresholds that reach a target precision."""
-    from modsys.calibration import by_language as per_language
-    from modsys.calibration import calibrate, evaluation, labelled_examples
     from modsys.community import policy_for
+    from modsys.reads.calibration import by_language as per_language
+    from modsys.reads.calibration import calibrate, evaluation, labelled_examples
 
     settings = load_settings()
     _, session = open_db(settings)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from modsys.cli.base import community_of, community_option, fail, main, open_db
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 @main.group()
@@ -19,7 +19,7 @@ def outbox() -> None:
 @click.option("--dead", is_flag=True, help="Only messages that gave up.")
 @community_option
 def outbox_list(dead: bool, community_slug: str | None) -> None:
-    from modsys import delivery
+    from modsys.runtime import delivery
 
     settings = load_settings()
     _, session = open_db(settings)
@@ -34,11 +34,11 @@ def outbox_list(dead: bool, community_slug: str | None) -> None:
 @community_option
 def outbox_retry(ids: tuple[int, ...], dead: bool, community_slug: str | None) -> None:
     """Queue dead or skipped messages again, by id or --dead (all of them)."""
-    from modsys import delivery
+    from modsys.runtime import delivery
 
     if not ids and not dead:
         fail("name message ids, or use --dead for every dead or skipped message", 2)
-    from modsys.actors import CLI
+    from modsys.domain.actors import CLI
 
     settings = load_settings()
     _, session = open_db(settings)
@@ -57,10 +57,10 @@ def webhook() -> None:
 @community_option
 def webhook_set(channel: str, url: str, community_slug: str | None) -> None:
     """Point CHANNEL (modlog, appeals, leadership, member) at URL; "-" reads it from stdin."""
-    from modsys.actors import CLI
-    from modsys.errors import DomainError
+    from modsys.adapters.discord.webhooks import set_webhook
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError
     from modsys.notify import redact_url
-    from modsys.webhooks import set_webhook
 
     settings = load_settings()
     url = sys.stdin.readline().strip() if url == "-" else url
@@ -76,7 +76,7 @@ def webhook_set(channel: str, url: str, community_slug: str | None) -> None:
 @webhook.command("list")
 @community_option
 def webhook_list(community_slug: str | None) -> None:
-    from modsys.webhooks import list_webhooks
+    from modsys.adapters.discord.webhooks import list_webhooks
 
     settings = load_settings()
     _, session = open_db(settings)

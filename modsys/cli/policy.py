@@ -18,8 +18,8 @@ def policy() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 def policy_check(file: Path) -> None:
     """Validate a policy file: prints its version, or file, field and reason."""
-    from modsys.errors import PolicyError
-    from modsys.policy import load_policy
+    from modsys.domain.errors import PolicyError
+    from modsys.domain.policy import load_policy
 
     try:
         loaded = load_policy(file)

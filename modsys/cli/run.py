@@ -6,7 +6,7 @@ import click
 
 from modsys.cli.base import main, open_db
 from modsys.cli.model import scorer_or_fail
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 @main.command()
@@ -28,8 +28,8 @@ def serve(host: str, port: int) -> None:
 @click.option("--discord-timeout", type=float, help="Seconds to wait for Discord per message (default 10).")
 def scheduler(once: bool, standby_poll: float, batch: int | None, discord_timeout: float | None) -> None:
     """Run the scheduled jobs; one scheduler acts per database, others stand by."""
-    from modsys import scheduler as sched
-    from modsys.logging_setup import configure_logging
+    from modsys.infra.logging_setup import configure_logging
+    from modsys.runtime import scheduler as sched
 
     settings = load_settings()  # the one settings object of this process
     configure_logging(settings)
@@ -55,8 +55,8 @@ def worker(batch: int, once: bool) -> None:
     import signal
     import threading
 
-    from modsys import scoring
-    from modsys.logging_setup import configure_logging
+    from modsys.infra.logging_setup import configure_logging
+    from modsys.runtime import scoring
 
     settings = load_settings()  # the one settings object of this process
     configure_logging(settings)

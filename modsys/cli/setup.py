@@ -7,18 +7,18 @@ import sys
 import click
 
 from modsys.cli.base import community_of, community_option, fail, main, open_db
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 @main.command()
 def init() -> None:
     """Create the schema on DATABASE_URL and load the policy (MODSYS_POLICY)."""
-    from modsys.errors import PolicyError
+    from modsys.domain.errors import PolicyError
 
     settings = load_settings()
     try:
         from modsys.community import ensure_community
-        from modsys.migrate import init_database
+        from modsys.infra.migrate import init_database
 
         init_database(settings.database_url)  # migrates to head (stamps a database built before migrations)
         _, session = open_db(settings)
@@ -36,8 +36,8 @@ def init() -> None:
 @community_option
 def create_user(name: str, role: str, password_stdin: bool, community_slug: str | None) -> None:
     """Create a staff account; prints the generated password once."""
-    from modsys.actors import CLI
-    from modsys.errors import DomainError
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError
     from modsys.services.staff import create_staff, generate_password
 
     settings = load_settings()
@@ -57,7 +57,7 @@ def create_user(name: str, role: str, password_stdin: bool, community_slug: str 
 @community_option
 def demo(community_slug: str | None) -> None:
     """Fill an empty database with a believable demo community."""
-    from modsys import demo as demo_mod
+    from modsys.runtime import demo as demo_mod
 
     settings = load_settings()
     if settings.env == "production":
@@ -85,8 +85,8 @@ def db_upgrade(revision: str) -> None:
     every deploy: one migrator at a time, nothing to do when already there."""
     from sqlalchemy.exc import OperationalError
 
-    from modsys import migrate
-    from modsys.logging_setup import configure_logging
+    from modsys.infra import migrate
+    from modsys.infra.logging_setup import configure_logging
 
     settings = load_settings()
     configure_logging(settings)

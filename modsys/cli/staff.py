@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modsys.cli.base import community_of, community_option, fail, main, open_db
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
 
 
 @main.group()
@@ -18,8 +18,8 @@ def staff() -> None:
 @community_option
 def reset_password(name: str, community_slug: str | None) -> None:
     """Give NAME a generated password (printed once); their sessions end. Audited."""
-    from modsys.actors import CLI
-    from modsys.errors import DomainError
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError
     from modsys.services.staff import find_staff
     from modsys.services.staff import reset_password as reset
 

@@ -16,8 +16,8 @@ def two_factor() -> None:
 @click.argument("username")
 def two_factor_reset(username: str) -> None:
     """Turn two-factor off for USERNAME (lost device, no recovery code) and end their sessions."""
-    from modsys.actors import CLI
-    from modsys.errors import DomainError
+    from modsys.domain.actors import CLI
+    from modsys.domain.errors import DomainError
     from modsys.services.two_factor import reset
 
     _, session = open_db()

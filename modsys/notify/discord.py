@@ -1,7 +1,7 @@
 """Send one message to one Discord webhook and report what happened.
 
 One POST with a finite timeout, `?wait=true` and exactly the payload we validated,
-through modsys.discord.http_session (the User-Agent Discord asks for); every outcome
+through modsys.adapters.discord.http_session (the User-Agent Discord asks for); every outcome
 becomes a `DeliveryResult`, and retry timing belongs to the outbox (`backoff_delay`).
 Webhooks answer rate-limit headers like the rest of the API (rate-limits.mdx):
 a webhook whose bucket is empty (`X-RateLimit-Remaining: 0`) is not posted to
@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from modsys.clock import now
-from modsys.discord import http_session
-from modsys.discord.client import RateLimiter
+from modsys.adapters.discord import http_session
+from modsys.adapters.discord.client import RateLimiter
+from modsys.domain.clock import now
 from modsys.notify.links import allowed_mentions
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
-"""What the sanctioned member reads: one DM per member-facing event (modsys.events.MemberEvent),
-sent by the bot (modsys.delivery). Plain `content`, fitted by construction:
+"""What the sanctioned member reads: one DM per member-facing event (modsys.domain.events.MemberEvent),
+sent by the bot (modsys.runtime.delivery). Plain `content`, fitted by construction:
 
 - Discord's limit is 2,000 characters of content (message.mdx, "Create Message":
   "Message contents (up to 2000 characters)").
@@ -19,10 +19,9 @@ from typing import Any, Callable
 
 from sqlmodel import Session, select
 
-from modsys import clock, events, kinds
 from modsys.community import policy_for
-from modsys.config import Settings
-from modsys.models import (
+from modsys.domain import clock, events, kinds
+from modsys.domain.models import (
     Action,
     Appeal,
     AppealMessage,
@@ -31,11 +30,12 @@ from modsys.models import (
     Member,
     StatementOfReasons,
 )
+from modsys.domain.reasons import duration_of, measure
+from modsys.infra.config import Settings
+from modsys.infra.portal_links import make_token, portal_url
 from modsys.notify.markdown import escape_markdown as md
 from modsys.notify.messages import Skip
 from modsys.notify.text import fit, literal
-from modsys.portal_links import make_token, portal_url
-from modsys.reasons import duration_of, measure
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def appeal_link(action: Action, member: Member, settings: Settings) -> str | Non
 
 def case_link(action: Action, member: Member, settings: Settings) -> str:
     """The member's signed link to their case. It expires with the appeal window;
-    the portal still opens it while there is an appeal to follow (modsys.appeal_portal),
+    the portal still opens it while there is an appeal to follow (modsys.reads.appeal_portal),
     which is what replies and decisions lead to. Raises Skip when it can't be made."""
     if action.appeal_deadline is None:
         raise Skip(f"case #{action.id} has no appeal window, so there is no link to its appeal")

@@ -1,5 +1,5 @@
 """Did the member hear? What the case and appeal pages show of a case's member
-notices (modsys.events.MemberEvent, delivered as DMs by modsys.delivery):
+notices (modsys.domain.events.MemberEvent, delivered as DMs by modsys.runtime.delivery):
 delivered, still being tried, or "member not notified: <why>" with the link
 to send by hand. A read model: no writes."""
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from modsys import events
-from modsys.config import Settings
-from modsys.models import Action, Member, OutboxMessage, OutboxStatus
+from modsys.domain import events
+from modsys.domain.models import Action, Member, OutboxMessage, OutboxStatus
+from modsys.infra.config import Settings
 from modsys.notify.member_dm import case_link
 from modsys.notify.messages import Skip
 

@@ -1,4 +1,4 @@
-"""What each staff notification says: one function per event (modsys.events), run
+"""What each staff notification says: one function per event (modsys.domain.events), run
 when the outbox delivers it (the member's DMs are in modsys.notify.member_dm). Each reads the rows as they are then and returns
 an embed spec; `build_message` applies Discord's limits and empty
 `allowed_mentions`. Changing what a notification says is an edit here.
@@ -10,10 +10,9 @@ from typing import Any, Callable
 
 from sqlmodel import Session, select
 
-from modsys import clock, events
 from modsys.community import policy_for
-from modsys.config import Settings
-from modsys.models import (
+from modsys.domain import clock, events
+from modsys.domain.models import (
     Action,
     Appeal,
     AppealMessage,
@@ -23,11 +22,19 @@ from modsys.models import (
     OutboxMessage,
     StaffUser,
 )
+from modsys.domain.policy import format_duration
+from modsys.domain.reasons import duration_of, measure
+from modsys.infra.config import Settings
 from modsys.notify.embeds import build_message
-from modsys.notify.links import appeal_path, case_path, decision_path, flag_path, ping_role, with_url
+from modsys.notify.links import (
+    appeal_path,
+    case_path,
+    decision_path,
+    flag_path,
+    ping_role,
+    with_url,
+)
 from modsys.notify.markdown import escape_markdown as md
-from modsys.policy import format_duration
-from modsys.reasons import duration_of, measure
 
 
 class Skip(Exception):
@@ -126,7 +133,9 @@ def _expired(session: Session, e: events.ActionExpired, _: Settings) -> Spec:
 
 @renders(events.ActionRecordedFromDiscord)
 def _recorded(session: Session, e: events.ActionRecordedFromDiscord, _: Settings) -> Spec:
-    from modsys.discord import cases  # the Discord side of the record (imports the services)
+    from modsys.adapters.discord import (
+        cases,  # the Discord side of the record (imports the services)
+    )
 
     action = _row(session, Action, e.action_id, "action")
     member = _row(session, Member, action.member_id, "member")
@@ -242,12 +251,12 @@ def _audit_broken(session: Session, e: events.AuditChainBroken, _: Settings) -> 
             "color": 0xD0021B}
 
 
-# --- raids (modsys.raids) -----------------------------------------------------------
+# --- raids (modsys.adapters.discord.gateway.raids) -----------------------------------------------------------
 
 
 @renders(events.RaidDetected)
 def _raid(session: Session, e: events.RaidDetected, _: Settings) -> Spec:
-    from modsys.models import RaidAccount, RaidIncident
+    from modsys.domain.models import RaidAccount, RaidIncident
 
     incident = _row(session, RaidIncident, e.incident_id, "raid incident")
     accounts = list(session.exec(select(RaidAccount).where(RaidAccount.incident_id == incident.id)

@@ -9,9 +9,9 @@ from typing import Any, Callable, TypeVar
 
 from sqlmodel import Session
 
-from modsys.actors import Actor
-from modsys.db import write_transaction
-from modsys.errors import ValidationFailed
+from modsys.domain.actors import Actor
+from modsys.domain.errors import ValidationFailed
+from modsys.infra.db import write_transaction
 from modsys.uow import UnitOfWork, open_unit
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from modsys import clock, events, kinds, permissions
-from modsys.actors import Actor
+from modsys import permissions
+from modsys.adapters.discord import enforcement
 from modsys.community import remember_policy_version
-from modsys.db import write_transaction
-from modsys.discord import enforcement
-from modsys.errors import Conflict, PolicyViolation, ValidationFailed
-from modsys.models import (
+from modsys.domain import clock, events, kinds
+from modsys.domain.actors import Actor
+from modsys.domain.errors import Conflict, PolicyViolation, ValidationFailed
+from modsys.domain.models import (
     OPEN_APPEAL_STATES,
     Action,
     ActionSource,
@@ -26,8 +26,9 @@ from modsys.models import (
     StatementOfReasons,
     Visibility,
 )
-from modsys.policy import LadderStep, Policy, Rule, format_duration
-from modsys.reasons import build_statement, duration_of, measure
+from modsys.domain.policy import LadderStep, Policy, Rule, format_duration
+from modsys.domain.reasons import build_statement, duration_of, measure
+from modsys.infra.db import write_transaction
 from modsys.services._base import check_message_time, clean_text, service
 from modsys.services.evidence import EvidenceInput, build_evidence
 from modsys.services.members import find_or_add_member

@@ -34,10 +34,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from modsys import clock, permissions, queries
-from modsys.actors import Actor
-from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from modsys.models import (
+from modsys import permissions
+from modsys.domain import clock
+from modsys.domain.actors import Actor
+from modsys.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from modsys.domain.models import (
     Action,
     ApiKey,
     Appeal,
@@ -48,6 +49,7 @@ from modsys.models import (
     StaffUser,
     StatementOfReasons,
 )
+from modsys.reads import queries
 from modsys.services._base import reading, service
 from modsys.services.actions import NewAction, file_action
 from modsys.services.flags import reporter_source

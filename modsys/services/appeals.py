@@ -5,11 +5,17 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from modsys import clock, events, permissions
-from modsys.appeal_flow import next_status
-from modsys.discord import cases as discord_cases
-from modsys.errors import Conflict, PermissionDenied, PolicyViolation, ValidationFailed
-from modsys.models import (
+from modsys import permissions
+from modsys.adapters.discord import cases as discord_cases
+from modsys.domain import clock, events
+from modsys.domain.appeal_flow import next_status
+from modsys.domain.errors import (
+    Conflict,
+    PermissionDenied,
+    PolicyViolation,
+    ValidationFailed,
+)
+from modsys.domain.models import (
     OPEN_APPEAL_STATES,
     Action,
     ActionStatus,
@@ -20,7 +26,7 @@ from modsys.models import (
     StaffUser,
     Visibility,
 )
-from modsys.policy import format_duration
+from modsys.domain.policy import format_duration
 from modsys.services import claims
 from modsys.services._base import clean_text, service
 from modsys.services.evidence import EvidenceInput, build_evidence

@@ -12,11 +12,12 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from modsys import audit, clock, permissions
-from modsys.actors import Actor
+from modsys import audit, permissions
 from modsys.community import policy_for
-from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from modsys.models import (
+from modsys.domain import clock
+from modsys.domain.actors import Actor
+from modsys.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from modsys.domain.models import (
     OPEN_APPEAL_STATES,
     Action,
     Appeal,

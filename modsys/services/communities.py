@@ -9,11 +9,11 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from modsys import clock
 from modsys.community import remember_policy_version
-from modsys.errors import Conflict, PermissionDenied, ValidationFailed
-from modsys.models import Community
-from modsys.policy import load_policy
+from modsys.domain import clock
+from modsys.domain.errors import Conflict, PermissionDenied, ValidationFailed
+from modsys.domain.models import Community
+from modsys.domain.policy import load_policy
 from modsys.services._base import clean_text, service
 from modsys.uow import UnitOfWork
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from modsys import clock, events, kinds, permissions
-from modsys.appeal_flow import next_status
-from modsys.discord import enforcement
-from modsys.errors import PolicyViolation, ValidationFailed
-from modsys.models import Action, ActionSource, ActionStatus, Appeal, AppealOutcome
-from modsys.reasons import build_statement, duration_of, measure
+from modsys import permissions
+from modsys.adapters.discord import enforcement
+from modsys.domain import clock, events, kinds
+from modsys.domain.appeal_flow import next_status
+from modsys.domain.errors import PolicyViolation, ValidationFailed
+from modsys.domain.models import (
+    Action,
+    ActionSource,
+    ActionStatus,
+    Appeal,
+    AppealOutcome,
+)
+from modsys.domain.reasons import build_statement, duration_of, measure
 from modsys.services._base import clean_text, service
 from modsys.services.actions import check_sanction, lift_sanction
 from modsys.services.statements import publish_statement

@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlmodel import Session, delete, select
 
-from modsys import clock, kinds, permissions
-from modsys.actors import Actor
+from modsys import permissions
 from modsys.community import policy_for
-from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from modsys.models import (
+from modsys.domain import clock, kinds
+from modsys.domain.actors import Actor
+from modsys.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from modsys.domain.models import (
     Action,
     ActionStatus,
     DiscordDraft,

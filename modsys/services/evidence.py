@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from modsys import clock, permissions
-from modsys.errors import Conflict, ValidationFailed
-from modsys.models import (
+from modsys import permissions
+from modsys.domain import clock
+from modsys.domain.errors import Conflict, ValidationFailed
+from modsys.domain.models import (
     OPEN_APPEAL_STATES,
     Action,
     Appeal,
@@ -21,7 +22,7 @@ from modsys.models import (
     EvidenceKind,
     Visibility,
 )
-from modsys.policy import Policy
+from modsys.domain.policy import Policy
 from modsys.services._base import service
 from modsys.uow import UnitOfWork
 
@@ -126,7 +127,7 @@ def add_evidence(uow: UnitOfWork, action_id: int, item: EvidenceInput) -> Eviden
     uow.record("evidence.added", evidence,
                {"action_id": action.id, "kind": evidence.kind, "visibility": evidence.visibility, "sha256": evidence.sha256})
     if evidence.kind == EvidenceKind.link:  # a Discord attachment or message: keep the files before links expire
-        from modsys import vault
+        from modsys.adapters.discord import vault
 
         if vault.wanted(evidence.content):
             vault.queue(uow.session, uow.scope, evidence.content, action_id=action.id, visibility=evidence.visibility)

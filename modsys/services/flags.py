@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from modsys import clock, events, permissions
-from modsys.actors import Actor
-from modsys.errors import Conflict, PermissionDenied, ValidationFailed
-from modsys.models import (
+from modsys import permissions
+from modsys.domain import clock, events
+from modsys.domain.actors import Actor
+from modsys.domain.errors import Conflict, PermissionDenied, ValidationFailed
+from modsys.domain.models import (
     Action,
     ActionSource,
     EvidenceKind,

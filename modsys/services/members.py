@@ -7,10 +7,11 @@ import re
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from modsys import audit, clock
-from modsys.actors import Actor
-from modsys.errors import ValidationFailed
-from modsys.models import Member
+from modsys import audit
+from modsys.domain import clock
+from modsys.domain.actors import Actor
+from modsys.domain.errors import ValidationFailed
+from modsys.domain.models import Member
 from modsys.services._base import clean_text
 
 # A snowflake is a 64-bit integer written in decimal: 17-20 ASCII digits for any

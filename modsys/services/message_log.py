@@ -1,11 +1,18 @@
-"""A logged message (modsys.gateway.message_log) attached to a case as evidence."""
+"""A logged message (modsys.adapters.discord.gateway.message_log) attached to a case as evidence."""
 
 from __future__ import annotations
 
-from modsys import permissions, vault
-from modsys.crypto import Cipher
-from modsys.gateway.message_log import read
-from modsys.models import Action, Evidence, EvidenceKind, LoggedMessage, Visibility
+from modsys import permissions
+from modsys.adapters.discord import vault
+from modsys.adapters.discord.gateway.message_log import read
+from modsys.domain.models import (
+    Action,
+    Evidence,
+    EvidenceKind,
+    LoggedMessage,
+    Visibility,
+)
+from modsys.infra.crypto import Cipher
 from modsys.services._base import service
 from modsys.services.evidence import EvidenceInput, add_evidence
 from modsys.uow import UnitOfWork

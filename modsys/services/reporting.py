@@ -22,12 +22,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from modsys import audit, clock
-from modsys.actors import Actor
+from modsys import audit
 from modsys.community import policy_for
-from modsys.errors import PermissionDenied
-from modsys.models import Flag, FlagReport, FlagStatus, ReporterStanding
-from modsys.policy import Reporting, format_duration
+from modsys.domain import clock
+from modsys.domain.actors import Actor
+from modsys.domain.errors import PermissionDenied
+from modsys.domain.models import Flag, FlagReport, FlagStatus, ReporterStanding
+from modsys.domain.policy import Reporting, format_duration
 
 
 class ReportingSuspended(PermissionDenied):

@@ -8,9 +8,10 @@ import secrets
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from modsys import clock, permissions
-from modsys.errors import Conflict, PermissionDenied, ValidationFailed
-from modsys.models import SYSTEM_ROLE, Role, StaffUser
+from modsys import permissions
+from modsys.domain import clock
+from modsys.domain.errors import Conflict, PermissionDenied, ValidationFailed
+from modsys.domain.models import SYSTEM_ROLE, Role, StaffUser
 from modsys.services._base import service
 from modsys.services.members import DISCORD_ID
 from modsys.uow import UnitOfWork

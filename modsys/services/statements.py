@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from modsys import clock, events, permissions
-from modsys.errors import Conflict
-from modsys.models import Appeal, AppealStatus, OfficialStatement
+from modsys import permissions
+from modsys.domain import clock, events
+from modsys.domain.errors import Conflict
+from modsys.domain.models import Appeal, AppealStatus, OfficialStatement
 from modsys.services._base import clean_text, service
 from modsys.uow import UnitOfWork
 

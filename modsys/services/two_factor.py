@@ -18,11 +18,13 @@ import secrets
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from modsys import audit, clock, permissions, totp
-from modsys.actors import Actor
+from modsys import audit, permissions
 from modsys.community import policy_for
-from modsys.errors import Conflict, NotFound, ValidationFailed
-from modsys.models import RecoveryCode, StaffUser
+from modsys.domain import clock
+from modsys.domain.actors import Actor
+from modsys.domain.errors import Conflict, NotFound, ValidationFailed
+from modsys.domain.models import RecoveryCode, StaffUser
+from modsys.infra import totp
 from modsys.services._base import service
 from modsys.uow import UnitOfWork
 

@@ -21,11 +21,11 @@ from typing import Iterator
 import pytest
 from sqlmodel import select
 
-from modsys.actors import CLI
 from modsys.community import ensure_community
-from modsys.config import REPO_ROOT
-from modsys.db import new_session
-from modsys.models import Action, Appeal, AppealStatus, Evidence
+from modsys.domain.actors import CLI
+from modsys.domain.models import Action, Appeal, AppealStatus, Evidence
+from modsys.infra.config import REPO_ROOT
+from modsys.infra.db import new_session
 from modsys.services.staff import create_staff
 from tests.conftest import PASSWORD
 from tests.support.live import served

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from modsys.db import new_session
-from modsys.models import Evidence
+from modsys.domain.models import Evidence
+from modsys.infra.db import new_session
 from tests.e2e.test_browser import PNG, browser, person, server  # noqa: F401  (fixtures)
 
 

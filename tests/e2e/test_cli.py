@@ -8,7 +8,7 @@ import sys
 
 import sqlalchemy as sa
 
-from modsys.config import DEFAULT_POLICY
+from modsys.infra.config import DEFAULT_POLICY
 from tests.support.cli import modsys
 
 

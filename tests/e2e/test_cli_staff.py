@@ -6,7 +6,7 @@ import re
 
 from sqlmodel import Session, select
 
-from modsys.models import AuditEvent, StaffUser
+from modsys.domain.models import AuditEvent, StaffUser
 from modsys.services.staff import authenticate
 from tests.support.cli import modsys
 

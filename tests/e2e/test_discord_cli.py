@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from modsys.models import StaffUser
+from modsys.domain.models import StaffUser
 from tests.conftest import fresh
 from tests.support.cli import modsys
 from tests.support.discord_server import BAN_MEMBERS, VIEW_AUDIT_LOG

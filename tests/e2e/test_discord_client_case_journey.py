@@ -25,11 +25,11 @@ import pytest
 import requests
 from sqlmodel import select
 
-from modsys.actors import CLI
-from modsys.models import Action, Appeal, Community, Member
-from modsys.portal_links import make_token
+from modsys.adapters.discord.webhooks import set_webhook
+from modsys.domain.actors import CLI
+from modsys.domain.models import Action, Appeal, Community, Member
+from modsys.infra.portal_links import make_token
 from modsys.services.staff import set_discord_user_id
-from modsys.webhooks import set_webhook
 from tests.conftest import PASSWORD, fresh
 from tests.support import discord_interactions as d
 from tests.support.cli import modsys

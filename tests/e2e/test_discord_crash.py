@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from modsys.models import DiscordEnforcement
+from modsys.domain.models import DiscordEnforcement
 from tests.conftest import fresh
 from tests.factories import ban
 
@@ -21,10 +21,10 @@ SECRET = "test-secret-key-not-for-production"
 DELIVER = """
 import sys
 from datetime import datetime
-from modsys import clock
-from modsys.config import bind_settings, load_settings
-from modsys.db import make_engine
-from modsys.discord.delivery import deliver_enforcement
+from modsys.domain import clock
+from modsys.infra.config import bind_settings, load_settings
+from modsys.infra.db import make_engine
+from modsys.adapters.discord.delivery import deliver_enforcement
 clock.set_clock(clock.FrozenClock(datetime.fromisoformat(sys.argv[2])))
 settings = load_settings()  # this script is an entry point: it builds the settings once
 engine = make_engine(sys.argv[1])
@@ -68,8 +68,8 @@ def test_sigkill_mid_dm_and_mid_ban_loses_nothing_and_bans_once(db_url, engine, 
     assert first in guild.bans
 
     clock.set(t0 + timedelta(seconds=200))
-    from modsys.config import load_settings
-    from modsys.discord.delivery import deliver_enforcement
+    from modsys.adapters.discord.delivery import deliver_enforcement
+    from modsys.infra.config import load_settings
 
     deliver_enforcement(engine, settings=load_settings({
         "SECRET_KEY": SECRET, "MODSYS_DISCORD_BOT_TOKEN": discord_bot.bot_token,

@@ -11,10 +11,10 @@ from typing import Iterator
 import pytest
 from sqlmodel import select
 
-from modsys.actors import CLI, Actor
 from modsys.community import default_community
-from modsys.db import new_session
-from modsys.models import Appeal, StaffUser
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.models import Appeal, StaffUser
+from modsys.infra.db import new_session
 from modsys.services.actions import NewAction, file_action
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff

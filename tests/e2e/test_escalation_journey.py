@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from modsys import jobs
 from modsys.community import ensure_community, policy_for
-from modsys.config import DEFAULT_POLICY
-from modsys.models import Appeal, Channel
+from modsys.domain.models import Appeal, Channel
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.runtime import jobs
 from tests.conftest import fresh, login
 from tests.factories import appeal, ban
 from tests.services.test_delivery import HOOK_IDS, deliver, hook_up

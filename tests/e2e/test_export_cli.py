@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import jsonschema
 
-from modsys.export.dsa import columns, schema
+from modsys.reads.export.dsa import columns, schema
 from modsys.services.actions import NewAction, file_action
 from tests.support.cli import modsys
 

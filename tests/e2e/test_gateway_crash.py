@@ -11,7 +11,7 @@ import sys
 
 from sqlmodel import select
 
-from modsys.models import Action, DiscordImport
+from modsys.domain.models import Action, DiscordImport
 from tests.conftest import fresh
 from tests.support.discord_gateway import FakeGateway
 from tests.support.discord_server import GUILD

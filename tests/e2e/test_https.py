@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
-from modsys.config import DEFAULT_POLICY, KNOWN_ENV_VARS
+from modsys.infra.config import DEFAULT_POLICY, KNOWN_ENV_VARS
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, PNG
 from tests.e2e.test_production_journey import ROOT, Proc, free_port
 from tests.support.wait import wait_until
@@ -51,7 +51,7 @@ def test_production_over_https_in_chromium(tmp_path):
 
     port = free_port()
     base = f"https://127.0.0.1:{port}"
-    db = tmp_path / "modsys.db"
+    db = tmp_path / "modsys.infra.db"
     cert, key = self_signed(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in KNOWN_ENV_VARS and not k.startswith("MODSYS_")}
     env |= {"MODSYS_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": f"sqlite:///{db}",

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from modsys.config import DEFAULT_POLICY, KNOWN_ENV_VARS
-from modsys.portal_links import decode_token
+from modsys.infra.config import DEFAULT_POLICY, KNOWN_ENV_VARS
+from modsys.infra.portal_links import decode_token
 from tests.e2e import member_journey as mj
 from tests.e2e.test_production_journey import (  # noqa: F401  (fixtures)
     ROOT,
     Proc,
-    fresh_pg_url,
     free_port,
+    fresh_pg_url,
     model_dir,
 )
 from tests.support.discord_interactions import Signer

@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from modsys.actors import Actor
 from modsys.community import default_community
-from modsys.db import new_session
-from modsys.models import StaffUser
-from modsys.portal_links import make_token
+from modsys.domain.actors import Actor
+from modsys.domain.models import StaffUser
+from modsys.infra.db import new_session
+from modsys.infra.portal_links import make_token
 from modsys.services.appeals import add_message
 from modsys.services.evidence import EvidenceInput
 from modsys.services.members import get_or_create_member

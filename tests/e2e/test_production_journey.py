@@ -44,8 +44,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from modsys.config import DEFAULT_POLICY, KNOWN_ENV_VARS
-from modsys.portal_links import decode_token, make_token, portal_url
+from modsys.infra.config import DEFAULT_POLICY, KNOWN_ENV_VARS
+from modsys.infra.portal_links import decode_token, make_token, portal_url
 from tests.conftest import empty_pg_schema, schema_url
 from tests.support.discord_server import FakeDiscord
 from tests.support.wait import wait_until

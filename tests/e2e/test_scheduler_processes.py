@@ -15,11 +15,15 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from modsys import audit
-from modsys.actors import CLI
+from modsys.adapters.discord.webhooks import set_webhook
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.scheduler import SchedulerService, leader_lock, start_embedded_scheduler
-from modsys.webhooks import set_webhook
+from modsys.domain.actors import CLI
+from modsys.infra.config import DEFAULT_POLICY, load_settings
+from modsys.runtime.scheduler import (
+    SchedulerService,
+    leader_lock,
+    start_embedded_scheduler,
+)
 from tests.conftest import PG_URL, _reset_pg
 from tests.factories import appeal, ban
 from tests.support.bulk import insert_appeals

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from modsys.config import DEFAULT_POLICY, KNOWN_ENV_VARS
+from modsys.infra.config import DEFAULT_POLICY, KNOWN_ENV_VARS
 from tests.e2e.test_production_journey import Proc, free_port
 from tests.support.wait import wait_until
 
@@ -28,7 +28,7 @@ def _env(**extra: str) -> dict[str, str]:
 def test_links_follow_the_served_port_and_the_log_never_holds_a_token(tmp_path):
     port = free_port()
     server = Proc("serve", [sys.executable, "-m", "modsys.cli", "serve", "--port", str(port)],
-                  _env(DATABASE_URL=f"sqlite:///{tmp_path / 'modsys.db'}"), tmp_path, cwd=tmp_path)
+                  _env(DATABASE_URL=f"sqlite:///{tmp_path / 'modsys.infra.db'}"), tmp_path, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
         def up() -> bool:
@@ -62,7 +62,7 @@ def test_links_follow_the_served_port_and_the_log_never_holds_a_token(tmp_path):
 
 
 def test_production_mode_refuses_cleanly_before_creating_a_database(tmp_path):
-    db = tmp_path / "modsys.db"
+    db = tmp_path / "modsys.infra.db"
     out = subprocess.run([sys.executable, "-m", "modsys.cli", "serve", "--port", str(free_port())], cwd=tmp_path,
                          env=_env(MODSYS_ENV="production", DATABASE_URL=f"sqlite:///{db}"),
                          capture_output=True, text=True, timeout=60)

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from modsys.config import DEFAULT_POLICY
-from modsys.portal_links import decode_token
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.infra.portal_links import decode_token
 from tests.support.wait import wait_until
 
 LINK = re.compile(r"https?://127\.0\.0\.1:\d+/appeal/([A-Za-z0-9._-]{20,})")

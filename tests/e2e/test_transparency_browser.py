@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY, REPO_ROOT
+from modsys.infra.config import DEFAULT_POLICY, REPO_ROOT
 from tests.e2e.test_browser import browser, person  # noqa: F401  (fixtures)
 from tests.support.live import served
 from tests.support.transparency import build_history

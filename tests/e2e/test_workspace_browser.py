@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from modsys import totp
-from modsys.actors import Actor
 from modsys.community import default_community
-from modsys.db import new_session
-from modsys.models import StaffUser, WorkClaim
+from modsys.domain.actors import Actor
+from modsys.domain.models import StaffUser, WorkClaim
+from modsys.infra import totp
+from modsys.infra.db import new_session
 from modsys.services.evidence import EvidenceInput
 from modsys.services.members import get_or_create_member
 from tests.conftest import PASSWORD

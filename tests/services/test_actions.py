@@ -3,10 +3,15 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.actors import CLI, SCHEDULER, Actor
 from modsys.community import policy_for
-from modsys.errors import Conflict, PermissionDenied, PolicyViolation, ValidationFailed
-from modsys.models import Action, Evidence, OutboxMessage, StatementOfReasons
+from modsys.domain.actors import CLI, SCHEDULER, Actor
+from modsys.domain.errors import (
+    Conflict,
+    PermissionDenied,
+    PolicyViolation,
+    ValidationFailed,
+)
+from modsys.domain.models import Action, Evidence, OutboxMessage, StatementOfReasons
 from modsys.services.actions import (
     NewAction,
     cosign_action,

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from modsys import appeal_portal as portal
-from modsys.actors import Actor
-from modsys.errors import NotFound
-from modsys.models import Action
-from modsys.portal_links import make_token
+from modsys.domain.actors import Actor
+from modsys.domain.errors import NotFound
+from modsys.domain.models import Action
+from modsys.infra.portal_links import make_token
+from modsys.reads import appeal_portal as portal
 from modsys.services.appeals import submit_appeal, withdraw_appeal
 from modsys.services.evidence import EvidenceInput
 from tests.conftest import fresh

@@ -3,16 +3,22 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.actors import Actor
-from modsys.appeal_flow import TRANSITIONS, next_status
-from modsys.errors import (
+from modsys.domain.actors import Actor
+from modsys.domain.appeal_flow import TRANSITIONS, next_status
+from modsys.domain.errors import (
     Conflict,
     InvalidTransition,
     PermissionDenied,
     PolicyViolation,
     ValidationFailed,
 )
-from modsys.models import Action, Appeal, AppealStatus, OfficialStatement, OutboxMessage
+from modsys.domain.models import (
+    Action,
+    Appeal,
+    AppealStatus,
+    OfficialStatement,
+    OutboxMessage,
+)
 from modsys.services.actions import cosign_action
 from modsys.services.appeals import (
     add_message,

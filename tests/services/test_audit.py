@@ -3,7 +3,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from modsys import audit
-from modsys.models import AuditEvent
+from modsys.domain.models import AuditEvent
 from tests.factories import appeal, ban
 
 

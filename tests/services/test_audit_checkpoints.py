@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from modsys import audit
-from modsys.actors import CLI
+from modsys.adapters.discord.webhooks import set_webhook
 from modsys.cli import main
-from modsys.config import DEFAULT_POLICY
-from modsys.models import AuditEvent, AuditHead, OutboxMessage
-from modsys.webhooks import set_webhook
+from modsys.domain.actors import CLI
+from modsys.domain.models import AuditEvent, AuditHead, OutboxMessage
+from modsys.infra.config import DEFAULT_POLICY
 from tests.conftest import fresh
 from tests.factories import appeal, ban
 

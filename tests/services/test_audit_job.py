@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from modsys import jobs, listing
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.models import OutboxMessage
+from modsys.domain.models import OutboxMessage
+from modsys.infra.config import DEFAULT_POLICY, load_settings
+from modsys.reads import listing
+from modsys.runtime import jobs
 from tests.conftest import fresh
 from tests.services.test_audit_checkpoints import (  # noqa: F401
     AUDIT_KEY,

@@ -10,11 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys import audit, jobs, queries
-from modsys.actors import CLI, SCHEDULER
-from modsys.config import DEFAULT_POLICY, settings_of
-from modsys.errors import NotFound, ValidationFailed
-from modsys.models import (
+from modsys import audit
+from modsys.domain.actors import CLI, SCHEDULER
+from modsys.domain.errors import NotFound, ValidationFailed
+from modsys.domain.models import (
     Action,
     Appeal,
     AuditEvent,
@@ -26,6 +25,9 @@ from modsys.models import (
     OutboxMessage,
     StaffUser,
 )
+from modsys.infra.config import DEFAULT_POLICY, settings_of
+from modsys.reads import queries
+from modsys.runtime import jobs
 from modsys.services import (
     actions,
     api_keys,
@@ -113,7 +115,7 @@ def test_staff_of_one_community_find_nothing_of_the_other(session, worlds, clock
                           flags.FlagReportInput("9", "1", "99", "x", "text", "1"))
     # A member's appeal link acts for their own community only.
     member_a = session.exec(select(Member).where(Member.community_id == a.community.id)).first()
-    from modsys.actors import Actor
+    from modsys.domain.actors import Actor
 
     with pytest.raises(NotFound):
         appeals.submit_appeal(session, Actor.member(member_a), ids["action_id"], "A long enough statement here.")
@@ -175,7 +177,7 @@ def test_a_system_actor_acts_on_the_community_it_names(session, worlds, clock):
 def test_communities_are_created_and_bound_to_one_discord_server_each(session, worlds):
     a, b = worlds
     assert b.community.discord_guild_id == "123456789012345678"
-    from modsys.errors import Conflict, PermissionDenied
+    from modsys.domain.errors import Conflict, PermissionDenied
 
     with pytest.raises(Conflict):
         set_guild(session, CLI, a.community.id, "123456789012345678")

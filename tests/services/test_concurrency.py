@@ -8,10 +8,10 @@ import threading
 from sqlmodel import select
 
 from modsys import audit
-from modsys.actors import Actor
-from modsys.db import new_session
-from modsys.errors import Conflict
-from modsys.models import Appeal, Flag
+from modsys.domain.actors import Actor
+from modsys.domain.errors import Conflict
+from modsys.domain.models import Appeal, Flag
+from modsys.infra.db import new_session
 from modsys.services.appeals import submit_appeal
 from modsys.services.flags import FlagReportInput, report_flag
 from tests.factories import STATEMENT, ban

@@ -14,13 +14,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from modsys import delivery, outbox
-from modsys.actors import CLI
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.errors import ValidationFailed
-from modsys.models import Channel, OutboxMessage, OutboxStatus
+from modsys import outbox
+from modsys.adapters.discord.webhooks import (
+    configure_from_env,
+    list_webhooks,
+    set_webhook,
+)
+from modsys.domain.actors import CLI
+from modsys.domain.errors import ValidationFailed
+from modsys.domain.models import Channel, OutboxMessage, OutboxStatus
+from modsys.infra.config import DEFAULT_POLICY, load_settings
 from modsys.notify import DiscordSender
-from modsys.webhooks import configure_from_env, list_webhooks, set_webhook
+from modsys.runtime import delivery
 from tests.support.discord_server import error, gone, ok, rate_limit
 
 TOKEN = "hook-T0KEN-never-shown"
@@ -256,7 +261,7 @@ def test_cli_webhook_and_outbox_commands(db_url, engine, session, community, clo
 
 def test_every_domain_event_has_one_rendering():
     """Staff events as embeds, member events as DMs: each exactly once."""
-    from modsys import events
+    from modsys.domain import events
     from modsys.notify import member_dm
     from modsys.notify.messages import RENDERERS
 

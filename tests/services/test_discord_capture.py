@@ -30,15 +30,15 @@ import yaml
 from sqlmodel import select
 
 from modsys import __version__
-from modsys.actors import CLI
-from modsys.delivery import deliver_outbox
-from modsys.discord import commands, oauth
-from modsys.discord.delivery import deliver_enforcement
-from modsys.models import Action, Channel, Community, StaffUser
+from modsys.adapters.discord import commands, oauth
+from modsys.adapters.discord.delivery import deliver_enforcement
+from modsys.adapters.discord.webhooks import set_webhook
+from modsys.domain.actors import CLI
+from modsys.domain.models import Action, Channel, Community, StaffUser
+from modsys.domain.policy import load_policy
 from modsys.notify import DiscordSender
-from modsys.policy import load_policy
+from modsys.runtime.delivery import deliver_outbox
 from modsys.services.actions import NewAction, file_action, revoke_action
-from modsys.webhooks import set_webhook
 from tests.conftest import DEFAULT_POLICY, fresh
 from tests.factories import appeal as submit_appeal
 from tests.support import discord_interactions as d

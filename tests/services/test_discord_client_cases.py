@@ -11,13 +11,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.actors import CLI, Actor
-from modsys.config import DEFAULT_POLICY
-from modsys.discord import cases, drift
-from modsys.discord.audit_log import sync_audit_log
-from modsys.delivery import deliver_outbox
-from modsys.errors import Conflict, NotFound, PermissionDenied, PolicyViolation, ValidationFailed
-from modsys.models import (
+from modsys.adapters.discord import cases, drift
+from modsys.adapters.discord.audit_log import sync_audit_log
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    PolicyViolation,
+    ValidationFailed,
+)
+from modsys.domain.models import (
     SYSTEM_ROLE,
     Action,
     DiscordImport,
@@ -26,7 +30,9 @@ from modsys.models import (
     StaffUser,
     StatementOfReasons,
 )
+from modsys.infra.config import DEFAULT_POLICY
 from modsys.notify.messages import render
+from modsys.runtime.delivery import deliver_outbox
 from modsys.services import staff as staff_svc
 from modsys.services.communities import create_community
 from tests.conftest import PASSWORD, fresh

@@ -10,14 +10,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.config import load_settings
-from modsys.discord import enforcement
-from modsys.discord.client import DiscordClient, RateLimiter
-from modsys.discord.delivery import deliver_enforcement
-from modsys.errors import ValidationFailed
-from modsys.jobs import expire_sanctions
-from modsys.models import Action, DiscordEnforcement
-from modsys.portal_links import read_token
+from modsys.adapters.discord import enforcement
+from modsys.adapters.discord.client import DiscordClient, RateLimiter
+from modsys.adapters.discord.delivery import deliver_enforcement
+from modsys.domain.errors import ValidationFailed
+from modsys.domain.models import Action, DiscordEnforcement
+from modsys.infra.config import load_settings
+from modsys.infra.portal_links import read_token
+from modsys.runtime.jobs import expire_sanctions
 from modsys.services.actions import NewAction, cosign_action, file_action, revoke_action
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
-from modsys import delivery
-from modsys.actors import CLI
+from modsys.adapters.discord.webhooks import set_webhook
+from modsys.domain.actors import CLI
 from modsys.notify.markdown import escape_markdown
+from modsys.runtime import delivery
 from modsys.services.appeals import escalate_appeal
 from modsys.services.decisions import Decision, final_decision
-from modsys.webhooks import set_webhook
 from tests.factories import appeal, ban
 from tests.support.discord_server import bot_settings
 

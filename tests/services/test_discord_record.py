@@ -9,19 +9,19 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.actors import CLI
-from modsys.delivery import deliver_outbox
-from modsys.discord import cases, drift
-from modsys.discord.audit_log import sync_audit_log
-from modsys.discord.delivery import deliver_enforcement
-from modsys.errors import Conflict, NotFound, ValidationFailed
-from modsys.models import (
+from modsys.adapters.discord import cases, drift
+from modsys.adapters.discord.audit_log import sync_audit_log
+from modsys.adapters.discord.delivery import deliver_enforcement
+from modsys.domain.actors import CLI
+from modsys.domain.errors import Conflict, NotFound, ValidationFailed
+from modsys.domain.models import (
     Action,
     DiscordDrift,
     DiscordImport,
     DiscordSyncCursor,
     StatementOfReasons,
 )
+from modsys.runtime.delivery import deliver_outbox
 from modsys.services.staff import set_discord_user_id
 from tests.conftest import fresh
 from tests.factories import ban, timeout

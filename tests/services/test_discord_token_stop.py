@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from modsys.discord import overview
-from modsys.discord.delivery import deliver_enforcement
+from modsys.adapters.discord import overview
+from modsys.adapters.discord.delivery import deliver_enforcement
 from tests.factories import ban, timeout
 from tests.support.discord_server import bot_settings
 

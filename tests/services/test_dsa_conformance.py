@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from modsys import jobs
-from modsys.errors import ValidationFailed
-from modsys.export.dsa import export_statements
-from modsys.models import Action, Flag, StatementOfReasons
+from modsys.domain.errors import ValidationFailed
+from modsys.domain.models import Action, Flag, StatementOfReasons
+from modsys.reads.export.dsa import export_statements
+from modsys.runtime import jobs
 from modsys.services.actions import NewAction, file_action
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal

@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 from sqlmodel import select
 
-from modsys.export.dsa import BATCH_MAX, export_statements, schema
-from modsys.models import Action, Member, StaffUser
+from modsys.domain.models import Action, Member, StaffUser
+from modsys.reads.export.dsa import BATCH_MAX, export_statements, schema
 from modsys.services.actions import NewAction, cosign_action, file_action
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal
@@ -168,6 +168,6 @@ def test_the_cosigned_ban_is_exported_as_a_termination(session, community, cases
 
 def test_other_communities_never_appear(session, community, cases):
     from modsys.community import ensure_community
-    from modsys.config import DEFAULT_POLICY
+    from modsys.infra.config import DEFAULT_POLICY
     other = ensure_community(session, DEFAULT_POLICY, slug="other")
     assert export_statements(session, other.id).statements == []

@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.errors import Conflict, ValidationFailed
-from modsys.models import Evidence, Flag, FlagReport, Member, StatementOfReasons
+from modsys.domain.errors import Conflict, ValidationFailed
+from modsys.domain.models import Evidence, Flag, FlagReport, Member, StatementOfReasons
 from modsys.services.actions import NewAction
 from modsys.services.flags import (
     FlagReportInput,

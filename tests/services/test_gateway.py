@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from modsys.gateway.connection import start_embedded
-from modsys.models import Action, DiscordImport
+from modsys.adapters.discord.gateway.connection import start_embedded
+from modsys.domain.models import Action, DiscordImport
 from tests.conftest import fresh
 from tests.support.discord_server import GUILD, bot_settings
 from tests.support.wait import wait_until
@@ -37,7 +37,7 @@ def test_identify_asks_for_the_intents_modsys_needs_and_one_shard(running):
 
 def test_a_ban_seen_live_is_recorded_once_even_when_the_sync_reads_it_too(engine, session, guild, running,
                                                                           discord_bot):
-    from modsys.discord.audit_log import sync_audit_log
+    from modsys.adapters.discord.audit_log import sync_audit_log
 
     ban = entry(guild, 22, "400000000000000001")
     running.dispatch("GUILD_AUDIT_LOG_ENTRY_CREATE", ban, guild_id=GUILD)

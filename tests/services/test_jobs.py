@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import select
 
-from modsys import audit, jobs, scheduler
-from modsys.actors import CLI
-from modsys.config import load_settings
-from modsys.models import (
+from modsys import audit
+from modsys.adapters.discord.webhooks import set_webhook
+from modsys.domain.actors import CLI
+from modsys.domain.models import (
     Action,
     Appeal,
     AppealReminder,
@@ -25,11 +25,12 @@ from modsys.models import (
     AuditHead,
     OutboxMessage,
 )
+from modsys.infra.config import load_settings
+from modsys.runtime import jobs, scheduler
 from modsys.services import appeals as appeal_service
 from modsys.services.actions import cosign_action
 from modsys.services.decisions import Decision, final_decision
 from modsys.services.evidence import appeal_possible_or_open
-from modsys.webhooks import set_webhook
 from tests.conftest import DAY, HOUR
 from tests.factories import appeal, ban, timeout
 from tests.support.bulk import insert_appeals
@@ -49,7 +50,7 @@ def _own_checkpoint_log(tmp_path, monkeypatch):
 
 def rendered(session, message) -> dict:
     """The embed a message is delivered as (events are rendered at delivery)."""
-    from modsys.config import load_settings
+    from modsys.infra.config import load_settings
     from modsys.notify.messages import render
 
     return render(session, message, load_settings({"SECRET_KEY": "k" * 32}))["embeds"][0]

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.actors import Actor
-from modsys.errors import PolicyViolation, ValidationFailed
-from modsys.models import StatementOfReasons
+from modsys.domain.actors import Actor
+from modsys.domain.errors import PolicyViolation, ValidationFailed
+from modsys.domain.models import StatementOfReasons
 from modsys.services.actions import NewAction, file_action
 from modsys.services.appeals import start_review, submit_appeal
 from modsys.services.decisions import Decision, Modification, decide_appeal

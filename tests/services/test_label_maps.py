@@ -9,9 +9,9 @@ import pytest
 import yaml
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.models import Flag, ToxicityScore
-from modsys.scoring import ScoringPlan, score_batch, scorers_for
+from modsys.domain.models import Flag, ToxicityScore
+from modsys.infra.config import DEFAULT_POLICY, load_settings
+from modsys.runtime.scoring import ScoringPlan, score_batch, scorers_for
 from modsys.services.flags import FlagReportInput, report_flag
 from modsys.toxicity import clear_scorer_cache
 from modsys.toxicity.hf_import import install_hf_model

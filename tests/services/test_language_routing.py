@@ -13,9 +13,15 @@ import pytest
 import yaml
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.models import Flag, ToxicityScore
-from modsys.scoring import MAX_CLAIM, ScoringPlan, run_worker, score_batch, scorers_for
+from modsys.domain.models import Flag, ToxicityScore
+from modsys.infra.config import DEFAULT_POLICY, load_settings
+from modsys.runtime.scoring import (
+    MAX_CLAIM,
+    ScoringPlan,
+    run_worker,
+    score_batch,
+    scorers_for,
+)
 from modsys.services.flags import FlagReportInput, report_flag
 from modsys.toxicity import clear_scorer_cache, install_model
 from tests.conftest import fresh, login

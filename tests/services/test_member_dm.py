@@ -1,5 +1,5 @@
 """The member always hears, by the bot's DM (modsys.notify.member_dm, delivered by
-modsys.delivery): the sanction before it lands, staff replies, the decision,
+modsys.runtime.delivery): the sanction before it lands, staff replies, the decision,
 a completed statement of reasons; retried through passing failures, failing
 with a reason (and a link to send by hand) otherwise. Against the fake
 Discord over real HTTP; time moves with the FrozenClock."""
@@ -13,19 +13,26 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys import delivery, events, queries
-from modsys.actors import CLI
-from modsys.config import load_settings
-from modsys.discord.client import DiscordClient, RateLimiter
-from modsys.discord.delivery import deliver_enforcement
-from modsys.models import OutboxMessage
+from modsys.adapters.discord.client import DiscordClient, RateLimiter
+from modsys.adapters.discord.delivery import deliver_enforcement
+from modsys.domain import events
+from modsys.domain.actors import CLI
+from modsys.domain.models import OutboxMessage
+from modsys.infra.config import load_settings
+from modsys.infra.portal_links import read_token
 from modsys.notify import member_status
-from modsys.portal_links import read_token
+from modsys.reads import queries
+from modsys.runtime import delivery
 from modsys.services.appeals import add_message, start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal
 from modsys.uow import UnitOfWork
 from tests.factories import appeal, ban
-from tests.support.discord_server import bot_rate_limit, bot_settings, reset, server_error
+from tests.support.discord_server import (
+    bot_rate_limit,
+    bot_settings,
+    reset,
+    server_error,
+)
 
 SECRET = "test-secret-key-not-for-production"
 LINK = re.compile(r"https://mod\.example\.org/appeal/[A-Za-z0-9._-]{20,}")
@@ -222,8 +229,8 @@ def test_reason_completed_tells_the_member_with_the_link(engine, session, mod_a,
 def test_the_end_of_a_timed_sanction_is_dmed_when_the_policy_says_so(engine, session, mod_a, community, make_member,
                                                                      clock, tmp_path, discord_bot):
     from modsys.community import ensure_community
-    from modsys.config import DEFAULT_POLICY
-    from modsys.jobs import expire_sanctions
+    from modsys.infra.config import DEFAULT_POLICY
+    from modsys.runtime.jobs import expire_sanctions
     from tests.factories import timeout
 
     quiet, told = make_member(), make_member()

@@ -15,15 +15,15 @@ from datetime import timedelta
 
 import yaml
 
-from modsys import delivery
-from modsys.actors import CLI
+from modsys.adapters.discord.webhooks import set_webhook
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY
+from modsys.domain.actors import CLI
+from modsys.infra.config import DEFAULT_POLICY
 from modsys.notify.embeds import CONTENT_MAX
 from modsys.notify.text import fit
+from modsys.runtime import delivery
 from modsys.services.appeals import add_message, start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal
-from modsys.webhooks import set_webhook
 from tests.factories import appeal, ban
 from tests.support.discord_server import bot_settings, discord_problems
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY, ConfigError, load_settings
-from modsys.crypto import Cipher, DecryptionError, cipher_for
-from modsys.gateway import message_log
-from modsys.jobs import purge_message_log
-from modsys.models import Evidence, LoggedMessage
+from modsys.adapters.discord.gateway import message_log
+from modsys.domain.models import Evidence, LoggedMessage
+from modsys.infra.config import DEFAULT_POLICY, ConfigError, load_settings
+from modsys.infra.crypto import Cipher, DecryptionError, cipher_for
+from modsys.runtime.jobs import purge_message_log
 from modsys.services.message_log import attach_logged_message
 from tests.conftest import fresh
 from tests.factories import ban

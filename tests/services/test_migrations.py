@@ -1,6 +1,6 @@
 """The Alembic migrations build exactly the schema the models describe.
 
-When this fails after a model change, add a revision: see modsys/migrations/README.
+When this fails after a model change, add a revision: see modsys/infra/migrations/README.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlmodel import SQLModel
 
-from modsys import migrate
 from modsys.audit import GENESIS
 from modsys.cli import main
+from modsys.infra import migrate
 from tests.conftest import DEFAULT_POLICY, empty_pg_schema, schema_url
 
 HEAD = migrate.head_revision()
@@ -64,7 +64,7 @@ def test_upgrade_of_an_empty_database_matches_the_models(empty_db_url: str):
     assert (before, after) == (None, HEAD)
     diff = _diff(empty_db_url)
     assert diff == [], (
-        "the models and the migrations disagree; add a revision (modsys/migrations/README):\n"
+        "the models and the migrations disagree; add a revision (modsys/infra/migrations/README):\n"
         + "\n".join(map(str, diff)))
     assert _tables(empty_db_url) == set(SQLModel.metadata.tables) | {"alembic_version"}
 
@@ -165,7 +165,7 @@ def test_init_brings_a_database_built_before_migrations_to_head(empty_db_url: st
 
 def test_migrated_postgresql_has_every_search_index(empty_db_url: str, backend: str):
     # The model comparison leaves these DDL-only indexes out: this is what sees a revision forget one.
-    from modsys.models import SEARCH_INDEXES
+    from modsys.domain.models import SEARCH_INDEXES
 
     migrate.upgrade(empty_db_url)
     listing = ("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()" if backend == "postgresql"

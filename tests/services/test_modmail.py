@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY
-from modsys.jobs import deliver_modmail
-from modsys.models import ModmailMessage, ModmailThread
-from modsys.modmail import reply
+from modsys.adapters.discord.gateway.modmail import reply
+from modsys.domain.models import ModmailMessage, ModmailThread
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.runtime.jobs import deliver_modmail
 from tests.conftest import fresh
 from tests.factories import ban
 from tests.support.wait import wait_until

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from modsys import delivery
-from modsys.actors import CLI
-from modsys.models import Channel
+from modsys.adapters.discord.webhooks import set_webhook
+from modsys.domain.actors import CLI
+from modsys.domain.models import Channel
 from modsys.notify import DiscordSender
+from modsys.runtime import delivery
 from modsys.services.actions import cosign_action
 from modsys.services.appeals import escalate_appeal, start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal
-from modsys.webhooks import set_webhook
 from tests.factories import appeal, ban, timeout
 from tests.services.test_delivery import HOOK_IDS, SETTINGS, TOKEN
 from tests.support.discord_server import bot_settings
@@ -71,7 +71,7 @@ def test_modified_ban_names_the_new_sanction(engine, session, community, clock, 
 
 def test_expiry_names_the_member_and_escalation_shows_leaderships_deadline(engine, session, community, clock,
                                                                            mod_a, mod_b, make_member, fake_discord):
-    from modsys.jobs import expire_sanctions
+    from modsys.runtime.jobs import expire_sanctions
 
     member = make_member()
     timeout(session, mod_a, member, hours=1)
@@ -92,7 +92,7 @@ def test_expiry_names_the_member_and_escalation_shows_leaderships_deadline(engin
 
 def test_a_reminder_delivered_after_the_deadline_says_it_passed(engine, session, community, clock, mod_a,
                                                                 make_member, fake_discord):
-    from modsys.jobs import send_reminders
+    from modsys.runtime.jobs import send_reminders
 
     member = make_member()
     case = appeal(session, member, ban(session, mod_a, member))

@@ -6,16 +6,16 @@ import re
 
 import pytest
 
-from modsys.actors import Actor
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY
-from modsys.models import Channel
+from modsys.domain.actors import Actor
+from modsys.domain.models import Channel
+from modsys.infra.config import DEFAULT_POLICY
 from modsys.notify.links import NO_MENTIONS, allowed_mentions, ping_role
 from modsys.services.appeals import add_message, escalate_appeal, start_review
 from modsys.services.flags import FlagReportInput, announce_priority, report_flag
 from tests.factories import appeal, ban, reporter
-from tests.support.discord_server import bot_settings
 from tests.services.test_delivery import HOOK_IDS, deliver, hook_up
+from tests.support.discord_server import bot_settings
 
 BASE = "https://mod.example.org"  # test_delivery.SETTINGS
 ROLE = "1234567890123456789"
@@ -71,7 +71,7 @@ def test_an_escalation_pings_the_leadership_role_and_only_it(engine, session, co
 
 def test_the_scheduler_escalation_pings_too(engine, session, community, clock, mod_a, make_member, fake_discord,
                                             tmp_path):
-    from modsys import jobs
+    from modsys.runtime import jobs
     with_role(session, tmp_path)
     hook_up(session, community, fake_discord, Channel.leadership)
     member = make_member()

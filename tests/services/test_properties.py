@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from modsys import audit
-from modsys.actors import CLI, SCHEDULER, Actor
-from modsys.appeal_flow import TRANSITIONS
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY
-from modsys.db import new_session
-from modsys.errors import DomainError
-from modsys.models import OPEN_APPEAL_STATES, Action, Appeal, AppealStatus
+from modsys.domain.actors import CLI, SCHEDULER, Actor
+from modsys.domain.appeal_flow import TRANSITIONS
+from modsys.domain.errors import DomainError
+from modsys.domain.models import OPEN_APPEAL_STATES, Action, Appeal, AppealStatus
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.infra.db import new_session
 from modsys.services import appeals as appeal_svc
 from modsys.services.actions import expire_due_actions
 from modsys.services.decisions import (

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import select
 
-from modsys import queries
-from modsys.models import Appeal, Flag, Member
+from modsys.domain.models import Appeal, Flag, Member
+from modsys.reads import queries
 from modsys.services.flags import FlagReportInput, report_flag
 from tests.factories import reporter
 
@@ -39,7 +39,7 @@ def report(session, community, n, channel, author="100000000000007001"):
 
 def test_the_channel_list_is_distinct_sorted_and_of_this_community(session, community):
     from modsys.community import ensure_community
-    from modsys.config import DEFAULT_POLICY
+    from modsys.infra.config import DEFAULT_POLICY
     other = ensure_community(session, DEFAULT_POLICY, slug="other")
     for n, channel in enumerate(["memes", "general", "", "general", "help", "memes"]):
         report(session, community, n, channel)

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.discord.delivery import deliver_enforcement
-from modsys.jobs import deliver_raid_responses
-from modsys.models import Action, OutboxMessage, RaidAccount, RaidIncident
+from modsys.adapters.discord.delivery import deliver_enforcement
+from modsys.adapters.discord.gateway.raids import raise_alert, respond, undo
+from modsys.domain.models import Action, OutboxMessage, RaidAccount, RaidIncident
+from modsys.infra.config import DEFAULT_POLICY, load_settings
 from modsys.notify.messages import render
-from modsys.raids import raise_alert, respond, undo
+from modsys.runtime.jobs import deliver_raid_responses
 from tests.conftest import fresh
 from tests.support.discord_server import GUILD
 from tests.support.wait import wait_until

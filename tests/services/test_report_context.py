@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY
-from modsys.crypto import cipher_for
-from modsys.gateway import message_log
-from modsys.jobs import fetch_evidence_files, keep_report_context
-from modsys.models import Evidence
+from modsys.adapters.discord.gateway import message_log
+from modsys.domain.models import Evidence
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.infra.crypto import cipher_for
+from modsys.runtime.jobs import fetch_evidence_files, keep_report_context
 from modsys.services.evidence import EvidenceInput
 from modsys.services.flags import FlagReportInput, report_flag
 from tests.conftest import fresh

@@ -1,13 +1,13 @@
-"""Reporters named for staff (modsys/reporter_names.py): the member, API key or
+"""Reporters named for staff (modsys/reads/reporter_names.py): the member, API key or
 staff account behind each reporter key, and nothing from another community."""
 
 from __future__ import annotations
 
 from sqlmodel import select
 
-from modsys.actors import Actor
-from modsys.models import FlagReport
-from modsys.reporter_names import Reporter, name_reporters
+from modsys.domain.actors import Actor
+from modsys.domain.models import FlagReport
+from modsys.reads.reporter_names import Reporter, name_reporters
 from modsys.services.flags import FlagReportInput, report_flag
 from modsys.services.members import get_or_create_member
 from tests.factories import reporter

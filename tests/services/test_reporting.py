@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys.models import AuditEvent, Flag, FlagReport, ReporterStanding
-from modsys.queries import flag_queue
+from modsys.domain.models import AuditEvent, Flag, FlagReport, ReporterStanding
+from modsys.reads.queries import flag_queue
 from modsys.services.actions import NewAction
 from modsys.services.flags import (
     FlagReportInput,

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys import audit, queries
-from modsys.calibration import calibrate
+from modsys import audit
 from modsys.community import policy_for
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.models import Flag, OutboxMessage, ToxicityScore
-from modsys.scoring import (
+from modsys.domain.models import Flag, OutboxMessage, ToxicityScore
+from modsys.infra.config import DEFAULT_POLICY, load_settings
+from modsys.reads import queries
+from modsys.reads.calibration import calibrate
+from modsys.runtime.scoring import (
     LEASE,
     Outcome,
     Routed,
@@ -162,7 +163,7 @@ def test_concurrent_workers_score_each_flag_once(engine, session, community, mod
 
 
 def test_flag_from_api_is_scored_by_the_embedded_worker(engine, app, session, community, model_dir, make_staff):
-    from modsys.actors import CLI
+    from modsys.domain.actors import CLI
     from modsys.services.api_keys import create_api_key
 
     _, key = create_api_key(session, CLI, community.id, "chatbot", "reporter")

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys.calibration import calibrate, evaluation, labelled_examples
 from modsys.community import policy_for
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.models import Flag, Member, ToxicityScore
-from modsys.scoring import (
+from modsys.domain.models import Flag, Member, ToxicityScore
+from modsys.infra.config import DEFAULT_POLICY, load_settings
+from modsys.reads.calibration import calibrate, evaluation, labelled_examples
+from modsys.runtime.scoring import (
     ScoringPlan,
     plan_for,
     score_batch,
@@ -222,7 +222,7 @@ def test_evaluate_reports_against_the_demos_decisions(db_url, engine, session, c
     import subprocess
     import sys
 
-    from modsys import demo
+    from modsys.runtime import demo
 
     demo.fill(session, community)
     fresh(session)

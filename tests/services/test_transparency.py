@@ -4,7 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from modsys.export.transparency import months_back, public_log, transparency_report
+from modsys.reads.export.transparency import (
+    months_back,
+    public_log,
+    transparency_report,
+)
 from modsys.services.flags import dismiss_flag
 from tests.support.transparency import at, build_history, flag
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from modsys import jobs
-from modsys.export import rollups
-from modsys.export.transparency import recount_report, transparency_report
+from modsys.reads.export import rollups
+from modsys.reads.export.transparency import recount_report, transparency_report
+from modsys.runtime import jobs
 from modsys.services.actions import NewAction, cosign_action, revoke_action
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, Modification, decide_appeal

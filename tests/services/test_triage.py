@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY
-from modsys.jobs import settle_triage
-from modsys.models import Action, AuditEvent, Flag, ToxicityScore
-from modsys.scoring import score_batch
+from modsys.adapters.discord.gateway.triage import Budget
+from modsys.domain.models import Action, AuditEvent, Flag, ToxicityScore
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.runtime.jobs import settle_triage
+from modsys.runtime.scoring import score_batch
 from modsys.toxicity import clear_scorer_cache, get_scorer, install_model
-from modsys.triage import Budget
 from tests.conftest import fresh
 from tests.support.discord_server import GUILD
 from tests.support.tiny_model import build_tiny_checkpoint

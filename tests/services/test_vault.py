@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY
-from modsys.crypto import Cipher
-from modsys.gateway import message_log
-from modsys.jobs import fetch_evidence_files
-from modsys.models import Evidence, LoggedMessage, VaultFile
+from modsys.adapters.discord.gateway import message_log
+from modsys.domain.models import Evidence, LoggedMessage, VaultFile
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.infra.crypto import Cipher
+from modsys.runtime.jobs import fetch_evidence_files
 from modsys.services.evidence import EvidenceInput, add_evidence
 from modsys.services.message_log import attach_logged_message
 from tests.conftest import fresh, login

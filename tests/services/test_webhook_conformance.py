@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from modsys import __version__
-from modsys.models import Channel
-from modsys.webhooks import list_webhooks
+from modsys.adapters.discord.webhooks import list_webhooks
+from modsys.domain.models import Channel
 from tests.services.test_delivery import TOKEN, deliver, hook_up, notify, rows
 from tests.support.discord_server import Reply, gone
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys import jobs, listing
-from modsys.actors import CLI, Actor
-from modsys.audit_checkpoint import sign
+from modsys.audit.checkpoint import sign
 from modsys.community import ensure_community, policy_for
-from modsys.config import load_settings
-from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from modsys.models import Appeal, AuditEvent, RecoveryCode, StaffUser, WorkClaim
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from modsys.domain.models import Appeal, AuditEvent, RecoveryCode, StaffUser, WorkClaim
+from modsys.infra.config import load_settings
+from modsys.reads import listing
+from modsys.runtime import jobs
 from modsys.services import claims, two_factor
 from modsys.services.appeals import release_review, start_review
 from modsys.services.flags import dismiss_flag

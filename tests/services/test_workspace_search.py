@@ -1,4 +1,4 @@
-"""Search and the workspace's lists (modsys/search.py, modsys/listing.py), on
+"""Search and the workspace's lists (modsys/reads/search.py, modsys/reads/listing.py), on
 SQLite (LIKE) and PostgreSQL (full text, GIN indexes)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from modsys import listing, search
-from modsys.errors import ValidationFailed
-from modsys.models import SEARCH_INDEXES, AppealStatus
+from modsys.domain.errors import ValidationFailed
+from modsys.domain.models import SEARCH_INDEXES, AppealStatus
+from modsys.reads import listing, search
 from modsys.services.appeals import escalate_appeal
 from modsys.services.claims import claim
 from modsys.services.evidence import EvidenceInput

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from modsys.models import Action, Appeal, AppealStatus, Member, StaffUser
+from modsys.domain.models import Action, Appeal, AppealStatus, Member, StaffUser
 
 STATEMENT = "Bulk-created appeal statement for a scheduler test."
 

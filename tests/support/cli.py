@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from modsys.config import DEFAULT_POLICY
+from modsys.infra.config import DEFAULT_POLICY
 
 
 def checkpoint_log(db_url: str) -> Path:

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from modsys import clock, outbox
-from modsys.actors import CLI, Actor
-from modsys.config import DEFAULT_POLICY
-from modsys.models import (
+from modsys import outbox
+from modsys.domain import clock
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.models import (
     Action,
     ApiKey,
     Community,
@@ -23,12 +23,13 @@ from modsys.models import (
     Member,
     ModmailMessage,
     ModmailThread,
+    OutboxStatus,
     RaidAccount,
     RaidIncident,
-    OutboxStatus,
     StaffUser,
 )
-from modsys.portal_links import make_token
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.infra.portal_links import make_token
 from modsys.services import appeals as appeal_svc
 from modsys.services.actions import NewAction, file_action
 from modsys.services.api_keys import create_api_key

@@ -265,7 +265,7 @@ def fake_gateway(discord_bot: Any) -> Any:
 @pytest.fixture
 def running(engine: Any, guild: Any, discord_bot: Any, fake_gateway: FakeGateway, tmp_path: Any) -> Any:
     """modsys's gateway, in this process, connected to `fake_gateway`."""
-    from modsys.gateway.connection import start_embedded
+    from modsys.adapters.discord.gateway.connection import start_embedded
     from tests.support.discord_server import bot_settings
 
     settings = bot_settings(discord_bot, MODSYS_DISCORD_GATEWAY_URL=fake_gateway.url,

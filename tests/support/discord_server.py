@@ -869,7 +869,7 @@ def guild(discord_bot: FakeDiscord, session: Any, community: Any) -> Any:
 
 def bot_settings(fake: FakeDiscord, **env: str) -> Any:
     """Settings of a process whose bot talks to `fake`."""
-    from modsys.config import load_settings
+    from modsys.infra.config import load_settings
 
     return load_settings({"SECRET_KEY": "test-secret-key-not-for-production",
                           "MODSYS_DISCORD_BOT_TOKEN": fake.bot_token, "MODSYS_DISCORD_API_URL": fake.api_url, **env})

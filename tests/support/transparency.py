@@ -2,11 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
-from modsys import jobs
-from modsys.actors import CLI, Actor
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY
-from modsys.models import Flag, Member
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.models import Flag, Member
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.runtime import jobs
 from modsys.services.actions import NewAction, file_action
 from modsys.services.appeals import start_review
 from modsys.services.decisions import Decision, decide_appeal, final_decision

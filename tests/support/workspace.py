@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from modsys import clock, totp
-from modsys.actors import CLI, Actor
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY
-from modsys.models import Community, Member, StaffUser
+from modsys.domain import clock
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.models import Community, Member, StaffUser
+from modsys.infra import totp
+from modsys.infra.config import DEFAULT_POLICY
 from modsys.services.flags import FlagReportInput, report_flag
 from modsys.services.members import get_or_create_member
 from modsys.services.staff import create_staff

@@ -1,6 +1,6 @@
 """The deployment files agree with the code: every command a container runs is
 a real CLI command, every environment variable set is one modsys reads, and
-modsys.config.ENV_VARS is the one list of those (docs table included).
+modsys.infra.config.ENV_VARS is the one list of those (docs table included).
 
 No Docker engine is needed: the files are parsed, not run.
 """
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from modsys.cli import main
-from modsys.config import (
+from modsys.infra.config import (
     KNOWN_ENV_VARS,
     ConfigError,
     check_production,
@@ -118,7 +118,7 @@ def test_web_healthcheck_probes_healthz_on_the_gunicorn_port():
 def test_every_variable_a_service_sets_is_one_modsys_reads(name):
     env = environment(SERVICES[name])
     unknown = set(env) - set(KNOWN_ENV_VARS)
-    assert not unknown, f"{name} sets {sorted(unknown)}, which modsys never reads (typo? add it to modsys.config.ENV_VARS)"
+    assert not unknown, f"{name} sets {sorted(unknown)}, which modsys never reads (typo? add it to modsys.infra.config.ENV_VARS)"
     assert env["MODSYS_ENV"] == "production"
     assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")  # compose refuses to start without one
     assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"]
@@ -200,14 +200,14 @@ def test_every_variable_the_code_reads_is_in_the_one_list():
             names |= set(re.findall(r"\benv\.get\(\s*[\"']([A-Z][A-Z0-9_]+)[\"']", text))
         for name in names - known:
             found.setdefault(name, []).append(str(path.relative_to(REPO)))
-    assert not found, f"read by the code but missing from modsys.config.ENV_VARS: {found}"
+    assert not found, f"read by the code but missing from modsys.infra.config.ENV_VARS: {found}"
 
 
 def test_the_docs_table_is_generated_from_the_list():
     docs = (REPO / "docs" / "production.md").read_text()
     assert env_table() in docs, (
         "docs/production.md's variable table is out of date; paste the output of\n"
-        "  python -c 'from modsys.config import env_table; print(env_table())'")
+        "  python -c 'from modsys.infra.config import env_table; print(env_table())'")
 
 
 def test_the_readme_table_names_only_known_variables():

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modsys.clock import FrozenClock, using
+from modsys.domain.clock import FrozenClock, using
 from modsys.notify import (
     DiscordSender,
     backoff_delay,

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from modsys.discord.client import (
+from modsys.adapters.discord.client import (
     GLOBAL_PER_SECOND,
     DiscordClient,
     RateLimiter,
@@ -125,7 +125,7 @@ def test_a_refused_token_stops_the_client_after_one_request(discord_bot, caplog)
     (rate-limits.mdx, "Invalid Request Limit"): after one 401 nothing more is sent."""
     discord_bot.add_guild(GUILD).add_member(USER)
     client = DiscordClient("a-token-that-was-reset", discord_bot.api_url)
-    with caplog.at_level(logging.ERROR, logger="modsys.discord.client"):
+    with caplog.at_level(logging.ERROR, logger="modsys.adapters.discord.client"):
         replies = [client.ban(GUILD, USER, "spam") for _ in range(5)] + [client.current_user()]
     assert len(discord_bot.calls) == 1  # the first; the other five never left
     assert all(r.status == 401 and not r.ok and not r.retryable for r in replies)

@@ -8,10 +8,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from modsys.config import DEFAULT_POLICY, ConfigError, load_settings
-from modsys.discord import commands as cmd
-from modsys.discord import interactions as ix
-from modsys.policy import load_policy
+from modsys.adapters.discord import commands as cmd
+from modsys.adapters.discord import interactions as ix
+from modsys.domain.policy import load_policy
+from modsys.infra.config import DEFAULT_POLICY, ConfigError, load_settings
 
 BODY = b'{"type":1}'
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import requests
 
 from modsys import __version__
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.discord import commands, oauth
-from modsys.policy import load_policy
+from modsys.adapters.discord import commands, oauth
+from modsys.domain.policy import load_policy
+from modsys.infra.config import DEFAULT_POLICY, load_settings
 from tests.support.discord_oauth import FakeDiscordOAuth
 from tests.support.discord_server import Capture
 

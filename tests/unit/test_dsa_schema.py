@@ -6,7 +6,7 @@ import copy
 import jsonschema
 import pytest
 
-from modsys.export.dsa import schema
+from modsys.reads.export.dsa import schema
 
 # resources/markdown/api-documentation.md, "Creating a Statement" (commit in the schema's description).
 DOC_EXAMPLE = {

@@ -11,8 +11,8 @@ import sys
 import pytest
 import yaml
 
-from modsys.config import DEFAULT_POLICY
-from modsys.policy import parse_policy
+from modsys.domain.policy import parse_policy
+from modsys.infra.config import DEFAULT_POLICY
 from modsys.toxicity import InvalidCheckpoint, clear_scorer_cache, load_scorer
 from modsys.toxicity.hf_import import install_hf_model
 from modsys.toxicity.model_store import locate

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from modsys import kinds
-from modsys.policy import SanctionKind
-from modsys.reasons import measure
+from modsys.domain import kinds
+from modsys.domain.policy import SanctionKind
+from modsys.domain.reasons import measure
 
 
 def test_every_kind_is_declared_once_and_is_the_enum():
@@ -34,7 +34,7 @@ def test_measure_and_dsa_mapping(kind, duration, text, account, provision):
 
 
 def test_every_platform_request_is_one_discord_enforcement_can_send():
-    from modsys.discord.enforcement import ENFORCEMENT, PERMISSION
+    from modsys.adapters.discord.enforcement import ENFORCEMENT, PERMISSION
 
     requests = {r for k in kinds.KINDS.values() for r in (k.enforce, k.reverse) if r}
     assert requests and requests <= set(PERMISSION)  # each with the bot permission it needs

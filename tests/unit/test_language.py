@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from modsys.config import DEFAULT_POLICY
-from modsys.errors import PolicyError
-from modsys.policy import parse_policy
+from modsys.domain.errors import PolicyError
+from modsys.domain.policy import parse_policy
+from modsys.infra.config import DEFAULT_POLICY
 from modsys.toxicity.language import detect, detector
 
 LANGUAGES = ["fr", "es", "it", "pt", "tr", "ru", "de"]

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from modsys.scoring import model_problem
+from modsys.runtime.scoring import model_problem
 from modsys.toxicity import (
     ChecksumMismatch,
     ModelFetchError,

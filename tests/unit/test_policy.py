@@ -3,8 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from modsys.errors import PolicyError
-from modsys.policy import format_duration, load_policy, parse_duration, parse_policy
+from modsys.domain.errors import PolicyError
+from modsys.domain.policy import (
+    format_duration,
+    load_policy,
+    parse_duration,
+    parse_policy,
+)
 
 DEFAULT = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
 

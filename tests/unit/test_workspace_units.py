@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from PIL import Image
 
-from modsys import thumbnails, totp
+from modsys.adapters import thumbnails
+from modsys.infra import totp
 
 # RFC 6238 Appendix B: SHA-1, the ASCII key "12345678901234567890", 8 digits.
 RFC_KEY = b"12345678901234567890"

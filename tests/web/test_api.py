@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate as validate_openapi
 from sqlmodel import Session, select
 
-from modsys.actors import CLI
-from modsys.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from modsys.models import Action, ApiKey, AuditEvent, Flag, FlagReport, Member
+from modsys.domain.actors import CLI
+from modsys.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from modsys.domain.models import Action, ApiKey, AuditEvent, Flag, FlagReport, Member
 from modsys.services import api_keys
 from modsys.services.api_keys import create_api_key, list_api_keys, revoke_api_key
 from modsys.services.appeals import start_review

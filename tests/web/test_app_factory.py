@@ -18,4 +18,4 @@ def test_importing_the_app_and_listing_routes_writes_nothing(tmp_path):
     imported = subprocess.run([sys.executable, "-c", "import web, web.wsgi"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
     assert imported.returncode == 0, imported.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no modsys.db, no instance/
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no modsys.infra.db, no instance/

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from modsys.actors import CLI, Actor
+from modsys.domain.actors import CLI, Actor
 from modsys.services.api_keys import create_api_key
 from modsys.services.appeals import escalate_appeal, start_review, submit_appeal
 from modsys.services.evidence import EvidenceInput

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from modsys.cli import main
-from modsys.models import AuditEvent
+from modsys.domain.models import AuditEvent
 from tests.conftest import PASSWORD, csrf_token, fresh, login
 from tests.support.communities import two_communities
 

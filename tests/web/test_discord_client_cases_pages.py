@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from modsys.discord import drift
-from modsys.discord.audit_log import sync_audit_log
-from modsys.delivery import deliver_outbox
-from modsys.kinds import KINDS, SOURCES
-from modsys.models import Action, DiscordSyncCursor, Member
-from modsys.portal_links import make_token
+from modsys.adapters.discord import drift
+from modsys.adapters.discord.audit_log import sync_audit_log
+from modsys.domain.kinds import KINDS, SOURCES
+from modsys.domain.models import Action, DiscordSyncCursor, Member
+from modsys.infra.portal_links import make_token
+from modsys.runtime.delivery import deliver_outbox
 from tests.conftest import csrf_token, fresh, login
 from tests.factories import ban
 from tests.support.discord_server import bot_settings

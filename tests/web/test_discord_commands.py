@@ -10,17 +10,24 @@ import dataclasses
 import pytest
 from sqlmodel import select
 
-from modsys.discord import cases, community_for_guild, guild_id_for
-from modsys.discord.audit_log import sync_audit_log
-from modsys.delivery import deliver_outbox
-from modsys.discord.delivery import deliver_enforcement
-from modsys.models import Action, AuditEvent, Community, Flag, OutboxMessage, StaffUser
+from modsys.adapters.discord import cases, community_for_guild, guild_id_for
+from modsys.adapters.discord.audit_log import sync_audit_log
+from modsys.adapters.discord.delivery import deliver_enforcement
+from modsys.domain.models import (
+    Action,
+    AuditEvent,
+    Community,
+    Flag,
+    OutboxMessage,
+    StaffUser,
+)
+from modsys.runtime.delivery import deliver_outbox
 from modsys.services.members import get_or_create_member
 from tests.conftest import fresh
 from tests.factories import ban, timeout
-from tests.support.discord_server import bot_settings
 from tests.support import discord_interactions as d
 from tests.support.discord_interactions import GUILD, Signer
+from tests.support.discord_server import bot_settings
 
 ROWAN = d.user("345678901234567890", "Rowan")
 ALEX = d.user("111111111111111111", "Alex")

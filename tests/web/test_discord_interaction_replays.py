@@ -15,8 +15,14 @@ import threading
 import pytest
 from sqlmodel import select
 
-from modsys.db import make_engine
-from modsys.models import Action, Community, DiscordDraft, DiscordInteraction, StaffUser
+from modsys.domain.models import (
+    Action,
+    Community,
+    DiscordDraft,
+    DiscordInteraction,
+    StaffUser,
+)
+from modsys.infra.db import make_engine
 from tests.conftest import fresh
 from tests.support import discord_interactions as d
 

@@ -4,17 +4,16 @@ staff commands file cases through the dashboard's services."""
 
 from __future__ import annotations
 
-import re
-
 import dataclasses
 import json
+import re
 import time
 
 import pytest
 from sqlmodel import select
 
-from modsys.actors import CLI, Actor
-from modsys.models import (
+from modsys.domain.actors import CLI, Actor
+from modsys.domain.models import (
     Action,
     ActionStatus,
     AuditEvent,

@@ -12,7 +12,7 @@ import pytest
 import requests
 from sqlmodel import select
 
-from modsys.models import AuditEvent, StaffUser
+from modsys.domain.models import AuditEvent, StaffUser
 from modsys.services.actions import NewAction, file_action
 from tests.conftest import csrf_token, fresh, login
 from tests.support.discord_oauth import FakeDiscordOAuth

@@ -9,11 +9,11 @@ import re
 
 from sqlmodel import select
 
-from modsys.actors import CLI
-from modsys.discord import drift
-from modsys.discord.audit_log import sync_audit_log
-from modsys.discord.delivery import deliver_enforcement
-from modsys.models import Action, DiscordEnforcement, StaffUser
+from modsys.adapters.discord import drift
+from modsys.adapters.discord.audit_log import sync_audit_log
+from modsys.adapters.discord.delivery import deliver_enforcement
+from modsys.domain.actors import CLI
+from modsys.domain.models import Action, DiscordEnforcement, StaffUser
 from modsys.services.api_keys import create_api_key
 from tests.conftest import csrf_token, fresh, login
 from tests.factories import ban

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from modsys.actors import CLI
-from modsys.models import Flag
+from modsys.domain.actors import CLI
+from modsys.domain.models import Flag
 from modsys.services.api_keys import create_api_key
 from tests.web.test_api import call, flag_body, fresh
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from modsys.models import AuditEvent, Flag, FlagReport
+from modsys.domain.models import AuditEvent, Flag, FlagReport
 from modsys.services.flags import dismiss_flag
 from tests.web import test_api
 from tests.web.test_api import call, flag_body, fresh

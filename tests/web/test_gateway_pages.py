@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from modsys.config import DEFAULT_POLICY
-from modsys.crypto import cipher_for
-from modsys.gateway import message_log
-from modsys.models import Evidence, RaidIncident
-from modsys.raids import raise_alert
+from modsys.adapters.discord.gateway import message_log
+from modsys.adapters.discord.gateway.raids import raise_alert
+from modsys.domain.models import Evidence, RaidIncident
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.infra.crypto import cipher_for
 from tests.conftest import csrf_token, fresh, login
 from tests.factories import ban
 
@@ -79,8 +79,8 @@ def test_a_members_deleted_message_is_shown_and_attached_to_a_case(app, engine, 
 
 def test_a_modmail_thread_shows_the_members_cases_and_takes_a_reply(app, engine, session, community, mod_a,
                                                                     make_member):
-    from modsys.models import ModmailMessage
-    from modsys.modmail import receive
+    from modsys.adapters.discord.gateway.modmail import receive
+    from modsys.domain.models import ModmailMessage
 
     member = make_member("writer")
     action = ban(session, mod_a, member, days=7)

@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from modsys.actors import CLI
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY, load_settings
-from modsys.models import AuditEvent, Evidence, Flag, Member
+from modsys.domain.actors import CLI
+from modsys.domain.models import AuditEvent, Evidence, Flag, Member
+from modsys.infra.config import DEFAULT_POLICY, load_settings
 from modsys.services.api_keys import create_api_key
 from modsys.services.evidence import EvidenceInput
 from modsys.services.staff import create_staff
@@ -251,8 +251,8 @@ def test_an_unreachable_database_answers_503_with_retry_after(tmp_path):
     """PostgreSQL behind a TCP forwarder that the test stops: connections cut,
     new ones refused, exactly as in an outage or a restart."""
     from modsys.community import default_community
-    from modsys.db import make_engine, new_session
-    from modsys.migrate import upgrade_engine
+    from modsys.infra.db import make_engine, new_session
+    from modsys.infra.migrate import upgrade_engine
     from tests.support.tcp_proxy import TcpProxy
     from web import create_app
 

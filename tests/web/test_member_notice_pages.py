@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 import re
 
-from modsys import delivery
-from modsys.config import load_settings
+from modsys.infra.config import load_settings
+from modsys.runtime import delivery
 from tests.conftest import login
 from tests.factories import appeal, ban
 from tests.support.discord_server import bot_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from modsys.models import AuditEvent, Member
+from modsys.domain.models import AuditEvent, Member
 from tests.conftest import csrf_token, fresh, login
 
 

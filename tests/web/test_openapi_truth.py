@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from modsys import demo
-from modsys.actors import CLI
+from modsys.domain.actors import CLI
+from modsys.runtime import demo
 from modsys.services.api_keys import create_api_key
 from tests.support.live import served
 

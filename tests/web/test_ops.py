@@ -21,11 +21,17 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from modsys import config as config_mod
-from modsys import migrate
-from modsys.config import ConfigError, check_production, load_settings
-from modsys.logging_setup import REDACTED, configure_logging
-from modsys.models import Flag, FlagStatus, OutboxMessage, ScoreState, ToxicityScore
+from modsys.domain.models import (
+    Flag,
+    FlagStatus,
+    OutboxMessage,
+    ScoreState,
+    ToxicityScore,
+)
+from modsys.infra import config as config_mod
+from modsys.infra import migrate
+from modsys.infra.config import ConfigError, check_production, load_settings
+from modsys.infra.logging_setup import REDACTED, configure_logging
 from tests import factories
 from tests.conftest import DEFAULT_POLICY
 from tests.support.wait import wait_until
@@ -72,14 +78,14 @@ def test_production_refuses_missing_weak_or_placeholder_secret_keys(key, reason)
 
 
 def test_production_refuses_debug_sqlite_and_a_default_base_url_all_at_once():
-    message = _problems(FLASK_DEBUG="1", DATABASE_URL="sqlite:///modsys.db", MODSYS_BASE_URL=None)
+    message = _problems(FLASK_DEBUG="1", DATABASE_URL="sqlite:///modsys.infra.db", MODSYS_BASE_URL=None)
     assert "FLASK_DEBUG" in message and "SQLite" in message and "MODSYS_BASE_URL" in message
 
 
 def test_sqlite_in_production_only_when_explicitly_allowed():
-    assert "SQLite" in _problems(DATABASE_URL="sqlite:////var/lib/modsys/modsys.db")
-    assert "SQLite" in _problems(DATABASE_URL="sqlite:////var/lib/modsys/modsys.db", MODSYS_ALLOW_SQLITE="maybe")
-    assert _problems(DATABASE_URL="sqlite:////var/lib/modsys/modsys.db", MODSYS_ALLOW_SQLITE="1") == ""
+    assert "SQLite" in _problems(DATABASE_URL="sqlite:////var/lib/modsys/modsys.infra.db")
+    assert "SQLite" in _problems(DATABASE_URL="sqlite:////var/lib/modsys/modsys.infra.db", MODSYS_ALLOW_SQLITE="maybe")
+    assert _problems(DATABASE_URL="sqlite:////var/lib/modsys/modsys.infra.db", MODSYS_ALLOW_SQLITE="1") == ""
 
 
 @pytest.mark.parametrize("value", ["1", "true", "yes", "on", "off", "anything", "0", "false", "no", "FALSE", ""])
@@ -458,7 +464,7 @@ def test_gunicorn_refuses_per_worker_rate_limits_and_spoofable_proxies_in_produc
 
 
 def test_appeal_link_tokens_are_redacted_from_every_log_line():
-    from modsys.logging_setup import Redactor
+    from modsys.infra.logging_setup import Redactor
 
     token = "eyJhIjoxLCJtIjoxLCJlIjoxODExMjIyNTI2fQ.1aPGCV0Hz4LAgAsGBrR_HoAEFmQ"
     line = f'127.0.0.1 - - [30/Nov/2026 09:00:00] "GET /appeal/{token}/appeals/3 HTTP/1.1" 200 -'

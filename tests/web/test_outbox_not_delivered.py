@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from modsys.events import member_channel
-from modsys.models import OutboxMessage
+from modsys.domain.events import member_channel
+from modsys.domain.models import OutboxMessage
 from tests.conftest import csrf_token, fresh, login
 
 

@@ -8,7 +8,7 @@ import re
 
 from sqlmodel import select
 
-from modsys.models import AuditEvent
+from modsys.domain.models import AuditEvent
 from tests.conftest import PASSWORD, csrf_token, fresh, login
 
 NEW = "a-new-long-password-42"

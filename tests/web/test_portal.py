@@ -17,8 +17,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from modsys import portal_links
-from modsys.models import Appeal, AppealMessage, AppealStatus, Evidence
+from modsys.domain.models import Appeal, AppealMessage, AppealStatus, Evidence
+from modsys.infra import portal_links
 from modsys.services import appeals as appeal_svc
 from modsys.services.actions import NewAction, file_action
 from modsys.services.decisions import Decision, Modification, final_decision

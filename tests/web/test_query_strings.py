@@ -16,9 +16,9 @@ import pytest
 from sqlmodel import select
 from werkzeug.datastructures import ImmutableMultiDict
 
-from modsys import demo
-from modsys.actors import CLI
-from modsys.models import Action, Appeal, Evidence, Flag, Member
+from modsys.domain.actors import CLI
+from modsys.domain.models import Action, Appeal, Evidence, Flag, Member
+from modsys.runtime import demo
 from modsys.services.api_keys import create_api_key
 from tests.conftest import login
 

@@ -6,8 +6,8 @@ import re
 
 from sqlmodel import Session, select
 
-from modsys.actors import CLI
-from modsys.models import FlagReport
+from modsys.domain.actors import CLI
+from modsys.domain.models import FlagReport
 from modsys.services.api_keys import create_api_key
 from modsys.services.staff import create_staff
 from tests.conftest import PASSWORD, login

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from modsys import demo
-from modsys.models import Action, Appeal, Evidence, Flag, Member
+from modsys.domain.models import Action, Appeal, Evidence, Flag, Member
+from modsys.runtime import demo
 from tests.conftest import login
 
 ROLES = {None: None, "alice": "moderator", "lead": "leadership", "admin": "admin"}

@@ -14,9 +14,9 @@ from urllib.parse import quote
 import pytest
 from sqlmodel import select
 
-from modsys.actors import Actor
-from modsys.logging_setup import Redactor
-from modsys.models import StaffUser
+from modsys.domain.actors import Actor
+from modsys.domain.models import StaffUser
+from modsys.infra.logging_setup import Redactor
 from modsys.services import two_factor
 from tests.conftest import csrf_token, fresh, login
 from tests.support.workspace import current_code, wrong_code

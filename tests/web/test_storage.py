@@ -13,9 +13,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from modsys import audit, jobs
-from modsys.actors import CLI
-from modsys.db import make_engine
+from modsys import audit
+from modsys.domain.actors import CLI
+from modsys.infra.db import make_engine
+from modsys.runtime import jobs
 from modsys.services.api_keys import create_api_key
 from tests.conftest import csrf_token, login
 from tests.web.test_api import call, flag_body
@@ -35,7 +36,7 @@ def _app(web_settings, engine):
 @pytest.fixture
 def read_only_engine(backend, engine, tmp_path, request):
     if backend == "sqlite":
-        ro = make_engine(f"sqlite:///file:{tmp_path / 'modsys.db'}?mode=ro&uri=true")
+        ro = make_engine(f"sqlite:///file:{tmp_path / 'modsys.infra.db'}?mode=ro&uri=true")
     else:
         options = request.getfixturevalue("pg_schema_url")[1]["options"]
         ro = sa.create_engine(engine.url, connect_args={"options": f"{options} -cdefault_transaction_read_only=on"})
@@ -58,7 +59,7 @@ def test_a_read_only_database_is_a_503_that_says_so_and_readyz_is_red(web_settin
 def _full_disk(backend, engine, tmp_path):
     """An engine whose database can't store more, as each backend reports it."""
     if backend == "sqlite":
-        full = make_engine(f"sqlite:///{tmp_path / 'modsys.db'}")
+        full = make_engine(f"sqlite:///{tmp_path / 'modsys.infra.db'}")
 
         @event.listens_for(full, "connect")
         def _no_room(dbapi_conn, _record):  # the file may not grow: what a full disk does to SQLite

@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import select
 
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY
-from modsys.export.csvsafe import neutralise, write_csv
-from modsys.models import Member, StaffUser
+from modsys.domain.models import Member, StaffUser
+from modsys.infra.config import DEFAULT_POLICY
+from modsys.reads.export.csvsafe import neutralise, write_csv
 from tests.support.transparency import build_history
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from modsys.actors import CLI
+from modsys.domain.actors import CLI
 from modsys.services.staff import set_active
 from tests.conftest import csrf_token, fresh, login
 from tests.factories import appeal, ban
@@ -123,7 +123,7 @@ def test_file_action_form_with_preview_and_file(app, people, session):
 
     from sqlmodel import select
 
-    from modsys.models import Action, Evidence
+    from modsys.domain.models import Action, Evidence
 
     assert len(session.exec(select(Action)).all()) == 1  # the preview wrote nothing
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
@@ -155,7 +155,7 @@ def test_bad_form_input_gets_a_clear_4xx_and_changes_nothing(app, people, sessio
     assert exe.status_code == 422 and "file type not allowed" in exe.get_data(as_text=True)
     from sqlmodel import select
 
-    from modsys.models import Action
+    from modsys.domain.models import Action
 
     session.rollback()
     assert len(session.exec(select(Action)).all()) == 1
@@ -203,7 +203,7 @@ def test_huge_ids_and_durations_are_clear_errors(app, people):
 
 def test_admin_manages_api_keys_and_sees_dead_letters_and_calibration(app, people, session):
     from modsys import outbox
-    from modsys.models import ApiKey, OutboxMessage
+    from modsys.domain.models import ApiKey, OutboxMessage
 
     client = app.test_client()
     login(client, "root")

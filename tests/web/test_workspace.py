@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from modsys.actors import Actor
-from modsys.audit_checkpoint import sign
+from modsys.audit.checkpoint import sign
 from modsys.community import ensure_community
-from modsys.models import StaffUser
+from modsys.domain.actors import Actor
+from modsys.domain.models import StaffUser
 from modsys.services import claims, two_factor
 from modsys.services.evidence import EvidenceInput, add_evidence
 from modsys.services.members import get_or_create_member

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from modsys.community import ensure_community
-from modsys.config import DEFAULT_POLICY
+from modsys.infra.config import DEFAULT_POLICY
 from tests.conftest import csrf_token, login
 from tests.factories import appeal, ban
 from tests.support.workspace import flag

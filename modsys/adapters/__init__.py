@@ -1,0 +1,1 @@
+"""Adapters to the outside world: Discord (REST, gateway, vault, webhooks), images."""

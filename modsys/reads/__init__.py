@@ -1,0 +1,1 @@
+"""Read models: what each page, the API and the exports show, scoped like the services."""
