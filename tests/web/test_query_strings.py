@@ -37,7 +37,7 @@ def parameter_names() -> set[str]:
     """Every query parameter name the code reads (a literal in `args.get(...)`,
     the listing helpers, or a field of an API query model)."""
     names: set[str] = set()
-    sources = list((REPO / "web").glob("*.py")) + [REPO / "modsys" / "listing.py", REPO / "modsys" / "search.py"]
+    sources = list((REPO / "web").glob("*.py")) + [REPO / "modsys" / "reads" / "listing.py", REPO / "modsys" / "reads" / "search.py"]
     sources += list((REPO / "web" / "templates").rglob("*.html"))
     for path in sources:
         text = path.read_text()
